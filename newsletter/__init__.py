@@ -1,0 +1,1 @@
+"""Weekly AI Tool Verdicts: catalog → digest → render → issue → dispatch → provider."""

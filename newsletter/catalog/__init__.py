@@ -1,0 +1,1 @@
+"""Stored verdicts: import, panel math, queries and export."""

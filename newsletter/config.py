@@ -1,0 +1,125 @@
+"""Settings from ``NEWSLETTER_*`` environment variables and ``.env``.
+
+Never instantiated at import time: entry points call :func:`load_settings` and pass the value down.
+Tests build ``Settings(_env_file=None, ...)`` directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.errors import ConfigError
+
+ENV_PREFIX = "NEWSLETTER_"
+ProviderName = Literal["file", "console", "memory"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the publisher; each field is read from ``NEWSLETTER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///newsletter.db"
+    provider: ProviderName = "file"
+    outbox_dir: Path = Path("outbox")
+    from_address: str = "Weekly AI Tool Verdicts <verdicts@example.com>"
+    public_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8000")
+    site_url: AnyHttpUrl = AnyHttpUrl("https://verdicts.example.com/compare/")
+    secret_key: SecretStr | None = None
+    timezone: str = "UTC"
+    postal_address: str = ""
+    publication_name: str = "Weekly AI Tool Verdicts"
+    digest_limit: int = Field(default=8, ge=1, le=20)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("use sqlite:///path.db or postgresql://user@host:port/dbname")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _valid_sender(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not 'Name <address@domain>' or an address: {exc}") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from exc
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; generate one with `newsletter secret`")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The publication's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sender_domain(self) -> str:
+        """The domain of ``from_address``: Message-IDs are minted on it."""
+        return parseaddr(self.from_address)[1].rpartition("@")[2]
+
+    def require_secret(self) -> str:
+        """The signing secret, or a ConfigError saying how to set it."""
+        if self.secret_key is None:
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY is not set: signed links need it. "
+                "Generate one with `newsletter secret` and put it in .env"
+            )
+        return self.secret_key.get_secret_value()
+
+    def require_postal_address(self) -> str:
+        """The sender's postal address, which every commercial email must show (CAN-SPAM)."""
+        if not self.postal_address.strip():
+            raise ConfigError(
+                "NEWSLETTER_POSTAL_ADDRESS is not set: the footer of every issue must show "
+                "the sender's postal address"
+            )
+        return self.postal_address.strip()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and ``.env``; a bad value raises ConfigError naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def new_secret() -> str:
+    """A fresh random value fit for NEWSLETTER_SECRET_KEY."""
+    return secrets.token_urlsafe(32)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,174 @@
+"""Pure: pick, order and present a week's comparisons → Digest | None; narrow it for a cohort.
+
+Never opens a session: it takes comparison values and returns frozen values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from newsletter.values import (
+    Cohort,
+    Comparison,
+    Digest,
+    DigestEntry,
+    DigestTool,
+    PanelVerdict,
+    Review,
+    ScoreBar,
+    Side,
+    Week,
+)
+
+QUOTE_LIMIT = 240
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"'(])")
+
+
+def build_digest(
+    comparisons: Sequence[Comparison], *, week: Week, site_url: str, limit: int = 8
+) -> Digest | None:
+    """The week's digest, or None on a quiet week (no comparison published in it, no tool new in it).
+
+    Selected: comparisons published in the week, or published by its end and involving a tool first
+    published in it. Order, the rule an editor would defend:
+
+    1. comparisons that introduce more of the week's new tools first: that is the news;
+    2. then the clearest call (largest gap between the two panel percents): a decisive verdict helps a
+       reader choose, a split is worth reading after;
+    3. then the newer comparison first, then by slug so the order is stable.
+
+    At most ``limit`` comparisons are kept; the rest wait on the site.
+    """
+    chosen = [c for c in comparisons if c.published <= week.sunday and _relevant(c, week)]
+    if not chosen:
+        return None
+    chosen.sort(key=lambda c: (-_new_count(c, week), -_gap(c), -c.published.toordinal(), c.slug))
+    entries = tuple(_entry(c, week, site_url) for c in chosen[:limit])
+    return _assemble(week, entries)
+
+
+def narrow(digest: Digest, cohort: Cohort) -> Digest | None:
+    """The digest as ``cohort`` asked for it, or None when nothing this week matches its preferences.
+
+    A comparison matches when either tool is in one of the cohort's categories (no categories: all), and,
+    for free-only readers, when at least one of the two tools is free.
+    """
+    entries = tuple(entry for entry in digest.entries if _matches(entry, cohort))
+    if not entries:
+        return None
+    if entries == digest.entries:
+        return digest
+    return _assemble(digest.week, entries)
+
+
+def _matches(entry: DigestEntry, cohort: Cohort) -> bool:
+    in_category = not cohort.categories or any(t.category in cohort.categories for t in entry.tools)
+    affordable = not cohort.free_only or any(t.pricing_tier == "Free" for t in entry.tools)
+    return in_category and affordable
+
+
+def _assemble(week: Week, entries: tuple[DigestEntry, ...]) -> Digest:
+    new_tools = tuple(dict.fromkeys(t.name for e in entries for t in e.tools if t.is_new))
+    return Digest(week, subject_for(entries), preheader_for(entries, new_tools), entries, new_tools)
+
+
+def subject_for(entries: Sequence[DigestEntry]) -> str:
+    """``Lead A vs B, and 3 more verdicts`` (or the lead alone in a one-comparison week)."""
+    lead, more = entries[0], len(entries) - 1
+    if not more:
+        return f"This week's verdict: {lead.title}"
+    return f"{lead.title}, and {more} more verdict{'s' if more > 1 else ''}"
+
+
+def preheader_for(entries: Sequence[DigestEntry], new_tools: Sequence[str]) -> str:
+    """The inbox preview line: how much is new, then the lead's decision."""
+    count = len(new_tools)
+    news = f"{count} new tool{'s' if count != 1 else ''} this week" if count else "This week's comparisons"
+    return f"{news}. {entries[0].decision}"
+
+
+def _relevant(comparison: Comparison, week: Week) -> bool:
+    return week.contains(comparison.published) or _new_count(comparison, week) > 0
+
+
+def _new_count(comparison: Comparison, week: Week) -> int:
+    return sum(week.contains(side.tool.published) for side in comparison.sides)
+
+
+def _gap(comparison: Comparison) -> int:
+    a, b = (side.verdict for side in comparison.sides)
+    return abs(a.percent - b.percent) if a and b else 0
+
+
+def _entry(comparison: Comparison, week: Week, site_url: str) -> DigestEntry:
+    url = site_url.rstrip("/") + "/" + comparison.slug
+    a, b = (_tool(side, week) for side in comparison.sides)
+    return DigestEntry(comparison.slug, comparison.title, url, comparison.published,
+                       decision(comparison.sides), (a, b))
+
+
+def _tool(side: Side, week: Week) -> DigestTool:
+    tool = side.tool
+    bars = tuple(ScoreBar(r.persona, r.score, r.ship) for r in side.reviews if r.score is not None)
+    quote = decisive_quote(side.reviews)
+    return DigestTool(
+        tool.name, tool.slug, tool.tagline, tool.category, tool.pricing_tier, tool.pricing_note,
+        week.contains(tool.published), side.verdict, side.community, bars, quote,
+    )
+
+
+def decision(sides: Sequence[Side]) -> str:
+    """One line: who the panel favours, or where it splits."""
+    (a, va), (b, vb) = ((s.tool.name, s.verdict) for s in sides)
+    if va is None and vb is None:
+        return "No panel verdict yet for either tool."
+    if va is None or vb is None:
+        name, verdict = (b, vb) if va is None else (a, va)
+        assert verdict is not None
+        return f"Only {name} has a panel verdict so far: {verdict.percent}% ship."
+    if va.percent != vb.percent:
+        (win, wv), (lose, lv) = sorted(((a, va), (b, vb)), key=lambda x: -x[1].percent)
+        return f"The panel favours {win}: {wv.percent}% ship against {lv.percent}% for {lose}."
+    return _tie(sides, va)
+
+
+def _tie(sides: Sequence[Side], verdict: PanelVerdict) -> str:
+    means = [_mean_score(side.reviews) for side in sides]
+    head = f"A split decision: both at {verdict.percent}% ship"
+    if means[0] is not None and means[1] is not None and abs(means[0] - means[1]) >= 3:
+        lean = 0 if means[0] > means[1] else 1
+        hi, lo = round(means[lean]), round(means[1 - lean])
+        return f"{head}, but the scores lean to {sides[lean].tool.name} ({hi} against {lo})."
+    return f"{head}; read both cases before you choose."
+
+
+def _mean_score(reviews: Sequence[Review]) -> float | None:
+    scores = [r.score for r in reviews if r.score is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def decisive_quote(reviews: Sequence[Review]) -> Review | None:
+    """The review furthest from the fence (score furthest from 50), shortened at a sentence boundary.
+
+    Without scores, the first review in panel order (the Builder's: the practical case) stands in.
+    """
+    if not reviews:
+        return None
+    scored = [r for r in reviews if r.score is not None]
+    pick = max(scored, key=lambda r: abs((r.score or 0) - 50)) if scored else reviews[0]
+    return replace(pick, text=shorten(pick.text))
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Whole sentences up to ``limit`` characters; a first sentence longer than that is cut at a word."""
+    sentences = _SENTENCE_END.split(text.strip())
+    kept = sentences[0]
+    for sentence in sentences[1:]:
+        if len(kept) + 1 + len(sentence) > limit:
+            break
+        kept = f"{kept} {sentence}"
+    if len(kept) <= limit:
+        return kept
+    return kept[:limit].rsplit(" ", 1)[0].rstrip(",;:—–- ") + "…"

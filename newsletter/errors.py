@@ -1,0 +1,72 @@
+"""The one exception tree of the publisher.
+
+::
+
+    NewsletterError
+    ├── ConfigError              a setting is missing or malformed (names the NEWSLETTER_* variable)
+    ├── CatalogError
+    │   ├── CatalogImportError   an import file can't be read (names file, JSON path or page part, and the fix)
+    │   └── UnknownToolError     a comparison or review names a tool the catalog doesn't have
+    ├── RenderError              a template failed to render or compile (wraps Jinja2 and mjml errors)
+    ├── IssueError
+    │   ├── IssueNotFound        no issue with that number
+    │   └── IssueStateError      the issue's status forbids the action (e.g. sending a cancelled issue)
+    ├── SubscriberError          a subscriber operation was refused (bad address, unknown subscriber)
+    └── ProviderError            a whole batch failed at the provider
+        ├── ProviderUnavailable  transient: safe to retry the batch later
+        └── ProviderAuthError    credentials refused: the issue is paused until the setting is fixed
+
+Third-party exceptions are wrapped at the boundary where they occur; nothing else escapes the core.
+"""
+
+
+class NewsletterError(Exception):
+    """Base of every error the publisher raises on purpose."""
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class CatalogError(NewsletterError):
+    """The catalog refused an operation."""
+
+
+class CatalogImportError(CatalogError):
+    """An import file is unreadable; the message names the file, where in it, and the fix."""
+
+
+class UnknownToolError(CatalogError):
+    """A comparison or review refers to a tool slug that is neither stored nor being imported."""
+
+
+class RenderError(NewsletterError):
+    """A template could not be rendered or compiled to HTML."""
+
+
+class IssueError(NewsletterError):
+    """An issue operation was refused."""
+
+
+class IssueNotFound(IssueError):
+    """No issue carries the requested number."""
+
+
+class IssueStateError(IssueError):
+    """The issue's status does not allow the requested action."""
+
+
+class SubscriberError(NewsletterError):
+    """A subscriber operation was refused (invalid address, unknown subscriber)."""
+
+
+class ProviderError(NewsletterError):
+    """A whole batch failed at the provider; per-recipient refusals are data, not errors."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not take the batch now; retrying the same batch later is safe."""
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused our credentials; sending must pause until the operator fixes them."""

@@ -1,0 +1,122 @@
+"""SQLModel tables of the core. Rows stay inside catalog, issues and dispatch; stages see values."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ToolRow(SQLModel, table=True):
+    """A tool, keyed by its slug."""
+
+    __tablename__ = "tool"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=200)
+    name: str = Field(max_length=200)
+    tagline: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    category: str = Field(index=True, max_length=100)
+    pricing_tier: str = Field(max_length=10)
+    pricing_note: str | None = Field(default=None, sa_column=Column(Text))
+    published: date = Field(index=True)
+
+
+class ComparisonRow(SQLModel, table=True):
+    """A head-to-head comparison page, keyed by its slug."""
+
+    __tablename__ = "comparison"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=300)
+    title: str = Field(max_length=400)
+    published: date = Field(index=True)
+
+
+class SideRow(SQLModel, table=True):
+    """One tool inside one comparison (position 0 or 1), with the published panel and community figures.
+
+    The published figures are nullable: a page may state only a percent, or nothing; the panel verdict is
+    then derived from the reviews (see ``catalog.panel``).
+    """
+
+    __tablename__ = "comparison_side"
+    __table_args__ = (UniqueConstraint("comparison_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    comparison_id: int = Field(foreign_key="comparison.id", index=True, ondelete="CASCADE")
+    position: int
+    tool_id: int = Field(foreign_key="tool.id", index=True)
+    panel_percent: int | None = None
+    panel_ship: int | None = None
+    panel_size: int | None = None
+    panel_label: str | None = Field(default=None, max_length=10)
+    community_votes: int | None = None
+    community_ship_percent: int | None = None
+
+
+class ReviewRow(SQLModel, table=True):
+    """One persona's review of one side of a comparison."""
+
+    __tablename__ = "review"
+    __table_args__ = (UniqueConstraint("side_id", "persona"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    side_id: int = Field(foreign_key="comparison_side.id", index=True, ondelete="CASCADE")
+    persona: str = Field(max_length=40)
+    position: int
+    score: int | None = None
+    ship: bool | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class IssueRow(SQLModel, table=True):
+    """A numbered, persisted digest; one per publication week."""
+
+    __tablename__ = "issue"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True, index=True)
+    week: str = Field(unique=True, max_length=10)
+    subject: str = Field(max_length=300)
+    status: str = Field(default="draft", max_length=12, index=True)
+    comparison_count: int = 0
+    created_at: datetime
+    sent_at: datetime | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class IssueCohortRow(SQLModel, table=True):
+    """The rendered snapshot of one cohort of one issue, placeholders intact."""
+
+    __tablename__ = "issue_cohort"
+    __table_args__ = (UniqueConstraint("issue_id", "cohort_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True, ondelete="CASCADE")
+    cohort_key: str = Field(max_length=600)
+    subject: str = Field(max_length=300)
+    preheader: str = Field(sa_column=Column(Text, nullable=False))
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    comparison_count: int = 0
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One (issue, subscriber) pair: queued → submitted, or rejected / failed. Unique per pair."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("issue_id", "subscriber_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True, ondelete="CASCADE")
+    subscriber_id: int = Field(index=True)
+    cohort_key: str = Field(max_length=600)
+    status: str = Field(default="queued", max_length=12, index=True)
+    lease_until: datetime | None = None
+    attempts: int = 0
+    provider_id: str | None = Field(default=None, max_length=300)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    submitted_at: datetime | None = None

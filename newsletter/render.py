@@ -1,0 +1,152 @@
+"""Jinja2 → MJML → HTML once per cohort, the text twin beside it, and the cheap per-recipient fill.
+
+Templates hold ``%%{name}%%`` slots for per-recipient values; they survive MJML compilation, and
+:class:`Fill` replaces them by splitting the compiled text once and joining escaped values per recipient.
+Catalog text only ever enters as escaped data: it is never rendered as a template, and any ``%%{`` in it
+is broken up so it cannot pose as a slot.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from mjml import mjml2html
+
+from newsletter.errors import RenderError
+from newsletter.values import Cohort, Digest, RenderedEmail
+
+SLOTS = ("unsubscribe_url", "preferences_url", "web_url")
+_SLOT = re.compile(r"%%\{([a-z_]+)\}%%")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What the templates need beyond the digest: the publication's name and postal address, an optional note."""
+
+    publication: str
+    postal_address: str
+    note_html: str = ""
+    note_text: str = ""
+
+
+def templates_dir() -> Path:
+    """Where the email templates live: packaged beside the code, or the repository's ``templates/``."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+
+
+def make_environment(directory: Path | None = None) -> jinja2.Environment:
+    """A Jinja2 environment: autoescape for MJML, none for text twins, undefined names are errors."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory or templates_dir()),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("mjml.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        finalize=_defuse,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["slot"] = slot
+    env.globals["text_bar"] = text_bar
+    return env
+
+
+def slot(name: str) -> Markup:
+    """The placeholder for a per-recipient value."""
+    if name not in SLOTS:
+        raise RenderError(f"unknown slot {name!r}; templates may use {', '.join(SLOTS)}")
+    return Markup(f"%%{{{name}}}%%")
+
+
+def text_bar(score: int, width: int = 20) -> str:
+    """A score drawn in text: ``##########----------`` for 50 over 20 cells."""
+    filled = round(score * width / 100)
+    return "#" * filled + "-" * (width - filled)
+
+
+def _defuse(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup) and "%%{" in value:
+        return value.replace("%%{", "%%\u200b{")
+    return value
+
+
+def render_cohort(digest: Digest, cohort: Cohort, *, env: jinja2.Environment, context: RenderContext) -> RenderedEmail:
+    """Render ``digest`` for ``cohort`` once: subject, compiled HTML and text, slots left in place."""
+    values = {
+        "digest": digest, "cohort": cohort, "publication": context.publication,
+        "postal_address": context.postal_address,
+        "note_html": Markup(context.note_html), "note_text": context.note_text,
+    }
+    source = _render(env, "digest.mjml.j2", values)
+    text = _render(env, "digest.txt.j2", values)
+    return RenderedEmail(cohort.key, digest.subject, digest.preheader, compile_mjml(source), _tidy(text))
+
+
+def _render(env: jinja2.Environment, name: str, values: Mapping[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(values)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"template {name} failed: {exc}") from exc
+
+
+def compile_mjml(source: str) -> str:
+    """MJML → HTML with no web fonts and no comments; an unconverted ``<mj-`` tag is an error."""
+    try:
+        compiled: str = mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise RenderError(f"MJML did not compile: {exc}") from exc
+    leftover = re.search(r"<mj-[a-z-]+", compiled)
+    if leftover:
+        raise RenderError(f"MJML left {leftover[0]}> unconverted; it is misplaced or unknown")
+    return compiled
+
+
+def _tidy(text: str) -> str:
+    """Collapse runs of blank lines that conditional blocks leave behind."""
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+class Fill:
+    """A compiled text split once at its slots; :meth:`fill` joins it with one recipient's values."""
+
+    __slots__ = ("_escape", "_names", "_parts")
+
+    def __init__(self, text: str, *, escape: bool) -> None:
+        pieces = _SLOT.split(text)
+        self._parts = pieces[0::2]
+        self._names = pieces[1::2]
+        self._escape = escape
+        unknown = set(self._names) - set(SLOTS)
+        if unknown:
+            raise RenderError(f"unknown slots {sorted(unknown)} in rendered text")
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The text with every slot replaced (HTML-escaped when built with ``escape=True``)."""
+        if self._escape:
+            values = {name: html.escape(value, quote=True) for name, value in values.items()}
+        out = [self._parts[0]]
+        for name, part in zip(self._names, self._parts[1:], strict=True):
+            out.append(values[name])
+            out.append(part)
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEmail:
+    """A rendered email with its HTML and text split at the slots, ready to personalise cheaply."""
+
+    rendered: RenderedEmail
+    html: Fill
+    text: Fill
+
+    @classmethod
+    def of(cls, rendered: RenderedEmail) -> PreparedEmail:
+        """Split once; fill many times."""
+        return cls(rendered, Fill(rendered.html, escape=True), Fill(rendered.text, escape=False))

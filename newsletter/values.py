@@ -1,0 +1,266 @@
+"""Small frozen values handed between stages: catalog → digest → render → dispatch → provider.
+
+None of these hold a database id except where a later stage must write back (Recipient, Message).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+PERSONAS = ("Builder", "Skeptic", "Futurist", "Founder")
+PricingTier = Literal["Free", "Paid"]
+VerdictLabel = Literal["Ship", "Mixed", "Skip"]
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Week:
+    """An ISO week (``2026-W47``): the unit of publication."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> Week:
+        """Parse ``YYYY-Www``; ValueError says the expected form."""
+        match = _WEEK.match(text.strip())
+        if not match:
+            raise ValueError(f"{text!r} is not an ISO week; write it as 2026-W47")
+        week = cls(int(match[1]), int(match[2]))
+        week.monday  # noqa: B018 - validates that the week exists in that year
+        return week
+
+    @classmethod
+    def containing(cls, day: date) -> Week:
+        """The ISO week that holds ``day``."""
+        iso = day.isocalendar()
+        return cls(iso.year, iso.week)
+
+    @classmethod
+    def current(cls, zone: ZoneInfo, now: datetime | None = None) -> Week:
+        """The week it is now in ``zone``."""
+        moment = now if now is not None else datetime.now(zone)
+        return cls.containing(moment.astimezone(zone).date())
+
+    @property
+    def monday(self) -> date:
+        """First day of the week."""
+        try:
+            return date.fromisocalendar(self.year, self.number, 1)
+        except ValueError as exc:
+            raise ValueError(f"{self} does not exist: {self.year} has no week {self.number}") from exc
+
+    @property
+    def sunday(self) -> date:
+        """Last day of the week."""
+        return self.monday + timedelta(days=6)
+
+    def contains(self, day: date) -> bool:
+        """Whether ``day`` falls in this week."""
+        return self.monday <= day <= self.sunday
+
+    def starts_at(self, zone: ZoneInfo) -> datetime:
+        """Midnight of Monday in ``zone``."""
+        return datetime.combine(self.monday, time.min, tzinfo=zone)
+
+    def __str__(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """An AI product the site reviews."""
+
+    slug: str
+    name: str
+    tagline: str
+    description: str
+    category: str
+    pricing_tier: PricingTier
+    pricing_note: str | None
+    published: date
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One panel reviewer's take on one tool inside a comparison."""
+
+    persona: str
+    text: str
+    score: int | None = None
+    ship: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PanelVerdict:
+    """Ship count over panel size, percent and label, for one tool in one comparison."""
+
+    percent: int
+    label: VerdictLabel
+    ship: int | None = None
+    size: int | None = None
+
+    @property
+    def split(self) -> str | None:
+        """``3 ship / 1 skip`` when the counts are known."""
+        if self.ship is None or self.size is None:
+            return None
+        return f"{self.ship} ship / {self.size - self.ship} skip"
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityVotes:
+    """Readers' votes on one tool in one comparison; absent when nobody voted."""
+
+    votes: int
+    ship_percent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One tool as it stands in one comparison: its verdict, community votes and reviews."""
+
+    tool: Tool
+    verdict: PanelVerdict | None
+    community: CommunityVotes | None
+    reviews: tuple[Review, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One head-to-head page of two tools."""
+
+    slug: str
+    title: str
+    published: date
+    sides: tuple[Side, Side]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBar:
+    """A reviewer's score drawn as a bar."""
+
+    persona: str
+    score: int
+    ship: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestTool:
+    """What the digest shows of one tool in one comparison."""
+
+    name: str
+    slug: str
+    tagline: str
+    category: str
+    pricing_tier: PricingTier
+    pricing_note: str | None
+    is_new: bool
+    verdict: PanelVerdict | None
+    community: CommunityVotes | None
+    bars: tuple[ScoreBar, ...]
+    quote: Review | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One comparison as the digest presents it."""
+
+    slug: str
+    title: str
+    url: str
+    published: date
+    decision: str
+    tools: tuple[DigestTool, DigestTool]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The week's selection, in reading order, with its generated subject and preheader."""
+
+    week: Week
+    subject: str
+    preheader: str
+    entries: tuple[DigestEntry, ...]
+    new_tools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cohort:
+    """Subscribers whose preferences select the same content (no categories means every category)."""
+
+    categories: frozenset[str] = field(default_factory=frozenset)
+    free_only: bool = False
+
+    @property
+    def key(self) -> str:
+        """Stable text key, e.g. ``all`` or ``free:Coding,Writing``."""
+        cats = ",".join(sorted(self.categories)) or "all"
+        return f"free:{cats}" if self.free_only else cats
+
+    @classmethod
+    def from_key(cls, key: str) -> Cohort:
+        """Inverse of :attr:`key`."""
+        free_only = key.startswith("free:")
+        cats = key.removeprefix("free:")
+        return cls(frozenset() if cats == "all" else frozenset(cats.split(",")), free_only)
+
+    def describe(self) -> str:
+        """Reader-facing sentence of what this cohort asked for."""
+        what = "every category" if not self.categories else ", ".join(sorted(self.categories))
+        return f"{what}{' (free tools only)' if self.free_only else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """One cohort's email, rendered once, still holding ``%%{name}%%`` placeholders."""
+
+    cohort_key: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What the core needs of a subscriber to personalise and address a message."""
+
+    id: int
+    address: str
+    unsubscribe_url: str
+    preferences_url: str
+    unsubscribe_mailto: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered email personalised for one recipient, with its headers."""
+
+    delivery_id: int
+    sender: str
+    to: str
+    subject: str
+    html: str
+    text: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name, case-insensitively."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The provider's answer for one message: submitted, or rejected with the reason."""
+
+    delivery_id: int
+    status: Literal["submitted", "rejected"]
+    provider_id: str | None = None
+    reason: str | None = None
+    permanent: bool = False

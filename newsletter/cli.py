@@ -1,0 +1,228 @@
+"""``newsletter …``: parse input, wire, delegate. Behaviour lives in jobs, catalog, issues and dispatch."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newsletter import issues, jobs, wiring
+from newsletter.catalog.importer import export_file, import_files
+from newsletter.config import Settings, load_settings, new_secret
+from newsletter.db import session_scope
+from newsletter.demo import run_demo
+from newsletter.dispatch import SendReport, send_issue
+from newsletter.errors import NewsletterError
+from newsletter.values import Week
+from subscribers import store as subscriber_store
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.")
+issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and send issues.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Add and list subscribers.")
+app.add_typer(issue_app, name="issue")
+app.add_typer(subscribers_app, name="subscribers")
+out = Console()
+err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handled(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the publisher's errors into a clear message and exit status 1, never a traceback."""
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except NewsletterError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+    return run
+
+
+def _parse_date(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _parse_week(text: str | None, settings: Settings) -> Week:
+    if text is None:
+        return Week.current(settings.zone)
+    try:
+        return Week.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("import")
+@handled
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="JSON catalogs or comparison pages (plain text).")],
+    published: Annotated[str | None, typer.Option(help="Date for comparison pages, YYYY-MM-DD (default: today).")
+                         ] = None,
+) -> None:
+    """Import verdicts: every file or none."""
+    settings = load_settings()
+    summary = import_files(wiring.engine_for(settings), files, published=_parse_date(published))
+    out.print(f"Imported {len(files)} file(s). {summary.describe()}")
+
+
+@app.command()
+@handled
+def export(file: Annotated[Path, typer.Argument(help="Where to write the catalog (JSON import format).")]) -> None:
+    """Export the whole catalog in the import format."""
+    tools, comparisons = export_file(wiring.engine_for(load_settings()), file)
+    out.print(f"Wrote {tools} tools and {comparisons} comparisons to {file}")
+
+
+@issue_app.command("build")
+@handled
+def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: this week).")] = None
+                ) -> None:
+    """Build the week's issue (once; building again shows the existing one)."""
+    settings = load_settings()
+    engine = wiring.engine_for(settings)
+    outcome = jobs.build_issue(engine, week=_parse_week(week, settings), source=wiring.directory_for(settings, engine),
+                               env=wiring.environment(), context=wiring.render_context(settings),
+                               site_url=str(settings.site_url), limit=settings.digest_limit)
+    if outcome.quiet:
+        out.print(f"Quiet week {outcome.week}: no new comparison and no new tool, so no issue was built.")
+    elif not outcome.created:
+        out.print(f"Issue {outcome.number} for {outcome.week} already exists: {outcome.subject}")
+    else:
+        out.print(f"Built issue {outcome.number} for {outcome.week}: {outcome.subject}")
+        for key, size in outcome.cohorts:
+            out.print(f"  cohort {key}: {size} subscriber(s)")
+        for key in outcome.empty_cohorts:
+            out.print(f"  cohort {key}: nothing this week matches, so they receive nothing")
+        out.print(f"  {outcome.queued} deliveries queued")
+
+
+@issue_app.command("list")
+@handled
+def issue_list() -> None:
+    """List issues with status and delivery counts."""
+    with session_scope(wiring.engine_for(load_settings())) as session:
+        summaries = issues.list_issues(session)
+    table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
+    for s in summaries:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(s.deliveries.items())) or "none"
+        table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
+    out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
+
+
+@issue_app.command("preview")
+@handled
+def issue_preview(
+    number: int,
+    out_file: Annotated[Path, typer.Option("--out", help="File to write.")],
+    text: Annotated[bool, typer.Option("--text", help="Write the text version instead of HTML.")] = False,
+    subscriber: Annotated[str | None, typer.Option(help="Preview as this subscriber gets it.")] = None,
+) -> None:
+    """Write an issue's HTML (or text) as a reader, or one subscriber, gets it."""
+    settings = load_settings()
+    engine = wiring.engine_for(settings)
+    source = wiring.directory_for(settings, engine) if subscriber else None
+    rendered, html, plain = jobs.preview(engine, number, envelope=wiring.envelope_for(settings), source=source,
+                                         address=subscriber)
+    out_file.write_text(plain if text else html, encoding="utf-8")
+    out.print(f"Wrote {'text' if text else 'HTML'} of issue {number} (cohort {rendered.cohort_key}) to {out_file}")
+
+
+@issue_app.command("send")
+@handled
+def issue_send(number: int) -> None:
+    """Send an issue to every queued delivery; run again to resume."""
+    settings = load_settings()
+    engine = wiring.engine_for(settings)
+    with session_scope(engine) as session:
+        total = sum(issues.delivery_counts(session, issues.get_issue(session, number).id).values())
+    with Progress(TextColumn("[bold]issue {task.fields[number]}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[rejected]} rejected"),
+                  TimeElapsedColumn(), console=out) as bar:
+        task = bar.add_task("send", total=total or None, number=number, rejected=0)
+
+        def progress(report: SendReport) -> None:
+            bar.update(task, completed=report.submitted + report.rejected + report.dropped, rejected=report.rejected)
+
+        report = send_issue(engine, number, provider=wiring.provider_for(settings),
+                            source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
+                            batch_size=settings.batch_size, progress=progress)
+    out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
+              f"{report.dropped} dropped (no longer active).")
+    for reason, count in sorted(report.reasons.items()):
+        out.print(f"  rejected {count}: {reason}")
+
+
+@subscribers_app.command("add")
+@handled
+def subscribers_add(
+    emails: Annotated[list[str], typer.Argument(help="Addresses to add as active subscribers.")],
+    category: Annotated[list[str] | None, typer.Option(help="Only this category (repeat for more).")] = None,
+    free_only: Annotated[bool, typer.Option("--free-only", help="Only comparisons with a free tool.")] = False,
+) -> None:
+    """Add subscribers as active (operators vouch for their consent)."""
+    with session_scope(wiring.engine_for(load_settings())) as session:
+        outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only)
+    for address, change in outcome:
+        out.print(f"{change:>9}  {address}")
+
+
+@subscribers_app.command("list")
+@handled
+def subscribers_list(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    after: Annotated[int, typer.Option(help="Start after this id (keyset pagination).")] = 0,
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
+) -> None:
+    """List subscribers with their preferences."""
+    with session_scope(wiring.engine_for(load_settings())) as session:
+        rows = subscriber_store.page(session, after=after, limit=limit, status=status)
+        counts = subscriber_store.count_by_status(session)
+    table = Table("Id", "Email", "Status", "Categories", "Free only")
+    for row in rows:
+        table.add_row(str(row.id), row.email, row.status, row.categories or "all", "yes" if row.free_only else "")
+    out.print(table)
+    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No subscribers yet.")
+    if len(rows) == limit:
+        out.print(f"More: --after {rows[-1].id}")
+
+
+@app.command()
+@handled
+def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps everything.")] = Path("demo")
+         ) -> None:
+    """Run a whole week on SQLite with the file provider: no server, no account."""
+    report = run_demo(directory)
+    out.print(f"Issue {report.number}: {report.subject}")
+    for key, size in report.cohorts:
+        out.print(f"  cohort {key}: {size} subscriber(s)")
+    for key, size in report.empty_cohorts:
+        out.print(f"  cohort {key}: {size} subscriber(s) get nothing: no comparison this week matches")
+    if report.already_sent:
+        out.print("Already sent on an earlier run: nothing new written.")
+    else:
+        out.print(f"Messages written: {report.written}")
+    out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
+
+
+@app.command()
+def secret() -> None:
+    """Print a fresh value for NEWSLETTER_SECRET_KEY."""
+    out.print(new_secret())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

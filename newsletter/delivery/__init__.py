@@ -1,0 +1,1 @@
+"""Providers: one module per mail service, all on one base class (``base.Provider``)."""

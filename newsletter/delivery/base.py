@@ -1,0 +1,39 @@
+"""The one provider contract (after Django's mail backends): open, close, send_messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import ClassVar, Self
+
+from newsletter.values import Message, SendResult
+
+
+class Provider:
+    """Hands messages to one mail service.
+
+    ``send_messages`` returns one SendResult per message, in order. A refusal of one recipient is data
+    (``rejected`` with the reason); a failure of the whole batch raises ``ProviderUnavailable`` (safe to
+    retry) or ``ProviderAuthError`` (pause until the credentials are fixed).
+    """
+
+    name: ClassVar[str] = "base"
+    max_batch: ClassVar[int] = 1000
+
+    def open(self) -> None:
+        """Acquire connections; idempotent."""
+
+    def close(self) -> None:
+        """Release connections; idempotent."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
+        """Submit ``messages``; one result per message, in order."""
+        raise NotImplementedError

@@ -1,0 +1,138 @@
+"""Issue lifecycle and its status lock; delivery rows.
+
+Status: ``draft → approved → sending → sent``, with ``paused`` and ``cancelled`` on the side. One issue per
+publication week (unique column), so building twice, or from two processes at once, yields one issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from newsletter.errors import IssueNotFound, IssueStateError
+from newsletter.models import DeliveryRow, IssueCohortRow, IssueRow
+from newsletter.recipients import RecipientSource
+from newsletter.values import Cohort, RenderedEmail, Week
+
+ALL = Cohort().key
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"approved", "sending", "cancelled"}),
+    "approved": frozenset({"draft", "sending", "paused", "cancelled"}),
+    "sending": frozenset({"sent", "paused"}),
+    "paused": frozenset({"sending", "cancelled"}),
+    "sent": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """An issue and its delivery counts, for lists and reports."""
+
+    number: int
+    week: str
+    subject: str
+    status: str
+    created_at: datetime
+    cohorts: int
+    deliveries: dict[str, int]
+
+
+def issue_for_week(session: Session, week: Week) -> IssueRow | None:
+    """The issue of ``week``, if one was built."""
+    return session.exec(select(IssueRow).where(IssueRow.week == str(week))).first()
+
+
+def get_issue(session: Session, number: int) -> IssueRow:
+    """The issue numbered ``number``; IssueNotFound otherwise."""
+    row = session.exec(select(IssueRow).where(IssueRow.number == number)).first()
+    if row is None:
+        raise IssueNotFound(f"there is no issue {number}; `newsletter issue list` shows the issues")
+    return row
+
+
+def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[RenderedEmail, int]],
+                 now: datetime | None = None) -> IssueRow:
+    """Store a new draft issue numbered after the last one, with one rendered snapshot per cohort.
+
+    ``snapshots`` pairs each cohort's rendered email with how many comparisons it holds; it must include
+    the ``all`` cohort, which is the web version and the default preview.
+    """
+    counts = {snap.cohort_key: count for snap, count in snapshots}
+    full = next((snap for snap, _ in snapshots if snap.cohort_key == ALL), None)
+    if full is None:
+        raise ValueError("the snapshot of the 'all' cohort is required")
+    number = (session.exec(select(func.max(IssueRow.number))).one() or 0) + 1
+    issue = IssueRow(number=number, week=str(week), subject=full.subject, status="draft",
+                     comparison_count=counts[ALL], created_at=now or datetime.now(UTC))
+    session.add(issue)
+    session.flush()
+    for snap, count in snapshots:
+        session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
+                                   preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
+    session.flush()
+    return issue
+
+
+def snapshots(session: Session, issue: IssueRow) -> dict[str, RenderedEmail]:
+    """The issue's rendered emails by cohort key."""
+    rows = session.exec(select(IssueCohortRow).where(IssueCohortRow.issue_id == issue.id))
+    return {r.cohort_key: RenderedEmail(r.cohort_key, r.subject, r.preheader, r.html, r.text) for r in rows}
+
+
+def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource, *, page_size: int = 1000) -> int:
+    """Queue a delivery for every active subscriber of a rendered cohort who has none yet; returns how many.
+
+    Idempotent (the pair is unique and existing pairs are skipped), so it runs at build time and again
+    when sending starts, to include subscribers who joined in between. Subscribers whose cohort got no
+    snapshot (nothing this week matched their preferences) get nothing.
+    """
+    rendered = {key for key in snapshots(session, issue)}
+    queued = 0
+    for cohort, _size in source.cohorts():
+        if cohort.key not in rendered:
+            continue
+        after = 0
+        while ids := source.member_ids(cohort, after=after, limit=page_size):
+            after = ids[-1]
+            queued += _insert_missing(session, issue, cohort.key, ids)
+    return queued
+
+
+def _insert_missing(session: Session, issue: IssueRow, cohort_key: str, ids: list[int]) -> int:
+    existing = set(session.exec(select(DeliveryRow.subscriber_id).where(
+        DeliveryRow.issue_id == issue.id, col(DeliveryRow.subscriber_id).in_(ids))))
+    rows = [{"issue_id": issue.id, "subscriber_id": i, "cohort_key": cohort_key, "status": "queued", "attempts": 0}
+            for i in ids if i not in existing]
+    if rows:
+        session.connection().execute(insert(DeliveryRow.__table__), rows)  # type: ignore[attr-defined]
+    return len(rows)
+
+
+def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
+    """Move ``issue`` to status ``to``; IssueStateError when the lifecycle forbids it."""
+    if to not in TRANSITIONS[issue.status]:
+        raise IssueStateError(f"issue {issue.number} is {issue.status}; it cannot become {to}")
+    issue.status = to
+    issue.error = error
+    if to == "sent":
+        issue.sent_at = datetime.now(UTC)
+
+
+def delivery_counts(session: Session, issue_id: int | None) -> dict[str, int]:
+    """How many deliveries of the issue are in each status."""
+    rows = session.exec(select(DeliveryRow.status, func.count()).where(DeliveryRow.issue_id == issue_id)
+                        .group_by(DeliveryRow.status))
+    return {status: count for status, count in rows}
+
+
+def list_issues(session: Session) -> list[IssueSummary]:
+    """Every issue, newest first, with its delivery counts."""
+    issues = list(session.exec(select(IssueRow).order_by(col(IssueRow.number).desc())))
+    cohorts = dict(session.exec(select(IssueCohortRow.issue_id, func.count()).group_by(IssueCohortRow.issue_id)).all())
+    return [IssueSummary(i.number, i.week, i.subject, i.status, i.created_at, cohorts.get(i.id, 0),
+                         delivery_counts(session, i.id)) for i in issues]

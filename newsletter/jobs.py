@@ -1,0 +1,99 @@
+"""Plain functions the scheduler and CLI call: build the week's issue, send an issue, preview one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from newsletter import issues
+from newsletter.catalog import store
+from newsletter.db import session_scope
+from newsletter.digest import build_digest, narrow
+from newsletter.dispatch import Envelope, personalise
+from newsletter.errors import IssueError
+from newsletter.recipients import RecipientSource
+from newsletter.render import PreparedEmail, RenderContext, render_cohort
+from newsletter.values import Cohort, Recipient, RenderedEmail, Week
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    """What building a week's issue did."""
+
+    week: Week
+    number: int | None
+    created: bool
+    subject: str | None = None
+    cohorts: tuple[tuple[str, int], ...] = ()
+    empty_cohorts: tuple[str, ...] = ()
+    queued: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing new this week: no issue."""
+        return self.number is None
+
+
+def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
+                context: RenderContext, site_url: str, limit: int = 8) -> BuildOutcome:
+    """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing."""
+    with session_scope(engine) as session:
+        existing = issues.issue_for_week(session, week)
+        if existing is not None:
+            return BuildOutcome(week, existing.number, False, existing.subject)
+        comparisons = store.comparisons_for_week(session, week)
+    digest = build_digest(comparisons, week=week, site_url=site_url, limit=limit)
+    if digest is None:
+        return BuildOutcome(week, None, False)
+    snapshots = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
+    sizes, empty = [], []
+    for cohort, size in source.cohorts():
+        narrowed = narrow(digest, cohort)
+        if narrowed is None:
+            empty.append(cohort.key)
+            continue
+        sizes.append((cohort.key, size))
+        if cohort.key != issues.ALL:
+            snapshots.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
+    try:
+        with session_scope(engine) as session:
+            issue = issues.create_issue(session, week=week, snapshots=snapshots)
+            queued = issues.queue_deliveries(session, issue, source)
+            return BuildOutcome(week, issue.number, True, issue.subject, tuple(sizes), tuple(empty), queued)
+    except IntegrityError:
+        # Another process built this week's issue between our check and our insert: theirs stands.
+        with session_scope(engine) as session:
+            raced = issues.issue_for_week(session, week)
+            if raced is None:
+                raise
+            return BuildOutcome(week, raced.number, False, raced.subject)
+
+
+def preview_recipient(envelope: Envelope) -> Recipient:
+    """Stand-in links for a preview that no subscriber will use."""
+    base = envelope.public_url.rstrip("/")
+    return Recipient(0, "preview@" + envelope.domain, f"{base}/unsubscribe/preview", f"{base}/preferences/preview",
+                     f"mailto:unsubscribe@{envelope.domain}")
+
+
+def preview(engine: Engine, number: int, *, envelope: Envelope, source: RecipientSource | None = None,
+            address: str | None = None) -> tuple[RenderedEmail, str, str]:
+    """Issue ``number`` as one subscriber (or a neutral reader) would get it: (snapshot, html, text)."""
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        rendered = issues.snapshots(session, issue)
+    recipient, key = preview_recipient(envelope), issues.ALL
+    if address is not None:
+        found = source.find(address) if source is not None else None
+        if found is None:
+            raise IssueError(f"{address} is not an active subscriber; `newsletter subscribers list` shows them")
+        recipient, key = found[0], found[1].key
+        if key not in rendered:
+            raise IssueError(f"{address} gets nothing from issue {number}: no comparison matched their preferences")
+    message = personalise(PreparedEmail.of(rendered[key]), recipient, delivery_id=0, issue_number=number,
+                          envelope=envelope)
+    return rendered[key], message.html, message.text
+

@@ -1,0 +1,28 @@
+"""The small protocol through which the core sees subscribers; ``subscribers.store`` implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from newsletter.values import Cohort, Recipient
+
+
+class RecipientSource(Protocol):
+    """Active subscribers, grouped into cohorts, addressable by id."""
+
+    def cohorts(self) -> list[tuple[Cohort, int]]:
+        """Every cohort with at least one active subscriber, and how many it has."""
+        ...
+
+    def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
+        """Ids of active subscribers in ``cohort`` greater than ``after``, ascending (keyset page)."""
+        ...
+
+    def recipients(self, ids: Sequence[int]) -> dict[int, Recipient]:
+        """Recipients for those ids that are still active; the rest are absent from the answer."""
+        ...
+
+    def find(self, address: str) -> tuple[Recipient, Cohort] | None:
+        """An active subscriber by address, with the cohort their preferences put them in."""
+        ...

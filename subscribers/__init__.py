@@ -1,0 +1,1 @@
+"""Who gets mail and why: sign-up, consent, preferences, unsubscribe, suppression."""

@@ -1,0 +1,27 @@
+"""The subscriber table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
+class Subscriber(SQLModel, table=True):
+    """One address and its preferences. ``categories`` is a sorted comma list; empty means every category."""
+
+    __tablename__ = "subscriber"
+    __table_args__ = (Index("ix_subscriber_status_prefs", "status", "categories", "free_only", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=12)
+    categories: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    free_only: bool = False
+    source: str = Field(default="operator", max_length=40)
+    created_at: datetime
+    confirmed_at: datetime | None = None

@@ -1,0 +1,144 @@
+"""Subscriber queries, and :class:`Directory`, the core's view of subscribers (``RecipientSource``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from newsletter.errors import SubscriberError
+from newsletter.values import Cohort, Recipient
+from subscribers.models import Subscriber
+from subscribers.tokens import Signer
+
+Added = Literal["added", "updated", "unchanged"]
+
+
+def normalise_address(address: str) -> str:
+    """The address as stored: syntax checked (no DNS lookups), domain lowercased; SubscriberError if invalid."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
+
+
+def categories_text(categories: Iterable[str]) -> str:
+    """Preferences as stored: sorted, de-duplicated, comma-joined; empty means every category."""
+    cleaned = {c.strip() for c in categories if c.strip()}
+    bad = [c for c in cleaned if "," in c]
+    if bad:
+        raise SubscriberError(f"category {bad[0]!r} contains a comma; name categories without commas")
+    return ",".join(sorted(cleaned))
+
+
+def add_active(
+    session: Session, addresses: Sequence[str], *, categories: Sequence[str] = (), free_only: bool = False,
+    now: datetime | None = None,
+) -> list[tuple[str, Added]]:
+    """Add or update subscribers as active (the operator vouches for consent); all addresses or none."""
+    normalised = [normalise_address(a) for a in addresses]
+    prefs = categories_text(categories)
+    moment = now or datetime.now(UTC)
+    outcome: list[tuple[str, Added]] = []
+    for address in dict.fromkeys(normalised):
+        row = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        if row is None:
+            session.add(Subscriber(email=address, status="active", categories=prefs, free_only=free_only,
+                                   created_at=moment, confirmed_at=moment))
+            outcome.append((address, "added"))
+            continue
+        wanted = ("active", prefs, free_only)
+        if (row.status, row.categories, row.free_only) == wanted:
+            outcome.append((address, "unchanged"))
+            continue
+        row.status, row.categories, row.free_only = wanted
+        row.confirmed_at = row.confirmed_at or moment
+        outcome.append((address, "updated"))
+    return outcome
+
+
+def page(session: Session, *, after: int = 0, limit: int = 100, status: str | None = None) -> list[Subscriber]:
+    """Subscribers with id greater than ``after``, ascending: keyset pagination, steady at any depth."""
+    query = select(Subscriber).where(col(Subscriber.id) > after)
+    if status:
+        query = query.where(Subscriber.status == status)
+    return list(session.exec(query.order_by(col(Subscriber.id)).limit(limit)))
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many subscribers are in each status."""
+    rows = session.exec(select(Subscriber.status, func.count()).group_by(Subscriber.status))
+    return {status: count for status, count in rows}
+
+
+def cohort_of(row: Subscriber) -> Cohort:
+    """The cohort a subscriber's preferences put them in."""
+    return Cohort(frozenset(c for c in row.categories.split(",") if c), row.free_only)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Builds a subscriber's signed links under the app's public URL."""
+
+    signer: Signer
+    public_url: str
+    unsubscribe_mailbox: str
+
+    def recipient(self, row: Subscriber) -> Recipient:
+        """The recipient value for ``row``, with its manage and unsubscribe links."""
+        assert row.id is not None
+        base = self.public_url.rstrip("/")
+        unsubscribe = self.signer.mint("unsubscribe", row.id)
+        manage = self.signer.mint("manage", row.id)
+        mailto = f"mailto:{self.unsubscribe_mailbox}?subject={quote('unsubscribe ' + unsubscribe)}"
+        return Recipient(row.id, row.email, f"{base}/unsubscribe/{unsubscribe}", f"{base}/preferences/{manage}",
+                         mailto)
+
+
+class Directory:
+    """Active subscribers as the core sees them (implements ``newsletter.recipients.RecipientSource``)."""
+
+    def __init__(self, engine: Engine, links: Links) -> None:
+        self._engine = engine
+        self._links = links
+
+    def cohorts(self) -> list[tuple[Cohort, int]]:
+        """Distinct preference sets among active subscribers, with their sizes (one grouped query)."""
+        query = (select(Subscriber.categories, Subscriber.free_only, func.count())
+                 .where(Subscriber.status == "active")
+                 .group_by(Subscriber.categories, Subscriber.free_only))
+        with Session(self._engine) as session:
+            rows = session.exec(query).all()
+        found = [(cohort_of(Subscriber(categories=c, free_only=f)), n) for c, f, n in rows]
+        return sorted(found, key=lambda item: item[0].key)
+
+    def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
+        """Active members of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
+        query = (select(Subscriber.id)
+                 .where(Subscriber.status == "active", Subscriber.categories == categories_text(cohort.categories),
+                        Subscriber.free_only == cohort.free_only, col(Subscriber.id) > after)
+                 .order_by(col(Subscriber.id)).limit(limit))
+        with Session(self._engine) as session:
+            return [i for i in session.exec(query) if i is not None]
+
+    def recipients(self, ids: Sequence[int]) -> dict[int, Recipient]:
+        """Recipients for the ids still active; suppressed or unknown ids are left out."""
+        query = select(Subscriber).where(col(Subscriber.id).in_(ids), Subscriber.status == "active")
+        with Session(self._engine) as session:
+            rows = list(session.exec(query))
+        return {row.id: self._links.recipient(row) for row in rows if row.id is not None}
+
+    def find(self, address: str) -> tuple[Recipient, Cohort] | None:
+        """An active subscriber by address, with their cohort."""
+        with Session(self._engine) as session:
+            row = session.exec(select(Subscriber).where(Subscriber.email == normalise_address(address))).first()
+        if row is None or row.status != "active":
+            return None
+        return self._links.recipient(row), cohort_of(row)

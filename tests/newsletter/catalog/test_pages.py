@@ -1,0 +1,114 @@
+"""Comparison pages as the site publishes them: both layouts, the seeds and pages of our own."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from newsletter.catalog.pages import parse_community, parse_page, slugify
+from newsletter.errors import CatalogImportError
+from newsletter.values import PERSONAS, CommunityVotes
+from tests.conftest import FIXTURE_PAGES, seed_pages
+
+DAY = date(2026, 11, 20)
+
+
+def parse(path: Path):
+    return parse_page(path.read_text(encoding="utf-8"), source=path.name, published=DAY)
+
+
+@pytest.mark.parametrize("path", seed_pages() + sorted(FIXTURE_PAGES.glob("*.txt")), ids=lambda p: p.name)
+def test_every_page_yields_two_tools_and_a_full_panel(path: Path) -> None:
+    batch = parse(path)
+    (comparison,) = batch.comparisons
+    assert comparison.slug == path.stem
+    assert [t.slug for t in batch.tools] == [s.tool_slug for s in comparison.sides]
+    assert comparison.title == f"{batch.tools[0].name} vs {batch.tools[1].name}"
+    for tool in batch.tools:
+        assert tool.tagline and tool.description and tool.category
+        assert tool.pricing_tier in ("Free", "Paid")
+        assert tool.published == DAY
+    for side in comparison.sides:
+        assert [r.persona for r in side.reviews] == list(PERSONAS)
+        assert all(len(r.text) > 40 for r in side.reviews)
+        assert side.panel is not None
+    assert comparison.sides[0].reviews[0].text != comparison.sides[1].reviews[0].text
+
+
+def test_scored_layout_reads_scores_split_notes_and_votes() -> None:
+    batch = parse(FIXTURE_PAGES / "iconsmith-vs-huewise.txt")
+    icons, hues = batch.comparisons[0].sides
+    assert (icons.panel.percent, icons.panel.label, icons.panel.split) == (75, "Ship", "3 ship / 1 skip")
+    assert (hues.panel.percent, hues.panel.label, hues.panel.split) == (25, "Skip", "1 ship / 3 skip")
+    assert icons.community == CommunityVotes(12, 58)
+    assert hues.community is None
+    assert [(r.persona, r.score, r.ship) for r in icons.reviews][:2] == [("Builder", 81, True), ("Skeptic", 57, False)]
+    assert hues.reviews[3].text.startswith("Free and open source")
+    assert batch.tools[0].pricing_note == "Free up to 50 icons a month"
+
+
+def test_compact_layout_takes_quotes_in_panel_order() -> None:
+    batch = parse(FIXTURE_PAGES / "draftsmith-vs-lede.txt")
+    draft, lede = batch.comparisons[0].sides
+    assert draft.reviews[0].text.startswith("The primitive is a style model")
+    assert lede.reviews[1].text.startswith("Competitors are the CMS vendors")
+    assert draft.reviews[3].persona == "Founder" and draft.reviews[3].text.startswith("The buyer")
+    assert all(r.score is None and r.ship is None for r in draft.reviews)
+    assert (draft.panel.percent, draft.panel.label, draft.panel.split) == (50, "Mixed", None)
+
+
+@pytest.mark.skipif(not (seed_pages() and seed_pages()[0].parent.name == "seeds"), reason="needs ../shared/seeds")
+def test_seed_pages_agree_with_each_other() -> None:
+    """Mistral 3 Small appears on all three seeds: its reviews must land on the same personas everywhere."""
+    by_persona: dict[str, set[str]] = {}
+    for path in seed_pages():
+        for side in parse(path).comparisons[0].sides:
+            if side.tool_slug == "mistral-3-small":
+                for review in side.reviews:
+                    by_persona.setdefault(review.persona, set()).add(review.text)
+    assert set(by_persona) == set(PERSONAS)
+    assert all(len(texts) == 1 for texts in by_persona.values()), by_persona
+
+
+@pytest.mark.parametrize(("remove", "message"), [
+    ("Reviewer scorecard", "'Reviewer scorecard' section is missing"),
+    ("Panel ship", "expected two tool blocks"),
+    ("Entry", "pricing tier and 'Entry'"),
+])
+def test_a_missing_part_is_named(remove: str, message: str) -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    broken = "\n".join(line for line in text.splitlines() if line != remove)
+    with pytest.raises(CatalogImportError, match=message) as caught:
+        parse_page(broken, source="broken.txt", published=DAY)
+    assert str(caught.value).startswith("broken.txt: ")
+
+
+def test_a_missing_quote_is_counted() -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    lines = text.splitlines()
+    first_quote = next(i for i, line in enumerate(lines) if line.startswith("“"))
+    del lines[first_quote]
+    with pytest.raises(CatalogImportError, match="holds 7 quotes; it needs 8"):
+        parse_page("\n".join(lines), source="short.txt", published=DAY)
+
+
+def test_contradictory_label_is_refused() -> None:
+    text = (FIXTURE_PAGES / "iconsmith-vs-huewise.txt").read_text().replace("Ship · 3 ship / 1 skip", "Ship · 1 ship / 3 skip")
+    with pytest.raises(CatalogImportError, match="does not match the split"):
+        parse_page(text, source="bad.txt", published=DAY)
+
+
+def test_title_must_name_the_tools() -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text().replace("Draftsmith vs Lede", "Foo vs Bar")
+    with pytest.raises(CatalogImportError, match="does not name the two tools"):
+        parse_page(text, source="bad.txt", published=DAY)
+
+
+def test_slugs_and_community_figures() -> None:
+    assert slugify("Mistral Medium 3.2") == "mistral-medium-3-2"
+    assert slugify("Claude 4 Opus API") == "claude-4-opus-api"
+    assert parse_community("—") is None
+    assert parse_community("No community votes yet") is None
+    assert parse_community("1,204 votes") == CommunityVotes(1204, None)

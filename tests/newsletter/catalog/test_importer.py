@@ -58,7 +58,7 @@ def test_a_bad_file_leaves_the_database_exactly_as_it_was(engine: Engine, tmp_pa
     good = write(tmp_path, "good.json", minimal())
     broken_page = tmp_path / "broken.txt"
     broken_page.write_text((FIXTURE_PAGES / "iconsmith-vs-huewise.txt").read_text().replace("Panel ship", "Panel"))
-    with pytest.raises(CatalogImportError, match="broken.txt"):
+    with pytest.raises(CatalogImportError, match=r"broken\.txt"):
         import_files(engine, [good, broken_page], published=DAY)
     assert counts(engine) == before
 

@@ -1,0 +1,137 @@
+"""Sending: exactly one submitted delivery per reader, resumable after failures (both databases)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from newsletter import dispatch, issues
+from newsletter.db import session_scope
+from newsletter.delivery.memory import MemoryProvider
+from newsletter.dispatch import Envelope, send_issue
+from newsletter.errors import IssueStateError, ProviderAuthError, ProviderUnavailable
+from newsletter.models import DeliveryRow
+from subscribers import store
+from subscribers.models import Subscriber
+from tests.newsletter.test_issues import build, seed
+
+ENVELOPE = Envelope("Verdicts <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com",
+                    "https://app.example.com")
+
+
+def statuses(engine: Engine) -> Counter[str]:
+    with Session(engine) as session:
+        return Counter(d.status for d in session.exec(select(DeliveryRow)))
+
+
+def send(engine: Engine, directory: store.Directory, provider: MemoryProvider, batch: int = 3) -> dispatch.SendReport:
+    return send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=batch)
+
+
+def test_everyone_gets_exactly_one_personal_message(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    provider = MemoryProvider()
+    report = send(engine, directory, provider)
+    assert (report.submitted, report.status, report.batches) == (10, "sent", 4)
+    assert sorted(Counter(m.to for m in provider.outbox).values()) == [1] * 10
+    assert "audio@example.com" not in {m.to for m in provider.outbox}
+    message = next(m for m in provider.outbox if m.to == "design1@example.com")
+    recipient = directory.find("design1@example.com")
+    assert recipient is not None
+    assert recipient[0].unsubscribe_url in message.html and recipient[0].preferences_url in message.text
+    assert message.header("List-Unsubscribe") == f"<{recipient[0].unsubscribe_url}>, <{recipient[0].unsubscribe_mailto}>"
+    assert message.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
+    assert "https://app.example.com/archive/1" in message.html and "%%{" not in message.html
+    other = next(m for m in provider.outbox if m.to == "design2@example.com")
+    assert other.html.replace(other.header("X-Newsletter-Delivery") or "", "") != message.html
+    with pytest.raises(IssueStateError, match="issue 1 is sent"):
+        send(engine, directory, provider)
+    assert len(provider.outbox) == 10
+
+
+def test_refusals_are_recorded_and_leavers_are_dropped(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with session_scope(engine) as session:
+        leaver = session.exec(select(Subscriber).where(Subscriber.email == "all0@example.com")).one()
+        leaver.status = "unsubscribed"
+    provider = MemoryProvider(reject={"all1@example.com": "inactive recipient"})
+    report = send(engine, directory, provider)
+    assert (report.submitted, report.rejected, report.dropped) == (8, 1, 1)
+    assert report.reasons == {"inactive recipient": 1}
+    assert statuses(engine) == Counter({"submitted": 8, "rejected": 1, "dropped": 1})
+    assert report.status == "sent"
+
+
+def test_unavailable_provider_leaves_the_rest_queued_and_a_rerun_finishes(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    provider = MemoryProvider()
+    original = provider.send_messages
+    calls = {"n": 0}
+
+    def flaky(messages):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ProviderUnavailable("503 from the service")
+        return original(messages)
+
+    provider.send_messages = flaky  # type: ignore[method-assign]
+    with pytest.raises(ProviderUnavailable):
+        send(engine, directory, provider)
+    assert statuses(engine) == Counter({"submitted": 3, "queued": 7})
+    with Session(engine) as session:
+        assert all(d.lease_until is None for d in session.exec(select(DeliveryRow)))
+    report = send(engine, directory, provider)
+    assert report.submitted == 7 and report.status == "sent"
+    assert sorted(Counter(m.to for m in provider.outbox).values()) == [1] * 10
+
+
+def test_refused_credentials_pause_the_issue_until_resumed(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    provider = MemoryProvider()
+    provider.fail_with = ProviderAuthError("401: check NEWSLETTER_PROVIDER_API_KEY")
+    with pytest.raises(ProviderAuthError):
+        send(engine, directory, provider)
+    with Session(engine) as session:
+        issue = issues.get_issue(session, 1)
+        assert issue.status == "paused" and "NEWSLETTER_PROVIDER_API_KEY" in (issue.error or "")
+    assert statuses(engine) == Counter({"queued": 10})
+    assert send(engine, directory, provider).status == "sent"
+
+
+def test_readers_who_joined_after_the_build_are_included(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with session_scope(engine) as session:
+        store.add_active(session, ["late@example.com"], categories=["Design"])
+        store.add_active(session, ["niche@example.com"], categories=["Audio", "Design"])
+    provider = MemoryProvider()
+    send(engine, directory, provider)
+    recipients = {m.to for m in provider.outbox}
+    assert "late@example.com" in recipients
+    assert "niche@example.com" not in recipients  # a preference set the issue was not rendered for
+
+
+def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with Session(engine) as session:
+        issue_id = issues.get_issue(session, 1).id
+    crashed = dispatch._claim(engine, issue_id, 4, timedelta(minutes=10))
+    assert len(crashed) == 4
+    others = dispatch._claim(engine, issue_id, 100, timedelta(minutes=10))
+    assert len(others) == 6 and not {c[0] for c in crashed} & {o[0] for o in others}
+    assert dispatch._claim(engine, issue_id, 100, timedelta(minutes=10)) == []
+    table = DeliveryRow.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed]))
+                           .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    assert sorted(dispatch._claim(engine, issue_id, 100, timedelta(minutes=10))) == sorted(crashed)

@@ -1,0 +1,114 @@
+"""Building the week's issue: once per week, rendered per cohort, deliveries queued (both databases)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from newsletter import issues, jobs
+from newsletter.catalog.importer import import_files
+from newsletter.db import session_scope
+from newsletter.errors import IssueNotFound, IssueStateError
+from newsletter.models import DeliveryRow, IssueCohortRow
+from newsletter.render import RenderContext, make_environment
+from newsletter.values import Week
+from subscribers import store
+from subscribers.tokens import Signer
+from tests.conftest import FIXTURE_PAGES
+
+WEEK = Week(2026, 47)
+LINKS = store.Links(Signer("a-very-secret-test-key"), "https://app.example.com", "unsubscribe@news.example.com")
+CONTEXT = RenderContext("Weekly AI Tool Verdicts", "1 Test Street")
+
+
+def seed(engine: Engine) -> store.Directory:
+    """Two comparisons this week (Design; Writing), and readers in five cohorts."""
+    import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=date(2026, 11, 18))
+    with session_scope(engine) as session:
+        store.add_active(session, [f"all{i}@example.com" for i in range(5)])
+        store.add_active(session, [f"design{i}@example.com" for i in range(3)], categories=["Design"])
+        store.add_active(session, ["writing@example.com"], categories=["Writing"])
+        store.add_active(session, ["free@example.com"], free_only=True)
+        store.add_active(session, ["audio@example.com"], categories=["Audio"])
+    return store.Directory(engine, LINKS)
+
+
+def build(engine: Engine, directory: store.Directory, week: Week = WEEK) -> jobs.BuildOutcome:
+    return jobs.build_issue(engine, week=week, source=directory, env=make_environment(), context=CONTEXT,
+                            site_url="https://site.example.com/compare/")
+
+
+def test_build_renders_each_cohort_once_and_queues_its_readers(engine: Engine) -> None:
+    directory = seed(engine)
+    outcome = build(engine, directory)
+    assert outcome.created and outcome.number == 1
+    assert outcome.subject == "Iconsmith vs Huewise, and 1 more verdict"
+    assert dict(outcome.cohorts) == {"all": 5, "Design": 3, "Writing": 1, "free:all": 1}
+    assert outcome.empty_cohorts == ("Audio",)
+    assert outcome.queued == 10
+    with Session(engine) as session:
+        keys = sorted(row.cohort_key for row in session.exec(select(IssueCohortRow)))
+        snapshot = {r.cohort_key: r for r in session.exec(select(IssueCohortRow))}
+        cohorts = sorted({d.cohort_key for d in session.exec(select(DeliveryRow))})
+    assert keys == ["Design", "Writing", "all", "free:all"]
+    assert cohorts == ["Design", "Writing", "all", "free:all"]
+    assert snapshot["Design"].comparison_count == 1 and snapshot["all"].comparison_count == 2
+    assert "Lede" not in snapshot["Design"].html and "Lede" in snapshot["all"].html
+    assert "Draftsmith" not in snapshot["free:all"].html  # neither Writing tool is free
+
+
+def test_building_twice_gives_one_issue(engine: Engine) -> None:
+    directory = seed(engine)
+    first = build(engine, directory)
+    second = build(engine, directory)
+    assert (second.number, second.created) == (first.number, False)
+    with Session(engine) as session:
+        assert len(issues.list_issues(session)) == 1
+        assert len(list(session.exec(select(DeliveryRow)))) == 10
+
+
+def test_quiet_week_builds_nothing(engine: Engine) -> None:
+    outcome = build(engine, seed(engine), Week(2026, 40))
+    assert outcome.quiet and not outcome.created
+    with Session(engine) as session:
+        assert issues.list_issues(session) == []
+
+
+def test_issue_numbers_follow_the_weeks(engine: Engine) -> None:
+    directory = seed(engine)
+    import_files(engine, [FIXTURE_PAGES / "draftsmith-vs-lede.txt"], published=date(2026, 11, 25))
+    assert build(engine, directory).number == 1
+    assert build(engine, directory, Week(2026, 48)).number == 2
+    with Session(engine) as session:
+        assert [s.number for s in issues.list_issues(session)] == [2, 1]
+
+
+def test_lifecycle_refuses_impossible_moves(engine: Engine) -> None:
+    build(engine, seed(engine))
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, 1)
+        issues.transition(issue, "cancelled")
+        with pytest.raises(IssueStateError, match="issue 1 is cancelled; it cannot become sending"):
+            issues.transition(issue, "sending")
+        with pytest.raises(IssueNotFound, match="there is no issue 9"):
+            issues.get_issue(session, 9)
+
+
+def test_preview_as_a_subscriber_and_as_anyone(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    from newsletter.dispatch import Envelope
+
+    envelope = Envelope("V <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com", "https://app.example.com")
+    snapshot, html, text = jobs.preview(engine, 1, envelope=envelope)
+    assert snapshot.cohort_key == "all" and "https://app.example.com/archive/1" in html
+    assert "%%{" not in html and "%%{" not in text
+    snapshot, html, _ = jobs.preview(engine, 1, envelope=envelope, source=directory, address="design0@example.com")
+    assert snapshot.cohort_key == "Design"
+    recipient = directory.find("design0@example.com")
+    assert recipient is not None and recipient[0].unsubscribe_url in html
+    with pytest.raises(Exception, match="gets nothing from issue 1"):
+        jobs.preview(engine, 1, envelope=envelope, source=directory, address="audio@example.com")

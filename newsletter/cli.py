@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from newsletter import issues, jobs, wiring
 from newsletter.catalog.importer import export_file, import_files
@@ -73,8 +74,9 @@ def import_(
                          ] = None,
 ) -> None:
     """Import verdicts: every file or none."""
-    settings = load_settings()
-    summary = import_files(wiring.engine_for(settings), files, published=_parse_date(published))
+    day = _parse_date(published)
+    with wiring.database(load_settings()) as engine:
+        summary = import_files(engine, files, published=day)
     out.print(f"Imported {len(files)} file(s). {summary.describe()}")
 
 
@@ -82,7 +84,8 @@ def import_(
 @handled
 def export(file: Annotated[Path, typer.Argument(help="Where to write the catalog (JSON import format).")]) -> None:
     """Export the whole catalog in the import format."""
-    tools, comparisons = export_file(wiring.engine_for(load_settings()), file)
+    with wiring.database(load_settings()) as engine:
+        tools, comparisons = export_file(engine, file)
     out.print(f"Wrote {tools} tools and {comparisons} comparisons to {file}")
 
 
@@ -92,10 +95,11 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
                 ) -> None:
     """Build the week's issue (once; building again shows the existing one)."""
     settings = load_settings()
-    engine = wiring.engine_for(settings)
-    outcome = jobs.build_issue(engine, week=_parse_week(week, settings), source=wiring.directory_for(settings, engine),
-                               env=wiring.environment(), context=wiring.render_context(settings),
-                               site_url=str(settings.site_url), limit=settings.digest_limit)
+    target = _parse_week(week, settings)
+    with wiring.database(settings) as engine:
+        outcome = jobs.build_issue(engine, week=target, source=wiring.directory_for(settings, engine),
+                                   env=wiring.environment(), context=wiring.render_context(settings),
+                                   site_url=str(settings.site_url), limit=settings.digest_limit)
     if outcome.quiet:
         out.print(f"Quiet week {outcome.week}: no new comparison and no new tool, so no issue was built.")
     elif not outcome.created:
@@ -113,7 +117,7 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
 @handled
 def issue_list() -> None:
     """List issues with status and delivery counts."""
-    with session_scope(wiring.engine_for(load_settings())) as session:
+    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
         summaries = issues.list_issues(session)
     table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
     for s in summaries:
@@ -132,10 +136,10 @@ def issue_preview(
 ) -> None:
     """Write an issue's HTML (or text) as a reader, or one subscriber, gets it."""
     settings = load_settings()
-    engine = wiring.engine_for(settings)
-    source = wiring.directory_for(settings, engine) if subscriber else None
-    rendered, html, plain = jobs.preview(engine, number, envelope=wiring.envelope_for(settings), source=source,
-                                         address=subscriber)
+    with wiring.database(settings) as engine:
+        source = wiring.directory_for(settings, engine) if subscriber else None
+        rendered, html, plain = jobs.preview(engine, number, envelope=wiring.envelope_for(settings), source=source,
+                                             address=subscriber)
     out_file.write_text(plain if text else html, encoding="utf-8")
     out.print(f"Wrote {'text' if text else 'HTML'} of issue {number} (cohort {rendered.cohort_key}) to {out_file}")
 
@@ -145,7 +149,15 @@ def issue_preview(
 def issue_send(number: int) -> None:
     """Send an issue to every queued delivery; run again to resume."""
     settings = load_settings()
-    engine = wiring.engine_for(settings)
+    with wiring.database(settings) as engine:
+        report = _send_with_progress(engine, number, settings)
+    out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
+              f"{report.dropped} dropped (no longer active).")
+    for reason, count in sorted(report.reasons.items()):
+        out.print(f"  rejected {count}: {reason}")
+
+
+def _send_with_progress(engine: Engine, number: int, settings: Settings) -> SendReport:
     with session_scope(engine) as session:
         total = sum(issues.delivery_counts(session, issues.get_issue(session, number).id).values())
     with Progress(TextColumn("[bold]issue {task.fields[number]}"), BarColumn(),
@@ -156,13 +168,9 @@ def issue_send(number: int) -> None:
         def progress(report: SendReport) -> None:
             bar.update(task, completed=report.submitted + report.rejected + report.dropped, rejected=report.rejected)
 
-        report = send_issue(engine, number, provider=wiring.provider_for(settings),
-                            source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                            batch_size=settings.batch_size, progress=progress)
-    out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
-              f"{report.dropped} dropped (no longer active).")
-    for reason, count in sorted(report.reasons.items()):
-        out.print(f"  rejected {count}: {reason}")
+        return send_issue(engine, number, provider=wiring.provider_for(settings),
+                          source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
+                          batch_size=settings.batch_size, progress=progress)
 
 
 @subscribers_app.command("add")
@@ -173,7 +181,7 @@ def subscribers_add(
     free_only: Annotated[bool, typer.Option("--free-only", help="Only comparisons with a free tool.")] = False,
 ) -> None:
     """Add subscribers as active (operators vouch for their consent)."""
-    with session_scope(wiring.engine_for(load_settings())) as session:
+    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
         outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only)
     for address, change in outcome:
         out.print(f"{change:>9}  {address}")
@@ -187,7 +195,7 @@ def subscribers_list(
     limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
 ) -> None:
     """List subscribers with their preferences."""
-    with session_scope(wiring.engine_for(load_settings())) as session:
+    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
         rows = subscriber_store.page(session, after=after, limit=limit, status=status)
         counts = subscriber_store.count_by_status(session)
     table = Table("Id", "Email", "Status", "Categories", "Free only")

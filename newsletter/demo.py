@@ -53,7 +53,7 @@ def demo_settings(directory: Path) -> Settings:
     if not secret_file.exists():
         secret_file.write_text(new_secret(), encoding="utf-8")
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{directory / 'newsletter.db'}", provider="file", outbox_dir=directory / "outbox",
         secret_key=secret_file.read_text(encoding="utf-8").strip(),
         postal_address="Weekly AI Tool Verdicts · 1 Demo Street · Springfield 00000",
@@ -92,7 +92,11 @@ def run_demo(directory: Path, *, today: date | None = None) -> DemoReport:
     directory.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(directory)
     day = today or date.today()
-    engine = wiring.engine_for(settings)
+    with wiring.database(settings) as engine:
+        return _run(engine, settings, directory, day)
+
+
+def _run(engine: Engine, settings: Settings, directory: Path, day: date) -> DemoReport:
     batch = parse_json(json.dumps(demo_catalog(day)), source="bundled demo catalog")
     with session_scope(engine) as session:
         store.apply_batches(session, [batch])

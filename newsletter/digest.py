@@ -135,12 +135,12 @@ def decision(sides: Sequence[Side]) -> str:
 
 
 def _tie(sides: Sequence[Side], verdict: PanelVerdict) -> str:
-    means = [_mean_score(side.reviews) for side in sides]
+    first, second = (_mean_score(side.reviews) for side in sides)
     head = f"A split decision: both at {verdict.percent}% ship"
-    if means[0] is not None and means[1] is not None and abs(means[0] - means[1]) >= 3:
-        lean = 0 if means[0] > means[1] else 1
-        hi, lo = round(means[lean]), round(means[1 - lean])
-        return f"{head}, but the scores lean to {sides[lean].tool.name} ({hi} against {lo})."
+    if first is not None and second is not None and abs(first - second) >= 3:
+        lean = sides[0] if first > second else sides[1]
+        hi, lo = round(max(first, second)), round(min(first, second))
+        return f"{head}, but the scores lean to {lean.tool.name} ({hi} against {lo})."
     return f"{head}; read both cases before you choose."
 
 

@@ -71,6 +71,7 @@ def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[Rend
                      comparison_count=counts[ALL], created_at=now or datetime.now(UTC))
     session.add(issue)
     session.flush()
+    assert issue.id is not None
     for snap, count in snapshots:
         session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
                                    preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
@@ -133,6 +134,7 @@ def delivery_counts(session: Session, issue_id: int | None) -> dict[str, int]:
 def list_issues(session: Session) -> list[IssueSummary]:
     """Every issue, newest first, with its delivery counts."""
     issues = list(session.exec(select(IssueRow).order_by(col(IssueRow.number).desc())))
-    cohorts = dict(session.exec(select(IssueCohortRow.issue_id, func.count()).group_by(IssueCohortRow.issue_id)).all())
+    cohorts: dict[int | None, int] = dict(session.exec(
+        select(IssueCohortRow.issue_id, func.count()).group_by(col(IssueCohortRow.issue_id))).all())
     return [IssueSummary(i.number, i.week, i.subject, i.status, i.created_at, cohorts.get(i.id, 0),
                          delivery_counts(session, i.id)) for i in issues]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 import jinja2
@@ -20,11 +22,15 @@ from subscribers.store import Directory, Links
 from subscribers.tokens import Signer
 
 
-def engine_for(settings: Settings) -> Engine:
-    """The database engine, with every table created."""
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """The database engine, with every table created; its connections are closed when the block ends."""
     engine = make_engine(settings.database_url)
-    create_schema(engine)
-    return engine
+    try:
+        create_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def provider_for(settings: Settings, *, stream: TextIO | None = None) -> Provider:

@@ -80,7 +80,12 @@ def count_by_status(session: Session) -> dict[str, int]:
 
 def cohort_of(row: Subscriber) -> Cohort:
     """The cohort a subscriber's preferences put them in."""
-    return Cohort(frozenset(c for c in row.categories.split(",") if c), row.free_only)
+    return cohort_from(row.categories, row.free_only)
+
+
+def cohort_from(categories: str, free_only: bool) -> Cohort:
+    """The cohort for stored preferences (a comma list of categories and the free-only flag)."""
+    return Cohort(frozenset(c for c in categories.split(",") if c), free_only)
 
 
 @dataclass(frozen=True)
@@ -113,10 +118,10 @@ class Directory:
         """Distinct preference sets among active subscribers, with their sizes (one grouped query)."""
         query = (select(Subscriber.categories, Subscriber.free_only, func.count())
                  .where(Subscriber.status == "active")
-                 .group_by(Subscriber.categories, Subscriber.free_only))
+                 .group_by(col(Subscriber.categories), col(Subscriber.free_only)))
         with Session(self._engine) as session:
             rows = session.exec(query).all()
-        found = [(cohort_of(Subscriber(categories=c, free_only=f)), n) for c, f, n in rows]
+        found = [(cohort_from(c, f), n) for c, f, n in rows]
         return sorted(found, key=lambda item: item[0].key)
 
     def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:

@@ -46,7 +46,9 @@ def pg_schema_engine() -> Iterator[Engine | None]:
             conn.execute(text(f"CREATE SCHEMA {schema}"))
     except OperationalError as exc:
         pytest.fail(f"NEWSLETTER_TEST_DATABASE_URL={PG_URL} is unreachable: {exc}")
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    # The search path travels in the URL, so code that builds its own engine from it (CLI) lands here too.
+    separator = "&" if "?" in PG_URL else "?"
+    engine = make_engine(f"{PG_URL}{separator}options=-csearch_path%3D{schema}")
     create_schema(engine)
     yield engine
     engine.dispose()

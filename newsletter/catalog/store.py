@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
@@ -69,7 +69,7 @@ def _upsert_tool(session: Session, tool: Tool, first_seen: bool) -> Change:
     return _assign(row, values)
 
 
-def _tool_fields(tool: Tool) -> dict[str, object]:
+def _tool_fields(tool: Tool) -> dict[str, Any]:
     return {
         "slug": tool.slug, "name": tool.name, "tagline": tool.tagline, "description": tool.description,
         "category": tool.category, "pricing_tier": tool.pricing_tier, "pricing_note": tool.pricing_note,
@@ -77,7 +77,7 @@ def _tool_fields(tool: Tool) -> dict[str, object]:
     }
 
 
-def _assign(row: ToolRow | ComparisonRow, values: dict[str, object]) -> Change:
+def _assign(row: ToolRow | ComparisonRow, values: dict[str, Any]) -> Change:
     changed = {key: value for key, value in values.items() if getattr(row, key) != value}
     for key, value in changed.items():
         setattr(row, key, value)
@@ -86,7 +86,7 @@ def _assign(row: ToolRow | ComparisonRow, values: dict[str, object]) -> Change:
 
 def _upsert_comparison(session: Session, record: ComparisonRecord, tool_ids: dict[str, int | None]) -> Change:
     row = session.exec(select(ComparisonRow).where(ComparisonRow.slug == record.slug)).first()
-    fields: dict[str, object] = {"slug": record.slug, "title": record.title, "published": record.published}
+    fields: dict[str, Any] = {"slug": record.slug, "title": record.title, "published": record.published}
     if row is None:
         row = ComparisonRow(**fields)
         session.add(row)
@@ -97,20 +97,22 @@ def _upsert_comparison(session: Session, record: ComparisonRecord, tool_ids: dic
         if _load_records(session, [row])[0].sides != record.sides:
             change = "updated"
         _delete_sides(session, row.id)
+    assert row.id is not None
     for position, side in enumerate(record.sides):
-        _insert_side(session, row.id, position, side, tool_ids[side.tool_slug])
+        tool_id = tool_ids[side.tool_slug]
+        assert tool_id is not None
+        _insert_side(session, row.id, position, side, tool_id)
     return change
 
 
 def _delete_sides(session: Session, comparison_id: int | None) -> None:
     side_ids = select(SideRow.id).where(SideRow.comparison_id == comparison_id)
-    session.exec(delete(ReviewRow).where(col(ReviewRow.side_id).in_(side_ids)))  # type: ignore[call-overload]
-    session.exec(delete(SideRow).where(col(SideRow.comparison_id) == comparison_id))  # type: ignore[call-overload]
+    session.exec(delete(ReviewRow).where(col(ReviewRow.side_id).in_(side_ids)))
+    session.exec(delete(SideRow).where(col(SideRow.comparison_id) == comparison_id))
     session.flush()
 
 
-def _insert_side(session: Session, comparison_id: int | None, position: int, side: SideRecord,
-                 tool_id: int | None) -> None:
+def _insert_side(session: Session, comparison_id: int, position: int, side: SideRecord, tool_id: int) -> None:
     published = side.panel
     community = side.community
     row = SideRow(
@@ -124,6 +126,7 @@ def _insert_side(session: Session, comparison_id: int | None, position: int, sid
     )
     session.add(row)
     session.flush()
+    assert row.id is not None
     for index, review in enumerate(side.reviews):
         session.add(ReviewRow(side_id=row.id, persona=review.persona, position=index, score=review.score,
                               ship=review.ship, text=review.text))

@@ -43,7 +43,7 @@ def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> No
 def test_missing_secret_and_address_say_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     settings = load_settings()
-    with pytest.raises(ConfigError, match="NEWSLETTER_SECRET_KEY is not set.*newsletter secret"):
+    with pytest.raises(ConfigError, match=r"NEWSLETTER_SECRET_KEY is not set.*newsletter secret"):
         settings.require_secret()
     with pytest.raises(ConfigError, match="NEWSLETTER_POSTAL_ADDRESS is not set"):
         settings.require_postal_address()

@@ -1,0 +1,101 @@
+"""The CLI end to end through typer's runner: commands, output, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from tests.conftest import FIXTURE_PAGES
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Iterator[Path]:
+    """A configured working folder on the test database."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "DATABASE_URL": database_url, "SECRET_KEY": "cli-test-secret-0123456789", "OUTBOX_DIR": str(tmp_path / "out"),
+        "POSTAL_ADDRESS": "1 Test Street", "FROM_ADDRESS": "Verdicts <v@news.example.com>",
+        "PUBLIC_URL": "https://app.example.com", "SITE_URL": "https://site.example.com/compare/",
+    }.items():
+        monkeypatch.setenv(f"NEWSLETTER_{name}", value)
+    yield tmp_path
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_import_build_preview_send(env: Path) -> None:
+    pages = [str(p) for p in sorted(FIXTURE_PAGES.glob("*.txt"))]
+    assert "comparisons: 2 new" in run("import", *pages, "--published", "2026-11-18")
+    run("subscribers", "add", "a@example.com", "b@example.com")
+    run("subscribers", "add", "d@example.com", "--category", "Design", "--free-only")
+    listing = run("subscribers", "list")
+    assert "a@example.com" in listing and "Design" in listing and "3 active" in listing
+    built = run("issue", "build", "--week", "2026-W47")
+    assert "Built issue 1 for 2026-W47: Iconsmith vs Huewise, and 1 more verdict" in built
+    assert "cohort free:Design: 1 subscriber(s)" in built and "3 deliveries queued" in built
+    assert "already exists" in run("issue", "build", "--week", "2026-W47")
+    run("issue", "preview", "1", "--out", "p.html")
+    assert "<mj-" not in (env / "p.html").read_text() and "Lede" in (env / "p.html").read_text()
+    run("issue", "preview", "1", "--out", "d.txt", "--text", "--subscriber", "d@example.com")
+    assert "Lede" not in (env / "d.txt").read_text() and "Iconsmith" in (env / "d.txt").read_text()
+    sent = run("issue", "send", "1")
+    assert "Issue 1 is sent: 3 submitted, 0 rejected" in sent
+    files = sorted((env / "out").glob("*.eml"))
+    assert len(files) == 3
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    listing = run("issue", "list")
+    assert "2026-W47" in listing and "│ sent" in listing and "Iconsmith" in listing
+
+
+def test_export_writes_the_import_format(env: Path) -> None:
+    run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+    assert "Wrote 2 tools and 1 comparisons" in run("export", "catalog.json")
+    document = json.loads((env / "catalog.json").read_text())
+    assert document["format"] == "weekly-ai-tool-verdicts/1" and len(document["tools"]) == 2
+
+
+def test_quiet_week_is_not_an_error(env: Path) -> None:
+    assert "Quiet week 2026-W10" in run("issue", "build", "--week", "2026-W10")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["issue", "build", "--week", "2026-47"], "write it as 2026-W47"),
+    (["import", "missing.json"], "missing.json: cannot read the file"),
+    (["issue", "send", "4"], "there is no issue 4"),
+    (["subscribers", "add", "nope"], "'nope' is not a valid email address"),
+    (["import", "x.json", "--published", "yesterday"], "write YYYY-MM-DD"),
+])
+def test_bad_input_gets_a_clear_error(env: Path, args: list[str], says: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert says in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_settings_name_the_variable(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_POSTAL_ADDRESS")
+    run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+    result = runner.invoke(app, ["issue", "build", "--week", "2026-W47"])
+    assert result.exit_code == 1 and "NEWSLETTER_POSTAL_ADDRESS is not set" in result.output
+    monkeypatch.setenv("NEWSLETTER_TIMEZONE", "Nowhere/City")
+    result = runner.invoke(app, ["issue", "list"])
+    assert result.exit_code == 1 and "NEWSLETTER_TIMEZONE" in result.output
+
+
+def test_secret_prints_a_usable_key() -> None:
+    key = run("secret").strip()
+    assert len(key) >= 32

@@ -225,6 +225,15 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
     out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
 
 
+@app.command("scheduler")
+@handled
+def run_scheduler() -> None:
+    """Run the weekly publishing schedule in the foreground (same as `python scheduler.py`)."""
+    import scheduler
+
+    scheduler.main()
+
+
 @app.command()
 def secret() -> None:
     """Print a fresh value for NEWSLETTER_SECRET_KEY."""

@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     publication_name: str = "Weekly AI Tool Verdicts"
     digest_limit: int = Field(default=8, ge=1, le=20)
     batch_size: int = Field(default=100, ge=1, le=1000)
+    publish_cron: str = "0 7 * * mon"
+
+    @field_validator("publish_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a crontab line such as '0 7 * * mon': {exc}") from exc
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from newsletter import issues
 from newsletter.catalog import store
 from newsletter.db import session_scope
+from newsletter.delivery.base import Provider
 from newsletter.digest import build_digest, narrow
-from newsletter.dispatch import Envelope, personalise
+from newsletter.dispatch import Envelope, SendReport, personalise, send_issue
 from newsletter.errors import IssueError
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
@@ -70,6 +71,22 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
             if raced is None:
                 raise
             return BuildOutcome(week, raced.number, False, raced.subject)
+
+
+def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
+                 context: RenderContext, site_url: str, limit: int, provider: Provider, envelope: Envelope,
+                 batch_size: int) -> tuple[BuildOutcome, SendReport | None]:
+    """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing."""
+    outcome = build_issue(engine, week=week, source=source, env=env, context=context, site_url=site_url, limit=limit)
+    if outcome.number is None:
+        return outcome, None
+    with session_scope(engine) as session:
+        status = issues.get_issue(session, outcome.number).status
+    if status not in ("draft", "approved", "sending"):
+        return outcome, None
+    report = send_issue(engine, outcome.number, provider=provider, source=source, envelope=envelope,
+                        batch_size=batch_size)
+    return outcome, report
 
 
 def preview_recipient(envelope: Envelope) -> Recipient:

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsletter.errors import ConfigError
 
 ENV_PREFIX = "NEWSLETTER_"
-ProviderName = Literal["file", "console", "memory"]
+ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "smtp"]
 
 
 class Settings(BaseSettings):
@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     digest_limit: int = Field(default=8, ge=1, le=20)
     batch_size: int = Field(default=100, ge=1, le=1000)
     publish_cron: str = "0 7 * * mon"
+    provider_api_key: SecretStr | None = None
+    provider_base_url: AnyHttpUrl | None = None
+    mailgun_domain: str | None = None
+    postmark_message_stream: str = "broadcast"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    rate_limit: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=32)
+    request_timeout: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=5, ge=0, le=20)
 
     @field_validator("publish_cron")
     @classmethod
@@ -105,6 +118,12 @@ class Settings(BaseSettings):
                 "Generate one with `newsletter secret` and put it in .env"
             )
         return self.secret_key.get_secret_value()
+
+    def require_api_key(self) -> str:
+        """The provider's API key, or a ConfigError naming the variable."""
+        if self.provider_api_key is None or not self.provider_api_key.get_secret_value():
+            raise ConfigError(f"NEWSLETTER_PROVIDER_API_KEY is not set: the {self.provider} provider needs it")
+        return self.provider_api_key.get_secret_value()
 
     def require_postal_address(self) -> str:
         """The sender's postal address, which every commercial email must show (CAN-SPAM)."""

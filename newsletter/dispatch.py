@@ -71,7 +71,8 @@ def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: i
         ("X-Newsletter-Delivery", str(delivery_id)),
     )
     return Message(delivery_id, envelope.sender, recipient.address, prepared.rendered.subject,
-                   prepared.html.fill(values), prepared.text.fill(values), headers)
+                   prepared.html.fill(values), prepared.text.fill(values), headers, prepared.template,
+                   tuple(values.items()))
 
 
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,

@@ -14,7 +14,9 @@
     ├── SubscriberError          a subscriber operation was refused (bad address, unknown subscriber)
     └── ProviderError            a whole batch failed at the provider
         ├── ProviderUnavailable  transient: safe to retry the batch later
-        └── ProviderAuthError    credentials refused: the issue is paused until the setting is fixed
+        ├── ProviderAuthError    credentials refused: the issue is paused until the setting is fixed
+        ├── ProviderRequestError the service refused the request as malformed: retrying cannot help
+        └── ProviderAmbiguous    the request went out and no answer came: the service may have accepted it
 
 Third-party exceptions are wrapped at the boundary where they occur; nothing else escapes the core.
 """
@@ -70,3 +72,11 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderAuthError(ProviderError):
     """The provider refused our credentials; sending must pause until the operator fixes them."""
+
+
+class ProviderRequestError(ProviderError):
+    """The provider refused the whole request as invalid; the batch fails with the reason, no retry."""
+
+
+class ProviderAmbiguous(ProviderError):
+    """A timeout after the request was sent: the outcome is unknown (see the README's timeout policy)."""

@@ -20,10 +20,10 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter.errors import RenderError
-from newsletter.values import Cohort, Digest, RenderedEmail
+from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, RenderedEmail
 
 SLOTS = ("unsubscribe_url", "preferences_url", "web_url")
-_SLOT = re.compile(r"%%\{([a-z_]+)\}%%")
+_SLOT = SLOT
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +145,10 @@ class PreparedEmail:
     rendered: RenderedEmail
     html: Fill
     text: Fill
+    template: BodyTemplate
 
     @classmethod
-    def of(cls, rendered: RenderedEmail) -> PreparedEmail:
-        """Split once; fill many times."""
-        return cls(rendered, Fill(rendered.html, escape=True), Fill(rendered.text, escape=False))
+    def of(cls, rendered: RenderedEmail, key: str = "") -> PreparedEmail:
+        """Split once; fill many times. ``key`` names the body for providers that send it once per request."""
+        template = BodyTemplate(key or rendered.cohort_key, rendered.html, rendered.text)
+        return cls(rendered, Fill(rendered.html, escape=True), Fill(rendered.text, escape=False), template)

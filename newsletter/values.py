@@ -15,6 +15,8 @@ PERSONAS = ("Builder", "Skeptic", "Futurist", "Founder")
 PricingTier = Literal["Free", "Paid"]
 VerdictLabel = Literal["Ship", "Mixed", "Skip"]
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+# A per-recipient placeholder in a rendered email: %%{unsubscribe_url}%%.
+SLOT = re.compile(r"%%\{([a-z_]+)\}%%")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -238,8 +240,23 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class BodyTemplate:
+    """One cohort's HTML and text with ``%%{slot}%%`` placeholders, shared by all its messages.
+
+    Body-once providers (SendGrid, Mailgun) send it once per request with the recipients' slot values.
+    """
+
+    key: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered email personalised for one recipient, with its headers."""
+    """A rendered email personalised for one recipient, with its headers.
+
+    ``html`` and ``text`` are filled; ``template`` and ``slots`` are the same content before filling.
+    """
 
     delivery_id: int
     sender: str
@@ -248,6 +265,8 @@ class Message:
     html: str
     text: str
     headers: tuple[tuple[str, str], ...] = ()
+    template: BodyTemplate | None = None
+    slots: tuple[tuple[str, str], ...] = ()
 
     def header(self, name: str) -> str | None:
         """The first header of that name, case-insensitively."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
+import httpx
 import jinja2
 from sqlalchemy.engine import Engine
 
@@ -15,8 +16,14 @@ from newsletter.db import create_schema, make_engine
 from newsletter.delivery.base import Provider
 from newsletter.delivery.console import ConsoleProvider
 from newsletter.delivery.file import FileProvider
+from newsletter.delivery.mailgun import MailgunProvider
 from newsletter.delivery.memory import MemoryProvider
+from newsletter.delivery.postmark import PostmarkProvider
+from newsletter.delivery.resend import ResendProvider
+from newsletter.delivery.sendgrid import SendGridProvider
+from newsletter.delivery.smtp import SmtpProvider
 from newsletter.dispatch import Envelope
+from newsletter.errors import ConfigError
 from newsletter.render import RenderContext, make_environment
 from subscribers.store import Directory, Links
 from subscribers.tokens import Signer
@@ -33,13 +40,35 @@ def database(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
-def provider_for(settings: Settings, *, stream: TextIO | None = None) -> Provider:
-    """The provider ``NEWSLETTER_PROVIDER`` names."""
-    if settings.provider == "file":
+def provider_for(settings: Settings, *, stream: TextIO | None = None,
+                 transport: httpx.BaseTransport | None = None) -> Provider:
+    """The provider ``NEWSLETTER_PROVIDER`` names, configured from settings."""
+    name = settings.provider
+    if name == "file":
         return FileProvider(settings.outbox_dir, domain=settings.sender_domain)
-    if settings.provider == "console":
+    if name == "console":
         return ConsoleProvider(stream)
-    return MemoryProvider()
+    if name == "memory":
+        return MemoryProvider()
+    if name == "smtp":
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return SmtpProvider(host=settings.smtp_host, port=settings.smtp_port, domain=settings.sender_domain,
+                            security=settings.smtp_security, username=settings.smtp_username, password=password,
+                            timeout=settings.request_timeout)
+    common: dict[str, Any] = {
+        "api_key": settings.require_api_key(), "transport": transport, "timeout": settings.request_timeout,
+        "max_retries": settings.max_retries,
+        "base_url": str(settings.provider_base_url) if settings.provider_base_url else None,
+    }
+    if name == "postmark":
+        return PostmarkProvider(message_stream=settings.postmark_message_stream, **common)
+    if name == "sendgrid":
+        return SendGridProvider(**common)
+    if name == "resend":
+        return ResendProvider(**common)
+    if not settings.mailgun_domain:
+        raise ConfigError("NEWSLETTER_MAILGUN_DOMAIN is not set: the mailgun provider sends for that domain")
+    return MailgunProvider(domain=settings.mailgun_domain, **common)
 
 
 def directory_for(settings: Settings, engine: Engine) -> Directory:

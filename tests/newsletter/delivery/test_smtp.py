@@ -1,0 +1,138 @@
+"""The SMTP provider against a real aiosmtpd server: MIME as it arrives, refusals, login, STARTTLS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from newsletter.delivery.smtp import SmtpProvider
+from newsletter.errors import ProviderAuthError, ProviderUnavailable
+from tests.newsletter.delivery.test_http_providers import messages
+
+
+class Inbox:
+    """Keeps what arrives; refuses some recipients like a real server would."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.refuse = {"reader2@example.org": "550 5.1.1 No such user", "reader3@example.org": "450 4.2.1 Try later"}
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Envelope, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"news", b"s3cret")
+    return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+
+def certificate(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1: the server's context and a client context that trusts it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    return server, client
+
+
+def free_port() -> int:
+    """A port nobody listens on (aiosmtpd checks readiness by connecting, so port 0 won't do)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def test_messages_arrive_as_proper_mime_with_raw_unsubscribe_headers(inbox: tuple[Inbox, int]) -> None:
+    handler, port = inbox
+    provider = SmtpProvider(host="127.0.0.1", port=port, domain="news.example.com", security="none",
+                            username="news", password="s3cret")
+    results = provider.send_messages(messages(4))
+    assert [(r.status, r.permanent) for r in results] == [
+        ("submitted", False), ("rejected", True), ("rejected", False), ("submitted", False)]
+    assert results[1].reason == "smtp 550: 5.1.1 No such user"
+    assert [e.rcpt_tos for e in handler.envelopes] == [["reader1@example.org"], ["reader4@example.org"]]
+    raw = handler.envelopes[0].content
+    assert isinstance(raw, bytes)
+    head = re.sub(rb"\r\n[ \t]+", b" ", raw.split(b"\r\n\r\n", 1)[0])
+    assert (b"List-Unsubscribe: <https://app.example.com/unsubscribe/tok1&x>, "
+            b"<mailto:unsub@news.example.com?subject=u1>") in head
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert str(parsed["Message-ID"]).endswith("@news.example.com>")
+
+
+def test_wrong_password_pauses_with_the_setting_named(inbox: tuple[Inbox, int]) -> None:
+    _, port = inbox
+    provider = SmtpProvider(host="127.0.0.1", port=port, domain="news.example.com", security="none",
+                            username="news", password="wrong")
+    with pytest.raises(ProviderAuthError, match="NEWSLETTER_SMTP_PASSWORD"):
+        provider.send_messages(messages(1))
+
+
+def test_starttls(tmp_path: Path) -> None:
+    server_context, client_context = certificate(tmp_path)
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=server_context,
+                            require_starttls=True, authenticator=authenticator, auth_require_tls=True,
+                            server_hostname="localhost")
+    controller.start()
+    try:
+        provider = SmtpProvider(host="localhost", port=port, domain="news.example.com", security="starttls",
+                                username="news", password="s3cret", tls_context=client_context)
+        assert provider.send_messages(messages(1))[0].status == "submitted"
+        untrusting = SmtpProvider(host="localhost", port=port, domain="news.example.com", security="starttls")
+        with pytest.raises(ProviderUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.send_messages(messages(1))
+    finally:
+        controller.stop()
+    assert len(handler.envelopes) == 1
+
+
+def test_no_server_is_unavailable() -> None:
+    with pytest.raises(ProviderUnavailable, match="127.0.0.1:9"):
+        SmtpProvider(host="127.0.0.1", port=9, domain="x.example", security="none", timeout=2).send_messages(messages(1))

@@ -1,0 +1,275 @@
+"""A real HTTP server on 127.0.0.1 that speaks the mail services' wire formats (shared/providers.md).
+
+It checks each service's authentication and request shape, answers as the service does (Postmark's per-message
+ErrorCodes, SendGrid's 202 + X-Message-ID, Mailgun's one id, Resend's permissive errors and idempotency keys),
+expands body-once requests into the messages recipients would get, and injects faults on demand.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+KEY = "test-api-key"
+DOMAIN = "news.example.com"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the next request gets instead of a normal answer: a status (with headers), or a slow answer."""
+
+    status: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    delay: float = 0.0  # process the request normally, then answer this late
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as its recipient would get it."""
+
+    service: str
+    to: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+    delivery_id: str
+
+
+@dataclass
+class State:
+    received: list[Received] = field(default_factory=list)
+    requests: list[tuple[str, int]] = field(default_factory=list)  # (service, body bytes)
+    faults: deque[Fault] = field(default_factory=deque)
+    inactive: set[str] = field(default_factory=set)
+    idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class WireServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = State()
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> WireServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up waiting (an injected slow answer) is expected; anything else is reported."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+    def by_recipient(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.state.received:
+            counts[item.to] = counts.get(item.to, 0) + 1
+        return counts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: WireServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        state = self.server.state
+        with state.lock:
+            fault = state.faults.popleft() if state.faults else None
+        if fault and fault.status:
+            return self._answer(fault.status, fault.body or json.dumps({"message": "injected"}), dict(fault.headers))
+        route = self._route()
+        if route is None:
+            return self._answer(404, json.dumps({"message": f"no route {self.path}"}))
+        status, payload, headers = route(body)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        self._answer(status, payload, headers)
+
+    def _route(self) -> Any:
+        if self.path == "/email/batch":
+            return self._postmark
+        if self.path == "/v3/mail/send":
+            return self._sendgrid
+        if re.fullmatch(r"/v3/[^/]+/messages", self.path):
+            return self._mailgun
+        if self.path == "/emails/batch":
+            return self._resend
+        return None
+
+    def _answer(self, status: int, payload: str, headers: dict[str, str] | None = None) -> None:
+        data = payload.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, service: str, size: int, items: list[Received]) -> None:
+        with self.server.state.lock:
+            self.server.state.requests.append((service, size))
+            self.server.state.received.extend(items)
+
+    # --- Postmark ---------------------------------------------------------------------------------
+    def _postmark(self, body: bytes) -> tuple[int, str, dict[str, str]]:
+        if self.headers.get("X-Postmark-Server-Token") != KEY:
+            return 401, json.dumps({"ErrorCode": 10, "Message": "Bad or missing Server API token."}), {}
+        messages = json.loads(body)
+        if not isinstance(messages, list) or len(messages) > 500:
+            return 422, json.dumps({"ErrorCode": 410, "Message": "Too many batch messages."}), {}
+        answers, accepted = [], []
+        for m in messages:
+            missing = [k for k in ("From", "To", "Subject", "HtmlBody", "TextBody", "MessageStream") if not m.get(k)]
+            if missing:
+                answers.append({"ErrorCode": 300, "Message": f"Missing {missing}", "To": m.get("To")})
+            elif "@" not in m["To"]:
+                answers.append({"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": m["To"]})
+            elif m["To"] in self.server.state.inactive:
+                answers.append({"ErrorCode": 406, "Message": f"Found inactive addresses: {m['To']}.", "To": m["To"]})
+            else:
+                headers = {h["Name"]: h["Value"] for h in m.get("Headers", [])}
+                accepted.append(Received("postmark", m["To"], m["Subject"], m["HtmlBody"], m["TextBody"], headers,
+                                         m.get("Metadata", {}).get("delivery_id", "")))
+                answers.append({"ErrorCode": 0, "Message": "OK", "MessageID": str(uuid.uuid4()), "To": m["To"]})
+        self._record("postmark", len(body), accepted)
+        return 200, json.dumps(answers), {}
+
+    # --- SendGrid ---------------------------------------------------------------------------------
+    def _sendgrid(self, body: bytes) -> tuple[int, str, dict[str, str]]:
+        if self.headers.get("Authorization") != f"Bearer {KEY}":
+            return 401, json.dumps({"errors": [{"message": "authorization required", "field": None}]}), {}
+        request = json.loads(body)
+        people = request.get("personalizations", [])
+        content = {c["type"]: c["value"] for c in request.get("content", [])}
+        problems = []
+        if not 1 <= len(people) <= 1000:
+            problems.append("personalizations: between 1 and 1000")
+        if not request.get("from", {}).get("email") or set(content) != {"text/plain", "text/html"}:
+            problems.append("from and both content types are required")
+        emails = [p["to"][0]["email"] for p in people]
+        if len(set(emails)) != len(emails) or any("@" not in e for e in emails):
+            problems.append("personalizations.to: invalid or repeated address")
+        if problems:
+            return 400, json.dumps({"errors": [{"message": p, "field": None} for p in problems]}), {}
+        items = []
+        for person in people:
+            subs = person.get("substitutions", {})
+            items.append(Received("sendgrid", person["to"][0]["email"], request["subject"],
+                                  _substitute(content["text/html"], subs), _substitute(content["text/plain"], subs),
+                                  dict(person.get("headers", {})), person.get("custom_args", {}).get("delivery_id", "")))
+        self._record("sendgrid", len(body), items)
+        return 202, "", {"X-Message-ID": uuid.uuid4().hex}
+
+    # --- Mailgun ----------------------------------------------------------------------------------
+    def _mailgun(self, body: bytes) -> tuple[int, str, dict[str, str]]:
+        expected = "Basic " + base64.b64encode(f"api:{KEY}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            return 401, "Forbidden", {}
+        kind = self.headers.get("Content-Type", "")
+        if not kind.startswith("multipart/form-data"):
+            return 400, json.dumps({"message": f"Expecting 'multipart/form-data' but got '{kind}'"}), {}
+        form = _multipart(kind, body)
+        recipients = form.get("to", [])
+        if len(recipients) > 1000:
+            return 400, json.dumps({"message": "Too many recipients, max is 1000"}), {}
+        try:
+            variables = json.loads(form["recipient-variables"][0])
+        except (KeyError, ValueError):
+            return 400, json.dumps({"message": "'recipient-variables' parameter is not a valid JSON"}), {}
+        if set(variables) != set(recipients):
+            return 400, json.dumps({"message": "every recipient needs recipient-variables"}), {}
+        items = []
+        for to in recipients:
+            values = variables[to]
+            headers = {k[2:]: _mg(v[0], values) for k, v in form.items() if k.startswith("h:")}
+            items.append(Received("mailgun", to, form["subject"][0], _mg(form["html"][0], values),
+                                  _mg(form["text"][0], values), headers, _mg(form["v:delivery_id"][0], values)))
+        self._record("mailgun", len(body), items)
+        return 200, json.dumps({"id": f"<{uuid.uuid4().hex}@{DOMAIN}>", "message": "Queued. Thank you."}), {}
+
+    # --- Resend -----------------------------------------------------------------------------------
+    def _resend(self, body: bytes) -> tuple[int, str, dict[str, str]]:
+        if self.headers.get("Authorization") != f"Bearer {KEY}":
+            return 401, json.dumps({"statusCode": 401, "name": "missing_api_key", "message": "Missing API key"}), {}
+        key = self.headers.get("Idempotency-Key", "")
+        digest = hashlib.sha256(body).hexdigest()
+        state = self.server.state
+        with state.lock:
+            seen = state.idempotency.get(key)
+        if seen is not None:
+            if seen[0] != digest:
+                return 409, json.dumps({"statusCode": 409, "name": "invalid_idempotent_request",
+                                        "message": "same key, different payload"}), {}
+            return 200, seen[1].decode(), {}
+        emails = json.loads(body)
+        if not isinstance(emails, list) or len(emails) > 100:
+            return 422, json.dumps({"statusCode": 422, "name": "validation_error", "message": "max 100"}), {}
+        permissive = self.headers.get("x-batch-validation") == "permissive"
+        data, errors, items = [], [], []
+        for index, email in enumerate(emails):
+            to = email["to"][0]
+            if "@" not in to:
+                if not permissive:
+                    return 422, json.dumps({"statusCode": 422, "name": "validation_error", "message": "bad to"}), {}
+                errors.append({"index": index, "message": f"Invalid `to` field: {to}"})
+                continue
+            data.append({"id": str(uuid.uuid4())})
+            tags = {t["name"]: t["value"] for t in email.get("tags", [])}
+            items.append(Received("resend", to, email["subject"], email["html"], email["text"],
+                                  dict(email.get("headers", {})), tags.get("delivery_id", "")))
+        answer = json.dumps({"data": data, "errors": errors}).encode()
+        with state.lock:
+            if key:
+                state.idempotency[key] = (digest, answer)
+        self._record("resend", len(body), items)
+        return 200, answer.decode(), {}
+
+
+def _substitute(text: str, substitutions: dict[str, str]) -> str:
+    for tag, value in substitutions.items():
+        text = text.replace(tag, value)
+    return text
+
+
+def _mg(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"%recipient\.([A-Za-z0-9_]+)%", lambda m: str(values.get(m[1], m[0])), text)
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
+    message = message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body, policy=policy.HTTP)
+    form: dict[str, list[str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        form.setdefault(str(name), []).append(payload.decode() if isinstance(payload, bytes) else "")
+    return form

@@ -1,26 +1,31 @@
 """The one loop that claims deliveries, personalises, calls a provider and records results.
 
-Each batch: claim (a lease, in one atomic UPDATE … RETURNING; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so
-workers never wait on each other) → personalise (string fill) → ``provider.send_messages`` → record every
-result and release the claim in one commit. Kill the process anywhere: unsent deliveries stay queued, a
-claimed batch's lease expires, and the next run finishes the job.
+Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_messages`` →
+record every result and release the claim in one commit. Up to ``concurrency`` batches are in flight at
+once, paced to ``rate_limit`` messages per second. Kill the process anywhere: unsent deliveries stay queued,
+a claimed batch is reclaimed whole when its lease expires, and the next run finishes the job.
+
+Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
+``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;
+``ProviderUnavailable`` releases the batch and stops the run (run again later); ``ProviderAuthError``
+pauses the issue.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import bindparam, func, update
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
-from newsletter import issues
+from newsletter import claims, issues
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
-from newsletter.errors import ProviderAuthError, ProviderUnavailable
-from newsletter.models import DeliveryRow
+from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, SendResult
@@ -49,13 +54,59 @@ class SendReport:
     issue: int
     submitted: int = 0
     rejected: int = 0
+    failed: int = 0
     dropped: int = 0
     batches: int = 0
     status: str = "sending"
+    started: float = field(default_factory=time.monotonic)
     reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        """Deliveries with an outcome so far."""
+        return self.submitted + self.rejected + self.failed + self.dropped
+
+    @property
+    def rate(self) -> float:
+        """Outcomes per second since the send started."""
+        return self.done / max(time.monotonic() - self.started, 1e-9)
+
+    def add(self, results: list[SendResult], *, dropped: int, failed: int, reason: str | None) -> None:
+        """Count one batch's outcomes."""
+        self.batches += 1
+        self.dropped += dropped
+        self.failed += failed
+        if failed and reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + failed
+        for result in results:
+            if result.status == "submitted":
+                self.submitted += 1
+            else:
+                self.rejected += 1
+                key = result.reason or "unknown"
+                self.reasons[key] = self.reasons.get(key, 0) + 1
 
 
 Progress = Callable[[SendReport], None]
+
+
+class Pacer:
+    """Spaces batches so that at most ``rate`` messages per second leave, across all worker threads."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.rate, self.clock, self.sleep = rate, clock, sleep
+        self._next = clock()
+        self._lock = threading.Lock()
+
+    def wait(self, messages: int) -> None:
+        """Block until ``messages`` more may go out."""
+        with self._lock:
+            start = max(self._next, self.clock())
+            self._next = start + messages / self.rate
+        delay = start - self.clock()
+        if delay > 0:
+            self.sleep(delay)
 
 
 def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: int, issue_number: int,
@@ -75,112 +126,104 @@ def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: i
                    tuple(values.items()))
 
 
-def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
-               batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None) -> SendReport:
-    """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
+@dataclass(frozen=True)
+class _Run:
+    engine: Engine
+    issue_id: int
+    number: int
+    prepared: dict[str, PreparedEmail]
+    provider: Provider
+    source: RecipientSource
+    envelope: Envelope
+    batch_size: int
+    lease: timedelta
 
-    ProviderUnavailable releases the batch and propagates (run again later); ProviderAuthError pauses the
-    issue and propagates. The issue becomes ``sent`` when no delivery is left queued.
-    """
+
+def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
+               batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
+               concurrency: int = 1, rate_limit: float | None = None) -> SendReport:
+    """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != "sending":
             issues.transition(issue, "sending")
         issues.queue_deliveries(session, issue, source)
-        prepared = {key: PreparedEmail.of(r) for key, r in issues.snapshots(session, issue).items()}
-        issue_id = issue.id
+        snapshots = issues.snapshots(session, issue)
+        prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
+        assert issue.id is not None
+        run = _Run(engine, issue.id, number, prepared, provider, source, envelope,
+                   min(batch_size, provider.max_batch), lease)
     report = SendReport(number)
-    with provider:
-        while claimed := _claim(engine, issue_id, batch_size, lease):
-            _send_batch(engine, claimed, prepared, provider, source, envelope, report, number, issue_id)
-            report.batches += 1
-            if progress:
-                progress(report)
+    _drive(run, report, progress, concurrency, Pacer(rate_limit) if rate_limit else None)
     report.status = _finish(engine, number)
     return report
 
 
-def _send_batch(engine: Engine, claimed: list[tuple[int, int, str]], prepared: dict[str, PreparedEmail],
-                provider: Provider, source: RecipientSource, envelope: Envelope, report: SendReport,
-                number: int, issue_id: int | None) -> None:
-    recipients = source.recipients([subscriber for _, subscriber, _ in claimed])
-    messages = [personalise(prepared[cohort], recipients[subscriber], delivery_id=delivery, issue_number=number,
-                            envelope=envelope)
-                for delivery, subscriber, cohort in claimed if subscriber in recipients]
-    dropped = [delivery for delivery, subscriber, _ in claimed if subscriber not in recipients]
+def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency: int, pacer: Pacer | None) -> None:
+    """Run ``concurrency`` workers until the queue is empty or one of them hits a provider error."""
+    stop, lock = threading.Event(), threading.Lock()
+
+    def worker() -> None:
+        while not stop.is_set() and (claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
+            if pacer:
+                pacer.wait(len(claim.rows))
+            try:
+                outcome = _send_batch(run, claim)
+            except ProviderError:
+                stop.set()
+                raise
+            with lock:
+                report.add(*outcome[:1], dropped=outcome[1], failed=outcome[2], reason=outcome[3])
+                if progress:
+                    progress(report)
+
+    with run.provider, ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
+        futures = [pool.submit(worker) for _ in range(concurrency)]
+        errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise next((e for e in errors if isinstance(e, ProviderAuthError)), errors[0])
+
+
+def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, int, str | None]:
+    """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
+    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
+    messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
+                            issue_number=run.number, envelope=run.envelope)
+                for delivery, subscriber, cohort in claim.rows if subscriber in recipients]
+    dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
+    ids = [message.delivery_id for message in messages]
     try:
-        results = provider.send_messages(messages) if messages else []
+        results = run.provider.send_messages(messages) if messages else []
     except ProviderAuthError as exc:
-        _release(engine, [d for d, _, _ in claimed])
-        _pause(engine, number, str(exc))
+        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        _pause(run.engine, run.number, str(exc))
         raise
-    except ProviderUnavailable:
-        _release(engine, [d for d, _, _ in claimed])
+    except (ProviderRequestError, ProviderAmbiguous) as exc:
+        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=str(exc))
+        return [], len(dropped), len(ids), str(exc)
+    except ProviderError:
+        claims.release(run.engine, [d for d, _, _ in claim.rows])
         raise
-    _record(engine, results, dropped)
-    for result in results:
-        if result.status == "submitted":
-            report.submitted += 1
-        else:
-            report.rejected += 1
-            key = result.reason or "unknown"
-            report.reasons[key] = report.reasons.get(key, 0) + 1
-    report.dropped += len(dropped)
-
-
-def _claim(engine: Engine, issue_id: int | None, size: int, lease: timedelta) -> list[tuple[int, int, str]]:
-    """Lease up to ``size`` queued deliveries whose lease is free or expired: (delivery, subscriber, cohort)."""
-    now = datetime.now(UTC)
-    free = select(DeliveryRow.id).where(
-        DeliveryRow.issue_id == issue_id, DeliveryRow.status == "queued",
-        (col(DeliveryRow.lease_until).is_(None)) | (col(DeliveryRow.lease_until) < now),
-    ).order_by(col(DeliveryRow.id)).limit(size)
-    if engine.dialect.name == "postgresql":
-        free = free.with_for_update(skip_locked=True)
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
-    claim = (update(table).where(table.c.id.in_(free.scalar_subquery()))
-             .values(lease_until=now + lease, attempts=table.c.attempts + 1)
-             .returning(table.c.id, table.c.subscriber_id, table.c.cohort_key))
-    with engine.begin() as connection:
-        rows = connection.execute(claim).all()
-    return sorted((row[0], row[1], row[2]) for row in rows)
-
-
-def _record(engine: Engine, results: list[SendResult], dropped: list[int]) -> None:
-    """Write every result and clear the leases in one transaction."""
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
-    now = datetime.now(UTC)
-    statement = (update(table).where(table.c.id == bindparam("b_id"))
-                 .values(status=bindparam("b_status"), provider_id=bindparam("b_pid"), reason=bindparam("b_reason"),
-                         submitted_at=bindparam("b_at"), lease_until=None))
-    params = [{"b_id": r.delivery_id, "b_status": r.status, "b_pid": r.provider_id, "b_reason": r.reason,
-               "b_at": now if r.status == "submitted" else None} for r in results]
-    params += [{"b_id": d, "b_status": "dropped", "b_pid": None, "b_reason": "subscriber no longer active",
-                "b_at": None} for d in dropped]
-    if params:
-        with engine.begin() as connection:
-            connection.execute(statement, params)
-
-
-def _release(engine: Engine, ids: list[int]) -> None:
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
-    with engine.begin() as connection:
-        connection.execute(update(table).where(table.c.id.in_(ids)).values(lease_until=None))
+    claims.record(run.engine, results, dropped=dropped)
+    by_delivery = {d: s for d, s, _ in claim.rows}
+    permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
+    if permanent:
+        run.source.suppress(permanent, reason="bounced")
+    return results, len(dropped), 0, None
 
 
 def _pause(engine: Engine, number: int, error: str) -> None:
     with session_scope(engine) as session:
-        issues.transition(issues.get_issue(session, number), "paused", error=error)
+        issue = issues.get_issue(session, number)
+        if issue.status == "sending":
+            issues.transition(issue, "paused", error=error)
 
 
 def _finish(engine: Engine, number: int) -> str:
     """Mark the issue sent once nothing is left queued; returns its status."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        left = session.exec(select(func.count()).select_from(DeliveryRow).where(
-            DeliveryRow.issue_id == issue.id, DeliveryRow.status == "queued")).one()
-        if left == 0 and issue.status == "sending":
+        assert issue.id is not None
+        if claims.queued_left(engine, issue.id) == 0 and issue.status == "sending":
             issues.transition(issue, "sent")
         return issue.status
-
-

@@ -116,6 +116,7 @@ class DeliveryRow(SQLModel, table=True):
     cohort_key: str = Field(max_length=600)
     status: str = Field(default="queued", max_length=12, index=True)
     lease_until: datetime | None = None
+    batch_key: str | None = Field(default=None, max_length=40, index=True)
     attempts: int = 0
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))

@@ -26,3 +26,7 @@ class RecipientSource(Protocol):
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with the cohort their preferences put them in."""
         ...
+
+    def suppress(self, ids: Sequence[int], *, reason: str) -> None:
+        """Stop mailing these subscribers: the provider said their address will never take mail."""
+        ...

@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -139,6 +139,15 @@ class Directory:
         with Session(self._engine) as session:
             rows = list(session.exec(query))
         return {row.id: self._links.recipient(row) for row in rows if row.id is not None}
+
+    def suppress(self, ids: Sequence[int], *, reason: str) -> None:
+        """Mark active subscribers ``bounced`` (the only permanent refusal a send can report)."""
+        if reason != "bounced":
+            raise SubscriberError(f"cannot suppress for {reason!r}; sends only report bounces")
+        with Session(self._engine) as session:
+            session.exec(update(Subscriber).where(col(Subscriber.id).in_(ids), col(Subscriber.status) == "active")
+                         .values(status="bounced"))
+            session.commit()
 
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with their cohort."""

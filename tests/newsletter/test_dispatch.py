@@ -10,11 +10,13 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import dispatch, issues
+from newsletter import claims, dispatch, issues
 from newsletter.db import session_scope
 from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope, send_issue
-from newsletter.errors import IssueStateError, ProviderAuthError, ProviderUnavailable
+from newsletter.errors import (
+    IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable,
+)
 from newsletter.models import DeliveryRow
 from subscribers import store
 from subscribers.models import Subscriber
@@ -125,13 +127,84 @@ def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -
     build(engine, directory)
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
-    crashed = dispatch._claim(engine, issue_id, 4, timedelta(minutes=10))
-    assert len(crashed) == 4
-    others = dispatch._claim(engine, issue_id, 100, timedelta(minutes=10))
-    assert len(others) == 6 and not {c[0] for c in crashed} & {o[0] for o in others}
-    assert dispatch._claim(engine, issue_id, 100, timedelta(minutes=10)) == []
+    assert issue_id is not None
+    crashed = claims.claim(engine, issue_id, 4, timedelta(minutes=10))
+    assert crashed is not None and len(crashed.rows) == 4
+    others = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
+    assert others is not None and len(others.rows) == 6 and not set(crashed.rows) & set(others.rows)
+    assert claims.claim(engine, issue_id, 100, timedelta(minutes=10)) is None
     table = DeliveryRow.__table__  # type: ignore[attr-defined]
     with engine.begin() as connection:
-        connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed]))
+        connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed.rows]))
                            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
-    assert sorted(dispatch._claim(engine, issue_id, 100, timedelta(minutes=10))) == sorted(crashed)
+    again = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
+    assert again == crashed  # the same batch, whole, under the same key
+
+
+class Refusing(MemoryProvider):
+    """Refuses the whole request for batches holding a given address, like a service's 400."""
+
+    def __init__(self, poison: str, error: type[Exception]) -> None:
+        super().__init__()
+        self.poison, self.error = poison, error
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        if any(m.to == self.poison for m in messages):
+            raise self.error("HTTP 400: invalid address in batch")
+        return super().send_messages(messages)
+
+
+@pytest.mark.parametrize("error", [ProviderRequestError, ProviderAmbiguous])
+def test_a_refused_or_ambiguous_batch_fails_alone_and_can_be_retried(engine: Engine, error: type[Exception]) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    provider = Refusing("all1@example.com", error)
+    report = send(engine, directory, provider, batch=2)
+    assert report.failed == 2 and report.submitted == 8 and report.status == "sent"
+    assert statuses(engine) == Counter({"submitted": 8, "failed": 2})
+    assert any("invalid address" in reason for reason in report.reasons)
+    with Session(engine) as session:
+        issue_id = issues.get_issue(session, 1).id
+        assert issue_id is not None
+    assert claims.requeue_failed(engine, issue_id) == 2
+    with session_scope(engine) as session:
+        issues.get_issue(session, 1).status = "paused"  # an operator resumes a finished issue to retry
+    provider.poison = "nobody"
+    assert send(engine, directory, provider).submitted == 2
+    assert statuses(engine) == Counter({"submitted": 10})
+
+
+def test_a_permanent_refusal_suppresses_the_subscriber(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    send(engine, directory, MemoryProvider(reject={"all2@example.com": "inactive recipient"}))
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber).where(Subscriber.email == "all2@example.com")).one().status == "bounced"
+    assert directory.find("all2@example.com") is None
+
+
+def test_four_workers_send_each_delivery_exactly_once(engine: Engine) -> None:
+    directory = seed(engine)
+    with session_scope(engine) as session:
+        store.add_active(session, [f"extra{i}@example.com" for i in range(200)])
+    build(engine, directory)
+    provider = MemoryProvider()
+    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=7,
+                        concurrency=4)
+    assert report.submitted == 210 and report.status == "sent"
+    assert sorted(Counter(m.to for m in provider.outbox).values()) == [1] * 210
+
+
+def test_pacer_spaces_batches_to_the_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = dispatch.Pacer(100.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        pacer.wait(50)
+    assert slept == [0.5, 0.5, 0.5, 0.5]
+    assert now[0] == pytest.approx(2.0)  # 250 messages at 100/s: 2 s after the first batch left

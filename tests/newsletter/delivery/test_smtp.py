@@ -134,5 +134,5 @@ def test_starttls(tmp_path: Path) -> None:
 
 
 def test_no_server_is_unavailable() -> None:
-    with pytest.raises(ProviderUnavailable, match="127.0.0.1:9"):
+    with pytest.raises(ProviderUnavailable, match=r"127\.0\.0\.1:9"):
         SmtpProvider(host="127.0.0.1", port=9, domain="x.example", security="none", timeout=2).send_messages(messages(1))

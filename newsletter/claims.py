@@ -55,14 +55,20 @@ def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, 
 
 
 def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datetime, lease: timedelta) -> Claim | None:
-    query = _pick(engine, select(TABLE.c.batch_key).where(
-        TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_not(None), _free(now)).limit(1))
+    # Finding the key takes no lock: locking one row here and the batch in id order below would let two
+    # claimants each hold a row the other needs (a deadlock the crash test found).
+    query = select(TABLE.c.batch_key).where(TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_not(None),
+                                            _free(now)).order_by(TABLE.c.id).limit(1)
     key = connection.execute(query).scalar()
     if key is None:
         return None
-    # Re-checking the lease in the UPDATE makes a second claimant of the same key get nothing.
-    return _lease(connection, (TABLE.c.issue_id == issue_id) & (TABLE.c.batch_key == key) & _free(now), now, lease,
-                  key)
+    # Lock the whole batch in id order (never skipping, so a batch is never split): a second claimant of the
+    # same key waits instead of deadlocking, then finds the lease taken and gets nothing.
+    rows = select(TABLE.c.id).where(TABLE.c.issue_id == issue_id, TABLE.c.batch_key == key, _free(now)).order_by(
+        TABLE.c.id)
+    if engine.dialect.name == "postgresql":
+        rows = rows.with_for_update()
+    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key)
 
 
 def _fresh(connection: Connection, engine: Engine, issue_id: int, size: int, now: datetime,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, wiring
+from newsletter import claims, issues, jobs, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.config import Settings, load_settings, new_secret
 from newsletter.db import session_scope
@@ -146,31 +146,73 @@ def issue_preview(
 
 @issue_app.command("send")
 @handled
-def issue_send(number: int) -> None:
-    """Send an issue to every queued delivery; run again to resume."""
+def issue_send(
+    number: int,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go out to whom, per cohort; send nothing.")
+                       ] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Queue deliveries that failed before.")
+                            ] = False,
+) -> None:
+    """Send an issue to every queued delivery with a progress bar; run again to resume."""
     settings = load_settings()
     with wiring.database(settings) as engine:
+        if dry_run:
+            _print_plan(jobs.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
+            return
+        if retry_failed:
+            out.print(f"Queued {_requeue(engine, number)} failed deliveries again.")
         report = _send_with_progress(engine, number, settings)
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
-              f"{report.dropped} dropped (no longer active).")
+              f"{report.failed} failed, {report.dropped} dropped (no longer active), "
+              f"{report.rate:.0f} messages/s.")
     for reason, count in sorted(report.reasons.items()):
-        out.print(f"  rejected {count}: {reason}")
+        out.print(f"  {count} × {reason}")
+    if report.failed:
+        out.print(f"Failed deliveries were not sent again automatically; see the README's timeout policy. "
+                  f"`newsletter issue send {number} --retry-failed` queues them again.")
+
+
+def _requeue(engine: Engine, number: int) -> int:
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        issue_id = issue.id
+        if issue.status == "sent":
+            issues.transition(issue, "sending")
+    assert issue_id is not None
+    return claims.requeue_failed(engine, issue_id)
+
+
+def _print_plan(plan: list[jobs.PlannedCohort], settings: Settings) -> None:
+    total = sum(len(cohort.addresses) for cohort in plan)
+    out.print(f"Dry run with provider {settings.provider}: {total} message(s) would go out; nothing was sent.")
+    for cohort in plan:
+        out.print(f"  cohort {cohort.key}: {len(cohort.addresses)} × \"{cohort.subject}\"")
+        shown = cohort.addresses[:20]
+        for address in shown:
+            out.print(f"    {address}")
+        if len(cohort.addresses) > len(shown):
+            out.print(f"    … and {len(cohort.addresses) - len(shown)} more")
 
 
 def _send_with_progress(engine: Engine, number: int, settings: Settings) -> SendReport:
     with session_scope(engine) as session:
-        total = sum(issues.delivery_counts(session, issues.get_issue(session, number).id).values())
-    with Progress(TextColumn("[bold]issue {task.fields[number]}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[rejected]} rejected"),
-                  TimeElapsedColumn(), console=out) as bar:
-        task = bar.add_task("send", total=total or None, number=number, rejected=0)
+        issue = issues.get_issue(session, number)
+        counts = issues.delivery_counts(session, issue.id)
+    total = counts.get("queued", 0) or None
+    columns = (TextColumn("[bold]issue {task.fields[number]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[submitted]} submitted · {task.fields[rejected]} rejected · "
+                          "{task.fields[failed]} failed · {task.fields[rate]:.0f}/s"), TimeRemainingColumn())
+    with Progress(*columns, console=out) as bar:
+        task = bar.add_task("send", total=total, number=number, submitted=0, rejected=0, failed=0, rate=0.0)
 
         def progress(report: SendReport) -> None:
-            bar.update(task, completed=report.submitted + report.rejected + report.dropped, rejected=report.rejected)
+            bar.update(task, completed=report.done, submitted=report.submitted, rejected=report.rejected,
+                       failed=report.failed, rate=report.rate)
 
         return send_issue(engine, number, provider=wiring.provider_for(settings),
                           source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                          batch_size=settings.batch_size, progress=progress)
+                          batch_size=settings.batch_size, progress=progress, concurrency=settings.concurrency,
+                          rate_limit=settings.rate_limit, lease=timedelta(seconds=settings.lease_seconds))
 
 
 @subscribers_app.command("add")

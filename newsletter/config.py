@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=4, ge=1, le=32)
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=5, ge=0, le=20)
+    lease_seconds: int = Field(default=600, ge=1, le=86400)
 
     @field_validator("publish_cron")
     @classmethod

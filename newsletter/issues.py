@@ -114,6 +114,12 @@ def _insert_missing(session: Session, issue: IssueRow, cohort_key: str, ids: lis
     return len(rows)
 
 
+def settled_subscribers(session: Session, issue: IssueRow) -> set[int]:
+    """Subscribers whose delivery of this issue has an outcome (anything but queued): a send skips them."""
+    query = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue.id, DeliveryRow.status != "queued")
+    return set(session.exec(query))
+
+
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
     """Move ``issue`` to status ``to``; IssueStateError when the lifecycle forbids it."""
     if to not in TRANSITIONS[issue.status]:

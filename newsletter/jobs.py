@@ -89,6 +89,36 @@ def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: ji
     return outcome, report
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedCohort:
+    """Who a send would reach in one cohort, and with which subject."""
+
+    key: str
+    subject: str
+    addresses: tuple[str, ...]
+
+
+def plan_send(engine: Engine, number: int, *, source: RecipientSource, page: int = 1000) -> list[PlannedCohort]:
+    """What ``send`` would do now, without sending: per rendered cohort, the active readers still to get it."""
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        rendered = issues.snapshots(session, issue)
+        settled = issues.settled_subscribers(session, issue)
+    plan = []
+    for cohort, _size in source.cohorts():
+        if cohort.key not in rendered:
+            continue
+        addresses: list[str] = []
+        after = 0
+        while ids := source.member_ids(cohort, after=after, limit=page):
+            after = ids[-1]
+            pending = [i for i in ids if i not in settled]
+            found = source.recipients(pending)
+            addresses.extend(found[i].address for i in pending if i in found)
+        plan.append(PlannedCohort(cohort.key, rendered[cohort.key].subject, tuple(addresses)))
+    return plan
+
+
 def preview_recipient(envelope: Envelope) -> Recipient:
     """Stand-in links for a preview that no subscriber will use."""
     base = envelope.public_url.rstrip("/")

@@ -53,6 +53,7 @@ class State:
     requests: list[tuple[str, int]] = field(default_factory=list)  # (service, body bytes)
     faults: deque[Fault] = field(default_factory=deque)
     inactive: set[str] = field(default_factory=set)
+    latency: float = 0.0  # every answer this late, so that a test can kill a sender mid-send
     idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -112,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, headers = route(body)
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if state.latency:
+            time.sleep(state.latency)
         self._answer(status, payload, headers)
 
     def _route(self) -> Any:

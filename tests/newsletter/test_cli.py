@@ -99,3 +99,44 @@ def test_missing_settings_name_the_variable(env: Path, monkeypatch: pytest.Monke
 def test_secret_prints_a_usable_key() -> None:
     key = run("secret").strip()
     assert len(key) >= 32
+
+
+def test_dry_run_says_who_would_get_what_and_sends_nothing(env: Path) -> None:
+    run("import", *[str(p) for p in sorted(FIXTURE_PAGES.glob("*.txt"))], "--published", "2026-11-18")
+    run("subscribers", "add", "a@example.com", "b@example.com")
+    run("subscribers", "add", "w@example.com", "--category", "Writing")
+    run("issue", "build", "--week", "2026-W47")
+    plan = run("issue", "send", "1", "--dry-run")
+    assert "3 message(s) would go out; nothing was sent" in plan
+    assert 'cohort all: 2 × "Iconsmith vs Huewise, and 1 more verdict"' in plan
+    assert 'cohort Writing: 1 × "This week\'s verdict: Draftsmith vs Lede"' in plan and "w@example.com" in plan
+    assert not (env / "out").exists()
+    assert "Issue 1 is sent: 3 submitted" in run("issue", "send", "1")
+    assert "0 message(s) would go out" in run("issue", "send", "1", "--dry-run")
+
+
+def test_send_through_postmark_configured_by_environment(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.wire_server import KEY, WireServer
+
+    with WireServer() as server:
+        monkeypatch.setenv("NEWSLETTER_PROVIDER", "postmark")
+        monkeypatch.setenv("NEWSLETTER_PROVIDER_BASE_URL", server.url)
+        monkeypatch.setenv("NEWSLETTER_PROVIDER_API_KEY", KEY)
+        run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+        run("subscribers", "add", *[f"r{i}@example.com" for i in range(5)])
+        server.state.inactive.add("r3@example.com")
+        run("issue", "build", "--week", "2026-W47")
+        sent = run("issue", "send", "1")
+        assert "Issue 1 is sent: 4 submitted, 1 rejected, 0 failed" in sent
+        assert "1 × postmark 406: Found inactive addresses: r3@example.com." in sent
+        assert len(server.state.received) == 4
+        assert "r3@example.com" not in run("subscribers", "list", "--status", "active")
+
+
+def test_missing_api_key_is_named(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "resend")
+    run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+    run("subscribers", "add", "a@example.com")
+    run("issue", "build", "--week", "2026-W47")
+    result = runner.invoke(app, ["issue", "send", "1"])
+    assert result.exit_code == 1 and "NEWSLETTER_PROVIDER_API_KEY is not set" in result.output

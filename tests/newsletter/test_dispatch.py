@@ -15,7 +15,11 @@ from newsletter.db import session_scope
 from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope, send_issue
 from newsletter.errors import (
-    IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable,
+    IssueStateError,
+    ProviderAmbiguous,
+    ProviderAuthError,
+    ProviderRequestError,
+    ProviderUnavailable,
 )
 from newsletter.models import DeliveryRow
 from subscribers import store

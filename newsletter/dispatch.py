@@ -110,8 +110,8 @@ class Pacer:
 
 
 def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: int, issue_number: int,
-                envelope: Envelope) -> Message:
-    """One recipient's message: slots filled, unsubscribe headers set (RFC 2369 and RFC 8058)."""
+                envelope: Envelope, fill: bool = True) -> Message:
+    """One recipient's message: slots filled (unless ``fill`` is off), unsubscribe headers set (RFC 2369, 8058)."""
     values = {"unsubscribe_url": recipient.unsubscribe_url, "preferences_url": recipient.preferences_url,
               "web_url": envelope.web_url(issue_number)}
     headers = (
@@ -121,9 +121,9 @@ def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: i
         ("X-Newsletter-Issue", str(issue_number)),
         ("X-Newsletter-Delivery", str(delivery_id)),
     )
-    return Message(delivery_id, envelope.sender, recipient.address, prepared.rendered.subject,
-                   prepared.html.fill(values), prepared.text.fill(values), headers, prepared.template,
-                   tuple(values.items()))
+    html, text = (prepared.html.fill(values), prepared.text.fill(values)) if fill else ("", "")
+    return Message(delivery_id, envelope.sender, recipient.address, prepared.rendered.subject, html, text, headers,
+                   prepared.template, tuple(values.items()))
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
     """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
     recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
     messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
-                            issue_number=run.number, envelope=run.envelope)
+                            issue_number=run.number, envelope=run.envelope, fill=not run.provider.fills_itself)
                 for delivery, subscriber, cohort in claim.rows if subscriber in recipients]
     dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
     ids = [message.delivery_id for message in messages]

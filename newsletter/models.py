@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -108,7 +108,12 @@ class DeliveryRow(SQLModel, table=True):
     """One (issue, subscriber) pair: queued → submitted, or rejected / failed. Unique per pair."""
 
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("issue_id", "subscriber_id"),)
+    # The claim queries walk an issue's queued deliveries in id order; without this index every claim would
+    # also step over all the deliveries already sent, making a send quadratic in its size.
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        Index("ix_delivery_claim", "issue_id", "status", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id", index=True, ondelete="CASCADE")

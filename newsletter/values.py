@@ -255,7 +255,8 @@ class BodyTemplate:
 class Message:
     """A rendered email personalised for one recipient, with its headers.
 
-    ``html`` and ``text`` are filled; ``template`` and ``slots`` are the same content before filling.
+    ``html`` and ``text`` are filled; ``template`` and ``slots`` are the same content before filling. For a
+    provider that fills bodies itself ``html`` and ``text`` are left empty: it reads the template and the slots.
     """
 
     delivery_id: int

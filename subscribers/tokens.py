@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import zlib
 from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -24,12 +28,20 @@ class Signer:
     def __init__(self, secret: str) -> None:
         self._plain = {p: URLSafeSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
         self._timed = {p: URLSafeTimedSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
+        # Every digest carries two signed links per reader. itsdangerous derives the key and builds a new HMAC
+        # on each dumps(); keying one HMAC per purpose and copying it mints the same token ~5x faster.
+        self._keyed = {p: hmac.new(s.make_signer(s.salt).derive_key(), digestmod=hashlib.sha1)
+                       for p, s in self._plain.items()}
 
     def mint(self, purpose: Purpose, subscriber_id: int) -> str:
         """A token for ``purpose``; confirm tokens carry a timestamp so they can expire."""
-        serializer = self._timed[purpose] if purpose == "confirm" else self._plain[purpose]
-        token: str = serializer.dumps(subscriber_id)
-        return token
+        if purpose == "confirm":
+            token: str = self._timed[purpose].dumps(subscriber_id)
+            return token
+        payload = _payload(str(int(subscriber_id)).encode())
+        mac = self._keyed[purpose].copy()
+        mac.update(payload)
+        return f"{payload.decode()}.{_b64(mac.digest()).decode()}"
 
     def read(self, purpose: Purpose, token: str, *, max_age: int | None = None) -> int:
         """The subscriber id in ``token``; TokenError if it is not a valid ``purpose`` token."""
@@ -45,3 +57,17 @@ class Signer:
         if not isinstance(value, int):
             raise TokenError("this link is not valid")
         return value
+
+
+def _payload(data: bytes) -> bytes:
+    """itsdangerous's URL-safe payload: zlib-compressed (marked by a leading '.') only when that is shorter."""
+    # zlib's header and checksum alone are 6 bytes: short payloads (every realistic id) never compress.
+    compressed = zlib.compress(data) if len(data) > 10 else data
+    if len(compressed) < len(data) - 1:
+        return b"." + _b64(compressed)
+    return _b64(data)
+
+
+def _b64(data: bytes) -> bytes:
+    """itsdangerous's base64: URL-safe, no padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")

@@ -54,6 +54,9 @@ class State:
     faults: deque[Fault] = field(default_factory=deque)
     inactive: set[str] = field(default_factory=set)
     latency: float = 0.0  # every answer this late, so that a test can kill a sender mid-send
+    keep: bool = True  # store every message as received; a benchmark only counts
+    recipients: int = 0
+    bytes: int = 0
     idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,6 +99,7 @@ class WireServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: WireServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes; don't wait for delayed ACKs
 
     def log_message(self, *_: Any) -> None:
         return
@@ -139,9 +143,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _record(self, service: str, size: int, items: list[Received]) -> None:
-        with self.server.state.lock:
-            self.server.state.requests.append((service, size))
-            self.server.state.received.extend(items)
+        state = self.server.state
+        with state.lock:
+            state.recipients += len(items)
+            state.bytes += size
+            if state.keep:
+                state.requests.append((service, size))
+                state.received.extend(items)
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        if self.path != "/stats":
+            return self._answer(404, "{}")
+        with state.lock:
+            stats = {"recipients": state.recipients, "bytes": state.bytes}
+        self._answer(200, json.dumps(stats))
 
     # --- Postmark ---------------------------------------------------------------------------------
     def _postmark(self, body: bytes) -> tuple[int, str, dict[str, str]]:
@@ -185,11 +201,13 @@ class _Handler(BaseHTTPRequestHandler):
         if problems:
             return 400, json.dumps({"errors": [{"message": p, "field": None} for p in problems]}), {}
         items = []
-        for person in people:
+        for person in people if self.server.state.keep else []:
             subs = person.get("substitutions", {})
             items.append(Received("sendgrid", person["to"][0]["email"], request["subject"],
                                   _substitute(content["text/html"], subs), _substitute(content["text/plain"], subs),
                                   dict(person.get("headers", {})), person.get("custom_args", {}).get("delivery_id", "")))
+        if not self.server.state.keep:
+            items = [Received("sendgrid", e, "", "", "", {}, "") for e in emails]
         self._record("sendgrid", len(body), items)
         return 202, "", {"X-Message-ID": uuid.uuid4().hex}
 
@@ -276,3 +294,25 @@ def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
         payload = part.get_payload(decode=True)
         form.setdefault(str(name), []).append(payload.decode() if isinstance(payload, bytes) else "")
     return form
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 (``--port``, default any) in counting mode until killed; prints the URL first."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    arguments = parser.parse_args()
+    server = WireServer()
+    if arguments.port:
+        server.server_close()
+        ThreadingHTTPServer.__init__(server, ("127.0.0.1", arguments.port), _Handler)
+    server.state.keep = False
+    print(server.url, flush=True)
+    sys.stdout.flush()
+    server.serve_forever(poll_interval=0.05)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,9 @@ class Provider:
 
     name: ClassVar[str] = "base"
     max_batch: ClassVar[int] = 1000
+    # Builds bodies from ``Message.template`` and ``slots`` itself (body once per request, or pre-encoded for
+    # the wire): dispatch then leaves ``Message.html`` and ``text`` empty instead of filling a copy per recipient.
+    fills_itself: ClassVar[bool] = False
 
     def open(self) -> None:
         """Acquire connections; idempotent."""

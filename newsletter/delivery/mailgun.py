@@ -24,6 +24,7 @@ class MailgunProvider(HttpProvider):
 
     name = "mailgun"
     max_batch = 1000
+    fills_itself = True
     default_base_url = "https://api.mailgun.net"
 
     def __init__(self, *, domain: str, tag: str = "weekly-digest", **kwargs: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from newsletter.delivery.bodies import JsonBodies, json_array, json_object
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -22,12 +23,14 @@ class PostmarkProvider(HttpProvider):
 
     name = "postmark"
     max_batch = 500
+    fills_itself = True
     default_base_url = "https://api.postmarkapp.com"
 
     def __init__(self, *, message_stream: str = "broadcast", tag: str = "weekly-digest", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.message_stream = message_stream
         self.tag = tag
+        self.bodies = JsonBodies()
 
     def auth(self) -> Mapping[str, str]:
         """Postmark's server token header."""
@@ -37,22 +40,23 @@ class PostmarkProvider(HttpProvider):
         """One request for the batch; per-message ErrorCodes become rejections."""
         if not messages:
             return []
-        response = self.post("/email/batch", json=[self._body(m) for m in messages])
+        payload = json_array([self._body(m) for m in messages])
+        response = self.post("/email/batch", content=payload, headers={"Content-Type": "application/json"})
         answer = _json(response)
         if response.status_code != 200 or not isinstance(answer, list) or len(answer) != len(messages):
             raise ProviderRequestError(f"postmark refused the batch (HTTP {response.status_code}): "
                                        f"{_error(answer)}")
         return [_result(m, item) for m, item in zip(messages, answer, strict=True)]
 
-    def _body(self, message: Message) -> dict[str, Any]:
-        return {
+    def _body(self, message: Message) -> bytes:
+        fields = {
             "From": message.sender, "To": message.to, "Subject": message.subject,
-            "HtmlBody": message.html, "TextBody": message.text,
             "Headers": [{"Name": name, "Value": value} for name, value in message.headers],
             "MessageStream": self.message_stream, "Tag": self.tag,
             "Metadata": {"delivery_id": str(message.delivery_id)},
             "TrackOpens": False, "TrackLinks": "None",
         }
+        return json_object(fields, {"HtmlBody": self.bodies.html(message), "TextBody": self.bodies.text(message)})
 
 
 def _result(message: Message, item: Any) -> SendResult:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from newsletter.delivery.bodies import JsonBodies, json_array, json_object
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError, ProviderUnavailable
 from newsletter.values import Message, SendResult
@@ -28,6 +29,11 @@ class ResendProvider(HttpProvider):
     name = "resend"
     max_batch = 100
     idempotent = True
+    fills_itself = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bodies = JsonBodies()
     default_base_url = "https://api.resend.com"
 
     def auth(self) -> Mapping[str, str]:
@@ -39,7 +45,9 @@ class ResendProvider(HttpProvider):
         if not messages:
             return []
         headers = {"Idempotency-Key": idempotency_key(messages), "x-batch-validation": "permissive"}
-        response = self.post("/emails/batch", json=[_body(m) for m in messages], headers=headers)
+        payload = json_array([self._body(m) for m in messages])
+        headers["Content-Type"] = "application/json"
+        response = self.post("/emails/batch", content=payload, headers=headers)
         answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if response.status_code == 409 and answer.get("name") == "concurrent_idempotent_requests":
             raise ProviderUnavailable("resend is still processing this batch; it will be retried")
@@ -48,11 +56,13 @@ class ResendProvider(HttpProvider):
                                        f"{answer.get('name')}: {answer.get('message')}")
         return _results(messages, answer)
 
+    def _body(self, message: Message) -> bytes:
+        fields = {"from": message.sender, "to": [message.to], "subject": message.subject,
+                  "headers": dict(message.headers),
+                  "tags": [{"name": "delivery_id", "value": str(message.delivery_id)}]}
+        return json_object(fields, {"html": self.bodies.html(message), "text": self.bodies.text(message)})
 
-def _body(message: Message) -> dict[str, Any]:
-    return {"from": message.sender, "to": [message.to], "subject": message.subject, "html": message.html,
-            "text": message.text, "headers": dict(message.headers),
-            "tags": [{"name": "delivery_id", "value": str(message.delivery_id)}]}
+
 
 
 def _results(messages: Sequence[Message], answer: dict[str, Any]) -> list[SendResult]:

@@ -26,6 +26,7 @@ class SendGridProvider(HttpProvider):
 
     name = "sendgrid"
     max_batch = 1000
+    fills_itself = True
     default_base_url = "https://api.sendgrid.com"
 
     def auth(self) -> Mapping[str, str]:

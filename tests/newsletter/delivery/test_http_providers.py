@@ -82,7 +82,7 @@ def test_every_reader_gets_their_own_message(name: str, server: WireServer) -> N
     assert requests == [name] * (2 if name in ("sendgrid", "mailgun") else 1)  # body once per cohort
 
 
-def test_body_once_sends_the_body_once(server: WireServer) -> None:
+def test_fills_itself_sends_the_fills_itself(server: WireServer) -> None:
     with make("sendgrid", server) as sendgrid:
         sendgrid.send_messages(messages(200, pad=20_000))
     with make("postmark", server) as postmark:
@@ -208,3 +208,20 @@ def test_mock_transport_unit_postmark_whole_batch_refusal() -> None:
     provider = PostmarkProvider(api_key="k", transport=httpx.MockTransport(handler))
     with provider, pytest.raises(ProviderRequestError, match="ErrorCode 402: Invalid JSON"):
         provider.send_messages(messages(1))
+
+
+def test_pre_encoded_bodies_decode_to_the_filled_message() -> None:
+    import json
+
+    from newsletter.delivery.bodies import JsonBodies
+
+    bodies = JsonBodies()
+    for message in [*messages(3, cohorts=2, pad=500), replace_template(messages(1)[0])]:
+        assert json.loads(b'"' + bodies.html(message) + b'"') == message.html
+        assert json.loads(b'"' + bodies.text(message) + b'"') == message.text
+
+
+def replace_template(message: Message) -> Message:
+    from dataclasses import replace
+
+    return replace(message, template=None, slots=(), html='<p>"quoted" – ünïcode</p>', text="line\nbreak")

@@ -1,0 +1,246 @@
+"""Send benchmark: an issue to N active subscribers through a local server speaking the providers' wire format.
+
+    python bench/send.py                       # 10,000 and 100,000 subscribers on SQLite
+    python bench/send.py --database-url postgresql://postgres@127.0.0.1:5432/test
+
+Every case runs in its own process, so its peak RSS is its own. Modes:
+
+* ``postmark``: full body per message, 500 messages a request;
+* ``sendgrid``: body once per request, 1000 personalizations a request;
+* ``baseline``: the naive way, measured in the same run: MJML rendered per recipient and one HTTP request
+  (Postmark wire format) per message, each result committed on its own.
+
+Prints recipients per second, bytes sent per recipient and peak RSS for each case, then the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"sendgrid": 10_000, "postmark": 2_000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--baseline", type=int, default=400, help="recipients for the naive baseline")
+    parser.add_argument("--modes", nargs="+", default=["sendgrid", "postmark"])
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a SQLite file)")
+    parser.add_argument("--concurrency", type=int, default=2, help="batches in flight (default: 2, the cores here)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_case(args.mode, args.size, args.url, args.database_url, args.concurrency)))
+        return
+    orchestrate(args)
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    """Start the wire server, run each case in a fresh process, print the table and the ratios."""
+    server = subprocess.Popen([sys.executable, "-m", "tests.wire_server"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        engine = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"send benchmark on {engine}, {os.cpu_count()} cores, concurrency {args.concurrency}, server {url}")
+        cases = [("baseline", args.baseline)] + [(m, n) for m in args.modes for n in args.sizes]
+        results = [worker(mode, size, url, args) for mode, size in cases]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    report(results, args)
+
+
+def worker(mode: str, size: int, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", "--mode", mode, "--size", str(size), "--url", url,
+               "--concurrency", str(args.concurrency)]
+    if args.database_url:
+        command += ["--database-url", args.database_url]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} {size} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {mode:9} {size:>8,} recipients: {result['rate']:>9,.0f}/s  "
+          f"{result['bytes_per_recipient']:>8,.0f} B/recipient  peak RSS {result['rss_mb']:6.1f} MB  "
+          f"(setup {result['setup_s']:.1f} s, send {result['send_s']:.1f} s)", flush=True)
+    return result
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    baseline = results[0]["rate"]
+    print(f"\nbaseline (MJML per recipient, one request per message): {baseline:,.0f} recipients/s")
+    for mode in args.modes:
+        rows = [r for r in results if r["mode"] == mode]
+        best = min(r["rate"] for r in rows)
+        rss = [r["rss_mb"] for r in rows]
+        target = TARGETS.get(mode, 0)
+        print(f"{mode}: slowest {best:,.0f}/s = {best / baseline:,.0f}× baseline "
+              f"(target ≥ {target:,}/s and ≥ 20×: {'met' if best >= target and best >= 20 * baseline else 'MISSED'}); "
+              f"peak RSS {min(rss):.0f}–{max(rss):.0f} MB (target < 250 MB, flat: "
+              f"{'met' if max(rss) < 250 and max(rss) - min(rss) < 0.25 * min(rss) else 'MISSED'})")
+
+
+def run_case(mode: str, size: int, url: str, database_url: str | None, concurrency: int) -> dict[str, Any]:
+    """One case in this process: seed, build the issue, then time the send."""
+    started = time.perf_counter()
+    engine, cleanup = database(database_url)
+    try:
+        source, envelope, number = seed(engine, size)
+        setup = time.perf_counter() - started
+        before = stats(url)
+        begin = time.perf_counter()
+        sent = naive(engine, number, url, source, envelope, size) if mode == "baseline" else \
+            batched(engine, number, url, source, envelope, mode, concurrency)
+        elapsed = time.perf_counter() - begin
+        after = stats(url)
+    finally:
+        cleanup()
+    moved = after["bytes"] - before["bytes"]
+    return {"mode": mode, "size": size, "sent": sent, "rate": sent / elapsed, "send_s": elapsed, "setup_s": setup,
+            "bytes_per_recipient": moved / max(1, after["recipients"] - before["recipients"]),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def database(url: str | None) -> tuple[Any, Any]:
+    from sqlalchemy import text
+
+    from newsletter import wiring  # noqa: F401 - registers the subscriber table
+    from newsletter.db import create_schema, make_engine
+
+    if url is None:
+        folder = tempfile.TemporaryDirectory()
+        engine = make_engine(f"sqlite:///{folder.name}/bench.db")
+        create_schema(engine)
+        return engine, lambda: (engine.dispose(), folder.cleanup())
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in url else "?"
+    engine = make_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
+    create_schema(engine)
+
+    def drop() -> None:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    return engine, drop
+
+
+def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
+    """The demo catalog, ``size`` active subscribers in three cohorts, and this week's issue built."""
+    from sqlalchemy import insert
+
+    from newsletter import jobs
+    from newsletter.catalog import store
+    from newsletter.catalog.json_format import parse_json
+    from newsletter.db import session_scope
+    from newsletter.demo import demo_catalog
+    from newsletter.dispatch import Envelope
+    from newsletter.render import RenderContext, make_environment
+    from newsletter.values import Week
+    from subscribers.models import Subscriber
+    from subscribers.store import Directory, Links
+    from subscribers.tokens import Signer
+
+    today = date.today()
+    with session_scope(engine) as session:
+        store.apply_batches(session, [parse_json(json.dumps(demo_catalog(today)), source="demo")])
+    now = datetime.now(UTC)
+    prefs = ["", "Developer Tools", "Design,Developer Tools"]
+    with engine.begin() as connection:
+        for start in range(0, size, 5_000):  # in chunks, so that seeding doesn't set the peak RSS
+            rows = [{"email": f"reader{i:07d}@example.org", "status": "active", "categories": prefs[i % 3],
+                     "free_only": False, "source": "bench", "created_at": now}
+                    for i in range(start, min(size, start + 5_000))]
+            connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
+    source = Directory(engine, Links(Signer("bench-secret-key-0123456789"), "https://app.example.com",
+                                     "unsubscribe@news.example.com"))
+    outcome = jobs.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
+                               context=RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),
+                               site_url="https://site.example.com/compare/")
+    assert outcome.number is not None
+    envelope = Envelope("Weekly AI Tool Verdicts <verdicts@news.example.com>", "Weekly AI Tool Verdicts",
+                        "news.example.com", "https://app.example.com")
+    return source, envelope, outcome.number
+
+
+def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode: str, concurrency: int) -> int:
+    """The real send path."""
+    from newsletter.delivery.postmark import PostmarkProvider
+    from newsletter.delivery.sendgrid import SendGridProvider
+    from newsletter.dispatch import send_issue
+    from tests.wire_server import KEY
+
+    provider = (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
+    # Body-once requests carry ~1 KB per recipient, so they take 1000; full bodies (~35 KB each) go 100 at a
+    # time, the default NEWSLETTER_BATCH_SIZE, to keep the bytes in flight (and the RSS) small.
+    report = send_issue(engine, number, provider=provider, source=source, envelope=envelope,
+                        batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
+    assert report.status == "sent", report
+    return report.submitted
+
+
+def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: int) -> int:
+    """The naive way: render the MJML for every recipient, one request and one commit per message."""
+    from newsletter import claims, issues
+    from newsletter.catalog import store
+    from newsletter.db import session_scope
+    from newsletter.delivery.postmark import PostmarkProvider
+    from newsletter.digest import build_digest, narrow
+    from newsletter.dispatch import personalise
+    from newsletter.render import PreparedEmail, RenderContext, make_environment, render_cohort
+    from newsletter.values import Week
+    from tests.wire_server import KEY
+
+    week = Week.containing(date.today())
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        issue_id = issue.id
+        digest = build_digest(store.comparisons_for_week(session, week), week=week, site_url="https://site/")
+    assert digest is not None
+    env, context = make_environment(), RenderContext("Weekly AI Tool Verdicts", "1 Bench Street")
+    cohorts = {cohort.key: cohort for cohort, _ in source.cohorts()}
+    provider = PostmarkProvider(api_key=KEY, base_url=url, timeout=120)
+    sent = 0
+    with provider:
+        while sent < size and (claim := claims.claim(engine, issue_id, 1, __import__("datetime").timedelta(minutes=5))):
+            (delivery, subscriber, cohort_key), = claim.rows
+            recipient = source.recipients([subscriber])[subscriber]
+            narrowed = narrow(digest, cohorts[cohort_key])
+            assert narrowed is not None
+            rendered = render_cohort(narrowed, cohorts[cohort_key], env=env, context=context)  # per recipient
+            message = personalise(PreparedEmail.of(rendered), recipient, delivery_id=delivery, issue_number=number,
+                                  envelope=envelope)
+            claims.record(engine, provider.send_messages([message]))
+            sent += 1
+    return sent
+
+
+def stats(url: str) -> dict[str, int]:
+    import httpx
+
+    answer: dict[str, int] = httpx.get(f"{url}/stats", timeout=10).json()
+    return answer
+
+
+if __name__ == "__main__":
+    main()

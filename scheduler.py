@@ -40,7 +40,8 @@ def publish() -> None:
             engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
             env=wiring.environment(), context=wiring.render_context(settings), site_url=str(settings.site_url),
             limit=settings.digest_limit, provider=wiring.provider_for(settings), envelope=wiring.envelope_for(settings),
-            batch_size=settings.batch_size)
+            batch_size=settings.batch_size, concurrency=settings.concurrency, rate_limit=settings.rate_limit,
+            lease=timedelta(seconds=settings.lease_seconds))
     if outcome.quiet:
         log.info("quiet week %s: nothing new, no issue", outcome.week)
     elif report is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jinja2
 from sqlalchemy.engine import Engine
@@ -75,7 +76,7 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
 
 def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
                  context: RenderContext, site_url: str, limit: int, provider: Provider, envelope: Envelope,
-                 batch_size: int) -> tuple[BuildOutcome, SendReport | None]:
+                 batch_size: int, **send_options: Any) -> tuple[BuildOutcome, SendReport | None]:
     """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing."""
     outcome = build_issue(engine, week=week, source=source, env=env, context=context, site_url=site_url, limit=limit)
     if outcome.number is None:
@@ -85,7 +86,7 @@ def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: ji
     if status not in ("draft", "approved", "sending"):
         return outcome, None
     report = send_issue(engine, outcome.number, provider=provider, source=source, envelope=envelope,
-                        batch_size=batch_size)
+                        batch_size=batch_size, **send_options)
     return outcome, report
 
 

@@ -168,12 +168,12 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
             if pacer:
                 pacer.wait(len(claim.rows))
             try:
-                outcome = _send_batch(run, claim)
+                results, dropped, failed, reason = _send_batch(run, claim)
             except ProviderError:
                 stop.set()
                 raise
             with lock:
-                report.add(*outcome[:1], dropped=outcome[1], failed=outcome[2], reason=outcome[3])
+                report.add(results, dropped=dropped, failed=failed, reason=reason)
                 if progress:
                     progress(report)
 

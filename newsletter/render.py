@@ -23,7 +23,6 @@ from newsletter.errors import RenderError
 from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, RenderedEmail
 
 SLOTS = ("unsubscribe_url", "preferences_url", "web_url")
-_SLOT = SLOT
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +118,7 @@ class Fill:
     __slots__ = ("_escape", "_names", "_parts")
 
     def __init__(self, text: str, *, escape: bool) -> None:
-        pieces = _SLOT.split(text)
+        pieces = SLOT.split(text)
         self._parts = pieces[0::2]
         self._names = pieces[1::2]
         self._escape = escape

@@ -267,6 +267,18 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
     out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
 
 
+@app.command()
+@handled
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Serve the subscriber pages (unsubscribe, one-click unsubscribe) with uvicorn."""
+    import uvicorn
+
+    from subscribers.web import create_app
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port)
+
+
 @app.command("scheduler")
 @handled
 def run_scheduler() -> None:

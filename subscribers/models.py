@@ -25,3 +25,5 @@ class Subscriber(SQLModel, table=True):
     source: str = Field(default="operator", max_length=40)
     created_at: datetime
     confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    unsubscribe_channel: str | None = Field(default=None, max_length=40)

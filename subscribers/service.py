@@ -1,0 +1,55 @@
+"""Subscriber actions with their side effects: unsubscribe (and drop what is still queued), resubscribe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from newsletter.errors import SubscriberError
+from newsletter.models import DeliveryRow
+from subscribers.models import Subscriber
+
+
+def get(engine: Engine, subscriber_id: int) -> Subscriber:
+    """The subscriber, or SubscriberError when the id is unknown (e.g. erased)."""
+    with Session(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+    if row is None:
+        raise SubscriberError(f"no subscriber {subscriber_id}")
+    return row
+
+
+def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
+    """Stop all mail to the subscriber at once; True if this changed their status.
+
+    Deliveries still queued are dropped in the same transaction, so an issue being sent right now skips them.
+    """
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None:
+            raise SubscriberError(f"no subscriber {subscriber_id}")
+        changed = row.status in ("active", "pending")
+        if changed:
+            row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", now, channel
+        session.exec(update(DeliveryRow).where(col(DeliveryRow.subscriber_id) == subscriber_id,
+                                               col(DeliveryRow.status) == "queued")
+                     .values(status="dropped", reason=f"unsubscribed ({channel})"))
+        session.commit()
+    return changed
+
+
+def resubscribe(engine: Engine, subscriber_id: int) -> bool:
+    """Undo an unsubscribe; True if reactivated. Bounced or complained addresses stay suppressed."""
+    with Session(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None:
+            raise SubscriberError(f"no subscriber {subscriber_id}")
+        if row.status != "unsubscribed":
+            return False
+        row.status, row.unsubscribed_at, row.unsubscribe_channel = "active", None, None
+        session.commit()
+    return True

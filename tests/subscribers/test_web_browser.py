@@ -1,0 +1,59 @@
+"""Unsubscribing with the button in Debian's Chromium, on a phone-sized screen, against a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.engine import Engine
+
+from newsletter.config import Settings
+from subscribers.web import create_app
+from tests.newsletter.test_issues import seed
+from tests.subscribers.test_web import SECRET, status, token_for
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live(engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(make_settings(database_url=database_url, secret_key=SECRET))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_unsubscribe_with_the_button_on_a_phone(engine: Engine, live: str, browser: Any, tmp_path: Path) -> None:
+    seed(engine)
+    subscriber, token = token_for(engine, "design2@example.com")
+    page = browser.new_page(viewport={"width": 375, "height": 700})
+    page.goto(f"{live}/unsubscribe/{token}")
+    assert status(engine, subscriber) == "active"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.keyboard.press("Tab")  # the button is reachable by keyboard
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Unsubscribe"
+    box = page.get_by_role("button", name="Unsubscribe").bounding_box()
+    assert box is not None and box["height"] >= 44  # a comfortable touch target
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="You're unsubscribed").wait_for()
+    page.screenshot(path=str(tmp_path / "unsubscribed.png"), full_page=True)
+    assert status(engine, subscriber) == "unsubscribed"
+    page.get_by_role("button", name="Subscribe again").click()
+    page.get_by_role("heading", name="Welcome back").wait_for()
+    assert status(engine, subscriber) == "active"
+    page.close()

@@ -2,52 +2,30 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from newsletter import claims, issues, jobs, wiring
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.cli_subscribers import subscribers_app
+from newsletter.cli_support import handled, out
 from newsletter.config import Settings, load_settings, new_secret
 from newsletter.db import session_scope
 from newsletter.demo import run_demo
 from newsletter.dispatch import SendReport, send_issue
-from newsletter.errors import NewsletterError
 from newsletter.values import Week
-from subscribers import store as subscriber_store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.")
 issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and send issues.")
-subscribers_app = typer.Typer(no_args_is_help=True, help="Add and list subscribers.")
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
-out = Console()
-err = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def handled(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the publisher's errors into a clear message and exit status 1, never a traceback."""
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except NewsletterError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(1) from None
-    return run
-
-
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()
@@ -213,40 +191,6 @@ def _send_with_progress(engine: Engine, number: int, settings: Settings) -> Send
                           source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
                           batch_size=settings.batch_size, progress=progress, concurrency=settings.concurrency,
                           rate_limit=settings.rate_limit, lease=timedelta(seconds=settings.lease_seconds))
-
-
-@subscribers_app.command("add")
-@handled
-def subscribers_add(
-    emails: Annotated[list[str], typer.Argument(help="Addresses to add as active subscribers.")],
-    category: Annotated[list[str] | None, typer.Option(help="Only this category (repeat for more).")] = None,
-    free_only: Annotated[bool, typer.Option("--free-only", help="Only comparisons with a free tool.")] = False,
-) -> None:
-    """Add subscribers as active (operators vouch for their consent)."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
-        outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only)
-    for address, change in outcome:
-        out.print(f"{change:>9}  {address}")
-
-
-@subscribers_app.command("list")
-@handled
-def subscribers_list(
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
-    after: Annotated[int, typer.Option(help="Start after this id (keyset pagination).")] = 0,
-    limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
-) -> None:
-    """List subscribers with their preferences."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
-        rows = subscriber_store.page(session, after=after, limit=limit, status=status)
-        counts = subscriber_store.count_by_status(session)
-    table = Table("Id", "Email", "Status", "Categories", "Free only")
-    for row in rows:
-        table.add_row(str(row.id), row.email, row.status, row.categories or "all", "yes" if row.free_only else "")
-    out.print(table)
-    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No subscribers yet.")
-    if len(rows) == limit:
-        out.print(f"More: --after {rows[-1].id}")
 
 
 @app.command()

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=5, ge=0, le=20)
     lease_seconds: int = Field(default=600, ge=1, le=86400)
+    confirm_resend_minutes: int = Field(default=10, ge=0, le=10080)
+    confirm_max_age_days: int = Field(default=7, ge=1, le=90)
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+    signup_rate_limit: int = Field(default=5, ge=1, le=10000)
+    postmark_webhook_username: str | None = None
+    postmark_webhook_password: SecretStr | None = None
+    sendgrid_webhook_public_key: str | None = None
+    mailgun_webhook_signing_key: SecretStr | None = None
+    resend_webhook_secret: SecretStr | None = None
 
     @field_validator("publish_cron")
     @classmethod

@@ -64,7 +64,9 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
         with session_scope(engine) as session:
             issue = issues.create_issue(session, week=week, snapshots=snapshots)
             queued = issues.queue_deliveries(session, issue, source)
-            return BuildOutcome(week, issue.number, True, issue.subject, tuple(sizes), tuple(empty), queued)
+            outcome = BuildOutcome(week, issue.number, True, issue.subject, tuple(sizes), tuple(empty), queued)
+        source.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
+        return outcome
     except IntegrityError:
         # Another process built this week's issue between our check and our insert: theirs stands.
         with session_scope(engine) as session:

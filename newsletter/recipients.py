@@ -27,6 +27,10 @@ class RecipientSource(Protocol):
         """An active subscriber by address, with the cohort their preferences put them in."""
         ...
 
+    def issue_built(self) -> None:
+        """An issue was built: each paused subscriber has one fewer issue left to skip."""
+        ...
+
     def suppress(self, ids: Sequence[int], *, reason: str) -> None:
         """Stop mailing these subscribers: the provider said their address will never take mail."""
         ...

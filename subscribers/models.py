@@ -27,3 +27,26 @@ class Subscriber(SQLModel, table=True):
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     unsubscribe_channel: str | None = Field(default=None, max_length=40)
+    # Consent evidence: what was shown and agreed to, when, from where; and the confirmation click.
+    consent_at: datetime | None = None
+    consent_ip: str | None = Field(default=None, max_length=64)
+    consent_user_agent: str | None = Field(default=None, max_length=400)
+    consent_text: str | None = Field(default=None, sa_column=Column(Text))
+    confirmation_sent_at: datetime | None = None
+    confirmed_ip: str | None = Field(default=None, max_length=64)
+    confirmed_user_agent: str | None = Field(default=None, max_length=400)
+    pending_email: str | None = Field(default=None, max_length=320)
+    pause_remaining: int = 0
+    soft_bounces: int = 0
+    erased: bool = False
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A provider event already applied: replays and retries of the same event change nothing."""
+
+    __tablename__ = "webhook_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    event_id: str = Field(max_length=300, unique=True)
+    received_at: datetime

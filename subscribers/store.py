@@ -71,6 +71,12 @@ def page(session: Session, *, after: int = 0, limit: int = 100, status: str | No
     return list(session.exec(query.order_by(col(Subscriber.id)).limit(limit)))
 
 
+def by_ids(engine: Engine, ids: Sequence[int]) -> list[Subscriber]:
+    """Subscribers with these ids, by id."""
+    with Session(engine) as session:
+        return list(session.exec(select(Subscriber).where(col(Subscriber.id).in_(ids)).order_by(col(Subscriber.id))))
+
+
 def count_by_status(session: Session) -> dict[str, int]:
     """How many subscribers are in each status."""
     rows = session.exec(select(Subscriber.status, func.count()).group_by(Subscriber.status))
@@ -121,7 +127,7 @@ class Directory:
     def cohorts(self) -> list[tuple[Cohort, int]]:
         """Distinct preference sets among active subscribers, with their sizes (one grouped query)."""
         query = (select(Subscriber.categories, Subscriber.free_only, func.count())
-                 .where(Subscriber.status == "active")
+                 .where(Subscriber.status == "active", col(Subscriber.pause_remaining) == 0)
                  .group_by(col(Subscriber.categories), col(Subscriber.free_only)))
         with Session(self._engine) as session:
             rows = session.exec(query).all()
@@ -132,7 +138,8 @@ class Directory:
         """Active members of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
         query = (select(Subscriber.id)
                  .where(Subscriber.status == "active", Subscriber.categories == categories_text(cohort.categories),
-                        Subscriber.free_only == cohort.free_only, col(Subscriber.id) > after)
+                        Subscriber.free_only == cohort.free_only, col(Subscriber.pause_remaining) == 0,
+                        col(Subscriber.id) > after)
                  .order_by(col(Subscriber.id)).limit(limit))
         with Session(self._engine) as session:
             return [i for i in session.exec(query) if i is not None]
@@ -147,6 +154,13 @@ class Directory:
         with Session(self._engine) as session:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
+
+    def issue_built(self) -> None:
+        """Count one skipped issue off every pause."""
+        with Session(self._engine) as session:
+            session.exec(update(Subscriber).where(col(Subscriber.pause_remaining) > 0)
+                         .values(pause_remaining=Subscriber.pause_remaining - 1))
+            session.commit()
 
     def suppress(self, ids: Sequence[int], *, reason: str) -> None:
         """Mark active subscribers ``bounced`` (the only permanent refusal a send can report)."""

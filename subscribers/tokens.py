@@ -43,6 +43,24 @@ class Signer:
         mac.update(payload)
         return f"{payload.decode()}.{_b64(mac.digest()).decode()}"
 
+    def mint_confirm(self, subscriber_id: int, address: str) -> str:
+        """A confirmation token bound to the address it confirms (a sign-up, or an address change)."""
+        token: str = self._timed["confirm"].dumps([subscriber_id, address])
+        return token
+
+    def read_confirm(self, token: str, *, max_age: int) -> tuple[int, str]:
+        """(subscriber id, address) from a confirmation token younger than ``max_age`` seconds."""
+        try:
+            value = self._timed["confirm"].loads(token, max_age=max_age)
+        except SignatureExpired as exc:
+            raise TokenError("this link has expired", expired=True) from exc
+        except BadSignature as exc:
+            raise TokenError("this link is not valid") from exc
+        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+                and isinstance(value[1], str)):
+            raise TokenError("this link is not valid")
+        return value[0], value[1]
+
     def read(self, purpose: Purpose, token: str, *, max_age: int | None = None) -> int:
         """The subscriber id in ``token``; TokenError if it is not a valid ``purpose`` token."""
         try:

@@ -1,29 +1,29 @@
-"""The subscriber-facing web app (FastAPI): unsubscribe pages and the RFC 8058 one-click endpoint.
+"""The subscriber-facing web app (FastAPI): sign-up, confirmation, preferences, unsubscribe, webhooks.
 
 ``GET /unsubscribe/{token}`` shows a page with a button and never changes anything: link scanners and
 prefetchers fire GETs. ``POST /unsubscribe/{token}`` unsubscribes at once and answers 200 with no redirect,
 whether the body is ``List-Unsubscribe=One-Click`` (form-encoded or multipart, from a mail client) or the
-page's button. The token in the URL is the only credential, signed for unsubscribing only, so the endpoint
-needs no cookie and no CSRF check (RFC 8058 forbids both).
+page's button. The token in the URL is the only credential, signed for unsubscribing only, so that endpoint
+needs no cookie and no CSRF check (RFC 8058 forbids both); every other form is CSRF-protected.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-import jinja2
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from newsletter.config import Settings
 from newsletter.db import create_schema, make_engine
+from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
-from subscribers import service
-from subscribers.tokens import Signer, TokenError
+from subscribers import forms, service, webhooks
+from subscribers.site import Site
+from subscribers.tokens import TokenError
 
-PAGES = Path(__file__).parent / "pages"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -34,11 +34,14 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The app for ``settings``; its database engine lives as long as the app."""
+def create_app(settings: Settings, *, provider: Provider | None = None) -> FastAPI:
+    """The app for ``settings``; confirmation emails go through ``provider`` (default: the configured one)."""
+    if provider is None:
+        from newsletter.wiring import provider_for  # the composition root; imported late to avoid a cycle
+
+        provider = provider_for(settings)
     engine = make_engine(settings.database_url)
-    signer = Signer(settings.require_secret())
-    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(PAGES), autoescape=True)
+    site = Site(settings, engine, provider)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,17 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title=settings.publication_name, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
-
-    def page(name: str, status: int = 200, **values: object) -> HTMLResponse:
-        html = pages.get_template(name).render(publication=settings.publication_name, **values)
-        return HTMLResponse(html, status_code=status)
-
-    def subscriber_for(token: str) -> tuple[int, str] | None:
-        try:
-            subscriber_id = signer.read("unsubscribe", token)
-            return subscriber_id, mask(service.get(engine, subscriber_id).email)
-        except (TokenError, SubscriberError):
-            return None
+    app.include_router(forms.router(site))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -66,12 +59,19 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    def subscriber_for(token: str) -> tuple[int, str] | None:
+        try:
+            subscriber_id = site.signer.read("unsubscribe", token)
+            return subscriber_id, mask(service.get(engine, subscriber_id).email)
+        except (TokenError, SubscriberError):
+            return None
+
     @app.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_page(token: str) -> HTMLResponse:
         found = subscriber_for(token)
         if found is None:
-            return page("invalid_link.html", 400, title="Link not valid")
-        return page("unsubscribe.html", title="Unsubscribe", address=found[1], action=f"/unsubscribe/{token}")
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        return site.page("unsubscribe.html", title="Unsubscribe", address=found[1], action=f"/unsubscribe/{token}")
 
     @app.post("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe(token: str, request: Request) -> HTMLResponse:
@@ -79,19 +79,58 @@ def create_app(settings: Settings) -> FastAPI:
         channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
         found = subscriber_for(token)
         if found is None:
-            return page("invalid_link.html", 400, title="Link not valid")
+            return site.page("invalid_link.html", 400, title="Link not valid")
         service.unsubscribe(engine, found[0], channel=channel)
-        return page("unsubscribed.html", title="Unsubscribed", address=found[1], resubscribe=f"/resubscribe/{token}")
+        return site.page("unsubscribed.html", title="Unsubscribed", address=found[1],
+                         resubscribe=f"/resubscribe/{token}")
 
     @app.post("/resubscribe/{token}", response_class=HTMLResponse)
     def resubscribe(token: str) -> HTMLResponse:
         found = subscriber_for(token)
         if found is None:
-            return page("invalid_link.html", 400, title="Link not valid")
+            return site.page("invalid_link.html", 400, title="Link not valid")
         service.resubscribe(engine, found[0])
-        return page("resubscribed.html", title="Subscribed again", address=found[1])
+        return site.page("resubscribed.html", title="Subscribed again", address=found[1])
+
+    @app.post("/webhooks/{provider_name}")
+    async def webhook(provider_name: str, request: Request) -> JSONResponse:
+        verify = verifier(settings, provider_name)
+        if verify is None:
+            return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            verify(headers, body, webhooks.now_seconds())
+        except webhooks.WebhookRejected as exc:
+            return JSONResponse({"error": str(exc)}, status_code=401)
+        try:
+            events = webhooks.PARSERS[provider_name](headers, json.loads(body))
+        except (ValueError, AttributeError):
+            return JSONResponse({"error": "the body is not the service's JSON"}, status_code=400)
+        applied = webhooks.apply(engine, events, soft_limit=settings.soft_bounce_limit)
+        return JSONResponse({"received": len(events), "applied": applied})
 
     return app
+
+
+Verifier = Callable[[dict[str, str], bytes, float], None]
+
+
+def verifier(settings: Settings, provider: str) -> Verifier | None:
+    """The check for ``provider``'s webhooks with the configured secret, or None when none is configured."""
+    if provider == "postmark" and settings.postmark_webhook_username and settings.postmark_webhook_password:
+        user, password = settings.postmark_webhook_username, settings.postmark_webhook_password.get_secret_value()
+        return lambda h, b, now: webhooks.verify_postmark(h, b, username=user, password=password, now=now)
+    if provider == "sendgrid" and settings.sendgrid_webhook_public_key:
+        key = settings.sendgrid_webhook_public_key
+        return lambda h, b, now: webhooks.verify_sendgrid(h, b, public_key=key, now=now)
+    if provider == "mailgun" and settings.mailgun_webhook_signing_key:
+        signing = settings.mailgun_webhook_signing_key.get_secret_value()
+        return lambda h, b, now: webhooks.verify_mailgun(h, b, signing_key=signing, now=now)
+    if provider == "resend" and settings.resend_webhook_secret:
+        secret = settings.resend_webhook_secret.get_secret_value()
+        return lambda h, b, now: webhooks.verify_resend(h, b, secret=secret, now=now)
+    return None
 
 
 def mask(address: str) -> str:

@@ -1,0 +1,100 @@
+"""What the subscriber pages share: page rendering, CSRF, client address, rate limit, the confirmation email."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Engine
+
+from newsletter.config import Settings
+from newsletter.delivery.base import Provider
+from newsletter.render import compile_mjml, make_environment
+from newsletter.values import Message
+from subscribers.tokens import Signer
+
+PAGES = Path(__file__).parent / "pages"
+CSRF_COOKIE = "csrf"
+
+
+class RateLimit:
+    """At most ``limit`` hits per key in a sliding hour (per process: behind several workers, per worker)."""
+
+    def __init__(self, limit: int, window: float = 3600.0) -> None:
+        self.limit, self.window = limit, window
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count a hit for ``key``; False when it is over the limit."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] < now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+class Site:
+    """The app's collaborators, built once per app from settings."""
+
+    def __init__(self, settings: Settings, engine: Engine, provider: Provider) -> None:
+        self.settings, self.engine, self.provider = settings, engine, provider
+        self.secret = settings.require_secret()
+        self.signer = Signer(self.secret)
+        self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(PAGES), autoescape=True)
+        self.emails = make_environment()
+        self.limit = RateLimit(settings.signup_rate_limit)
+        self.base = str(settings.public_url).rstrip("/")
+        self._send_lock = threading.Lock()
+
+    def page(self, name: str, status: int = 200, *, request: Request | None = None, **values: Any) -> HTMLResponse:
+        """Render a page; with ``request``, forms on it get a CSRF token bound to the visitor's cookie."""
+        cookie = request.cookies.get(CSRF_COOKIE) if request else None
+        fresh = request is not None and not cookie
+        cookie = cookie or secrets.token_urlsafe(24)
+        html = self.pages.get_template(name).render(publication=self.settings.publication_name,
+                                                    csrf=self._csrf(cookie), **values)
+        response = HTMLResponse(html, status_code=status)
+        if fresh:
+            response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict",
+                                secure=self.base.startswith("https://"))
+        return response
+
+    def csrf_ok(self, request: Request, submitted: str | None) -> bool:
+        """Whether a form's CSRF token matches the visitor's cookie (double submit, signed)."""
+        cookie = request.cookies.get(CSRF_COOKIE)
+        return bool(cookie and submitted and hmac.compare_digest(self._csrf(cookie), submitted))
+
+    def _csrf(self, cookie: str) -> str:
+        return hmac.new(self.secret.encode(), b"csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
+
+    def send_confirmation(self, subscriber_id: int, address: str, *, change: bool = False) -> None:
+        """Email ``address`` a link that confirms it (a sign-up, or an address change)."""
+        link = f"{self.base}/confirm/{self.signer.mint_confirm(subscriber_id, address)}"
+        subject = f"Confirm your {self.settings.publication_name} subscription"
+        values = {"subject": subject, "address": address, "link": link, "change": change,
+                  "days": self.settings.confirm_max_age_days, "publication": self.settings.publication_name,
+                  "postal_address": self.settings.postal_address}
+        html = compile_mjml(self.emails.get_template("confirmation.mjml.j2").render(values))
+        text = self.emails.get_template("confirmation.txt.j2").render(values)
+        message = Message(0, self.settings.from_address, address, subject, html, text)
+        with self._send_lock, self.provider:
+            self.provider.send_messages([message])
+
+
+def client_ip(request: Request) -> str:
+    """The visitor's address as the server saw it (run uvicorn with --proxy-headers behind a proxy)."""
+    return request.client.host if request.client else "unknown"

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,31 @@ from tests.subscribers.test_web import SECRET, status, token_for
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def live(engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> Iterator[str]:
+@contextmanager
+def serve(make_settings: Callable[..., Settings], database_url: str, outbox: Path) -> Iterator[str]:
+    """The app under uvicorn on a free port, with the file provider writing to ``outbox``."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(make_settings(database_url=database_url, secret_key=SECRET))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(database_url=database_url, secret_key=SECRET, public_url=base, outbox_dir=outbox)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(database_url: str, make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[str]:
+    with serve(make_settings, database_url, tmp_path / "outbox") as base:
+        yield base
 
 
 def test_unsubscribe_with_the_button_on_a_phone(engine: Engine, live: str, browser: Any, tmp_path: Path) -> None:

@@ -1,0 +1,41 @@
+"""Shared helpers for the subscriber web tests: an app with a memory outbox, CSRF-aware form posts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from newsletter.config import Settings
+from newsletter.delivery.memory import MemoryProvider
+from subscribers.web import create_app
+
+SECRET = "test-secret-key-0123456789"
+
+
+@contextmanager
+def running(make_settings: Callable[..., Settings], database_url: str, **overrides: Any
+            ) -> Iterator[tuple[TestClient, MemoryProvider]]:
+    outbox = MemoryProvider()
+    settings = make_settings(database_url=database_url, secret_key=SECRET, **overrides)
+    with TestClient(create_app(settings, provider=outbox), base_url="https://testserver") as client:
+        yield client, outbox
+
+
+def csrf(client: TestClient, url: str) -> str:
+    """Load a page (which sets the CSRF cookie) and read its form's token."""
+    page = client.get(url)
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, page.text
+    return match[1]
+
+
+def link_in(outbox: MemoryProvider, address: str) -> str:
+    """The confirmation link path in the last email to ``address``."""
+    message = [m for m in outbox.outbox if m.to == address][-1]
+    match = re.search(r"https://app\.example\.com(/confirm/\S+)", message.text)
+    assert match, message.text
+    return match[1]

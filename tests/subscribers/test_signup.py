@@ -1,0 +1,127 @@
+"""Sign-up with double opt-in, consent records, abuse limits and preferences, through the real app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from newsletter.catalog.importer import import_files
+from newsletter.config import Settings
+from subscribers.models import Subscriber
+from subscribers.tokens import Signer
+from tests.conftest import FIXTURE_PAGES
+from tests.subscribers.helpers import SECRET, csrf, link_in, running
+
+
+def row(engine: Engine, address: str) -> Subscriber | None:
+    with Session(engine) as session:
+        return session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+
+
+def test_double_opt_in_with_consent_recorded(engine: Engine, database_url: str,
+                                             make_settings: Callable[..., Settings]) -> None:
+    import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=__import__("datetime").date(2026, 11, 18))
+    with running(make_settings, database_url) as (client, outbox):
+        page = client.get("/")
+        assert 'name="category" value="Design"' in page.text and 'name="category" value="Writing"' in page.text
+        answer = client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "Ann@Example.org",
+                                                 "category": ["Design", "Bogus"], "free_only": "yes"},
+                             headers={"user-agent": "TestBrowser/1.0"})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        pending = row(engine, "ann@example.org")
+        assert pending is not None and pending.status == "pending"
+        assert pending.categories == "Design" and pending.free_only  # unknown categories are dropped
+        assert pending.consent_at and pending.consent_ip == "testclient" and pending.consent_user_agent == "TestBrowser/1.0"
+        assert pending.consent_text and "one email a week" in pending.consent_text
+        (message,) = outbox.outbox
+        assert message.subject.startswith("Confirm your") and "<mj-" not in message.html
+        confirmed = client.get(link_in(outbox, "ann@example.org"))
+        assert confirmed.status_code == 200 and "You're in" in confirmed.text and "Design (free tools only)" in confirmed.text
+    active = row(engine, "ann@example.org")
+    assert active is not None and active.status == "active" and active.confirmed_at and active.confirmed_ip == "testclient"
+
+
+def test_same_answer_for_everyone_and_resends_are_throttled(engine: Engine, database_url: str,
+                                                            make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url, confirm_resend_minutes=10) as (client, outbox):
+        token = csrf(client, "/")
+        answers = [client.post("/subscribe", data={"csrf": token, "email": address}).text
+                   for address in ("new@example.org", "new@example.org", "not an address")]
+        assert answers[0] == answers[1] == answers[2]
+        assert [m.to for m in outbox.outbox] == ["new@example.org"]  # the second came too soon
+        client.get(link_in(outbox, "new@example.org"))
+        assert client.post("/subscribe", data={"csrf": token, "email": "new@example.org"}).text == answers[0]
+        assert len(outbox.outbox) == 1  # active: nothing to send
+    with running(make_settings, database_url, confirm_resend_minutes=0) as (client, outbox):
+        token = csrf(client, "/")
+        for _ in range(2):
+            client.post("/subscribe", data={"csrf": token, "email": "again@example.org"})
+        assert len(outbox.outbox) == 2
+
+
+def test_expired_tampered_and_foreign_links_get_a_friendly_page(engine: Engine, database_url: str,
+                                                                make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url) as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "late@example.org"})
+        link = link_in(outbox, "late@example.org")
+        subscriber = row(engine, "late@example.org")
+        assert subscriber is not None and subscriber.id is not None
+
+        class EightDaysAgo(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(time.time()) - 8 * 86400
+
+        old = URLSafeTimedSerializer(SECRET, salt="newsletter.confirm", signer=EightDaysAgo).dumps(
+            [subscriber.id, "late@example.org"])
+        expired = client.get(f"/confirm/{old}")
+        assert expired.status_code == 400 and "This link has expired" in expired.text and 'action="/subscribe"' in expired.text
+        for bad in (link[:-4] + "AAAA", "/confirm/" + Signer(SECRET).mint("manage", subscriber.id)):
+            answer = client.get(bad)
+            assert answer.status_code == 400 and "This link doesn't work" in answer.text
+        assert row(engine, "late@example.org").status == "pending"  # type: ignore[union-attr]
+
+
+def test_csrf_honeypot_and_rate_limit(engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url, signup_rate_limit=3) as (client, outbox):
+        assert client.post("/subscribe", data={"email": "x@example.org"}).status_code == 400  # no CSRF token
+        token = csrf(client, "/")
+        assert "Check your inbox" in client.post("/subscribe", data={"csrf": token, "email": "bot@example.org",
+                                                                     "website": "http://spam"}).text
+        assert row(engine, "bot@example.org") is None and outbox.outbox == []
+        client.post("/subscribe", data={"csrf": token, "email": "a@example.org"})
+        client.post("/subscribe", data={"csrf": token, "email": "b@example.org"})
+        assert client.post("/subscribe", data={"csrf": token, "email": "c@example.org"}).status_code == 429
+        assert row(engine, "c@example.org") is None
+        long = client.post("/subscribe", data={"csrf": token, "email": "x" * 5000 + "@example.org"})
+        assert long.status_code in (200, 429) and "<script" not in long.text
+
+
+def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
+                                              make_settings: Callable[..., Settings]) -> None:
+    import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=__import__("datetime").date(2026, 11, 18))
+    with running(make_settings, database_url) as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "pat@example.org"})
+        client.get(link_in(outbox, "pat@example.org"))
+        subscriber = row(engine, "pat@example.org")
+        assert subscriber is not None and subscriber.id is not None
+        url = f"/preferences/{Signer(SECRET).mint('manage', subscriber.id)}"
+        assert client.post(url, data={"category": "Writing"}).status_code == 400  # no CSRF: not saved
+        assert row(engine, "pat@example.org").categories == ""  # type: ignore[union-attr]
+        saved = client.post(url, data={"csrf": csrf(client, url), "category": "Writing", "pause": "2",
+                                       "email": "pat@example.org"})
+        assert saved.status_code == 200 and "Saved." in saved.text
+        changed = row(engine, "pat@example.org")
+        assert changed is not None and (changed.categories, changed.pause_remaining) == ("Writing", 2)
+        old_link = link_in(outbox, "pat@example.org")
+        moved = client.post(url, data={"csrf": csrf(client, url), "email": "pat@new.example.org", "pause": "0"})
+        assert "Confirm pat@new.example.org" in moved.text
+        assert row(engine, "pat@example.org") is not None  # the old address keeps getting mail meanwhile
+        client.get(old_link)  # the old sign-up link does not confirm the new address
+        assert row(engine, "pat@new.example.org") is None
+        assert "You're in" in client.get(link_in(outbox, "pat@new.example.org")).text
+        assert row(engine, "pat@new.example.org") is not None and row(engine, "pat@example.org") is None
+        assert client.get("/preferences/nonsense").status_code == 400

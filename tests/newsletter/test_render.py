@@ -108,3 +108,15 @@ def test_fill_escapes_values_once_per_recipient() -> None:
 def test_mjml_errors_are_render_errors() -> None:
     with pytest.raises(RenderError, match="unconverted"):
         compile_mjml("<mjml><mj-body><mj-section><mj-column><mj-bogus>x</mj-bogus></mj-column></mj-section></mj-body></mjml>")
+
+
+@pytest.mark.parametrize("change", [False, True])
+def test_confirmation_email_renders_with_its_text_twin(change: bool) -> None:
+    env = make_environment()
+    values = {"subject": "Confirm", "address": "ann@example.org", "link": "https://app.example.com/confirm/t0k&x",
+              "change": change, "days": 7, "publication": "Weekly AI Tool Verdicts", "postal_address": "1 Test St"}
+    html = compile_mjml(env.get_template("confirmation.mjml.j2").render(values))
+    text = env.get_template("confirmation.txt.j2").render(values)
+    assert "<mj-" not in html and 'href="https://app.example.com/confirm/t0k&amp;x"' in html
+    assert "Confirm: https://app.example.com/confirm/t0k&x" in text and "1 Test St" in text and "<" not in text
+    assert ("from now on" in text) is change

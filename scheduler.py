@@ -55,6 +55,8 @@ def main() -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    with wiring.database(settings):
+        pass  # refuse to start on an out-of-date schema, before anything is scheduled
     scheduler = build_scheduler(settings)
 
     def stop(signum: int, _frame: FrameType | None) -> None:

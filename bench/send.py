@@ -121,13 +121,16 @@ def run_case(mode: str, size: int, url: str, database_url: str | None, concurren
 def database(url: str | None) -> tuple[Any, Any]:
     from sqlalchemy import text
 
-    from newsletter import wiring  # noqa: F401 - registers the subscriber table
-    from newsletter.db import create_schema, make_engine
+    from newsletter import (
+        migrate,
+        wiring,  # noqa: F401 - registers the subscriber table
+    )
+    from newsletter.db import make_engine
 
     if url is None:
         folder = tempfile.TemporaryDirectory()
         engine = make_engine(f"sqlite:///{folder.name}/bench.db")
-        create_schema(engine)
+        migrate.upgrade(engine)
         return engine, lambda: (engine.dispose(), folder.cleanup())
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = make_engine(url)
@@ -135,7 +138,7 @@ def database(url: str | None) -> tuple[Any, Any]:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     separator = "&" if "?" in url else "?"
     engine = make_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
-    create_schema(engine)
+    migrate.upgrade(engine)
 
     def drop() -> None:
         engine.dispose()

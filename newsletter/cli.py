@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues, jobs, wiring
+from newsletter import claims, issues, jobs, migrate, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import handled, out
@@ -209,6 +209,29 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
     else:
         out.print(f"Messages written: {report.written}")
     out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
+
+
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@handled
+def db_upgrade() -> None:
+    """Apply every pending migration to NEWSLETTER_DATABASE_URL."""
+    with wiring.database(load_settings(), check=False) as engine:
+        before, after = migrate.upgrade(engine)
+    was = "up to date" if before == after else f"was {before or 'empty'}"
+    out.print(f"Schema at revision {after} ({was})")
+
+
+@db_app.command("status")
+@handled
+def db_status() -> None:
+    """Say whether the schema is current."""
+    with wiring.database(load_settings(), check=False) as engine:
+        out.print(f"Schema: {migrate.state(engine)} (database at {migrate.current(engine) or 'nothing'}, "
+                  f"code at {migrate.head()})")
 
 
 @app.command()

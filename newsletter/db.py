@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 
 def normalise_url(url: str) -> str:
@@ -26,13 +26,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every registered table that does not exist yet (wiring registers the subscribers' ones)."""
-    import newsletter.models  # noqa: F401 - registers the core's tables
-
-    SQLModel.metadata.create_all(engine)
 
 
 @contextmanager

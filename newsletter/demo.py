@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, wiring
+from newsletter import issues, jobs, migrate, wiring
 from newsletter.catalog import store
 from newsletter.catalog.json_format import parse_json
 from newsletter.config import Settings, new_secret
@@ -92,7 +92,11 @@ def run_demo(directory: Path, *, today: date | None = None) -> DemoReport:
     directory.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(directory)
     day = today or date.today()
-    with wiring.database(settings) as engine:
+    with wiring.database(settings, check=False) as engine:
+        if migrate.state(engine) == "empty":
+            migrate.upgrade(engine)  # a new demo folder: the demo owns this database
+        else:
+            migrate.require_current(engine)
         return _run(engine, settings, directory, day)
 
 

@@ -11,8 +11,9 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 import subscribers.models  # noqa: F401 - registers the subscriber table with the shared metadata
+from newsletter import migrate
 from newsletter.config import Settings
-from newsletter.db import create_schema, make_engine
+from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.delivery.console import ConsoleProvider
 from newsletter.delivery.file import FileProvider
@@ -30,11 +31,12 @@ from subscribers.tokens import Signer
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[Engine]:
-    """The database engine, with every table created; its connections are closed when the block ends."""
+def database(settings: Settings, *, check: bool = True) -> Iterator[Engine]:
+    """The database engine, its schema checked to be current; its connections are closed when the block ends."""
     engine = make_engine(settings.database_url)
     try:
-        create_schema(engine)
+        if check:
+            migrate.require_current(engine)
         yield engine
     finally:
         engine.dispose()

@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from newsletter import migrate
 from newsletter.config import Settings
-from newsletter.db import create_schema, make_engine
+from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
 from subscribers import forms, service, webhooks
@@ -41,11 +42,11 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
 
         provider = provider_for(settings)
     engine = make_engine(settings.database_url)
+    migrate.require_current(engine)  # refuse to start on an out-of-date schema
     site = Site(settings, engine, provider)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        create_schema(engine)
         yield
         engine.dispose()
 

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
-from newsletter import wiring
+from newsletter import migrate, wiring
 from newsletter.config import Settings
-from newsletter.db import create_schema, make_engine
+from newsletter.db import make_engine
 from newsletter.values import CommunityVotes, Comparison, PanelVerdict, Review, Side, Tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def pg_schema_engine() -> Iterator[Engine | None]:
     # The search path travels in the URL, so code that builds its own engine from it (CLI) lands here too.
     separator = "&" if "?" in PG_URL else "?"
     engine = make_engine(f"{PG_URL}{separator}options=-csearch_path%3D{schema}")
-    create_schema(engine)
+    migrate.upgrade(engine)
     yield engine
     engine.dispose()
     with admin.begin() as conn:
@@ -63,7 +63,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, pg_schema_engine: Eng
     """An empty database with every table: a fresh SQLite file, or the run's PostgreSQL schema truncated."""
     if request.param == "sqlite":
         sqlite = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        create_schema(sqlite)
+        migrate.upgrade(sqlite)
         yield sqlite
         sqlite.dispose()
         return

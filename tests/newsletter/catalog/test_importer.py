@@ -91,10 +91,11 @@ def test_export_import_export_gives_the_same_file(engine: Engine, tmp_path: Path
     import_files(engine, [*seed_pages(), *sorted(FIXTURE_PAGES.glob("*.txt"))], published=DAY)
     first = tmp_path / "first.json"
     export_file(engine, first)
-    from newsletter.db import create_schema, make_engine
+    from newsletter import migrate
+    from newsletter.db import make_engine
 
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    create_schema(fresh)
+    migrate.upgrade(fresh)
     import_files(fresh, [first], published=date(2030, 1, 1))
     second = tmp_path / "second.json"
     export_file(fresh, second)

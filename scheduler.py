@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from newsletter import jobs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.values import Week
+from newsletter.worker import hand_to_workers
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
@@ -36,6 +37,15 @@ def publish() -> None:
     """The weekly job: build this week's issue and send it."""
     settings = load_settings()
     with wiring.database(settings) as engine:
+        if settings.send_with_workers:
+            outcome = jobs.build_issue(engine, week=Week.current(settings.zone),
+                                       source=wiring.directory_for(settings, engine), env=wiring.environment(),
+                                       context=wiring.render_context(settings), site_url=str(settings.site_url),
+                                       limit=settings.digest_limit)
+            if outcome.number is not None:
+                queued = hand_to_workers(engine, outcome.number, source=wiring.directory_for(settings, engine))
+                log.info("issue %s queued for workers: %s deliveries", outcome.number, queued)
+            return
         outcome, report = jobs.publish_week(
             engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
             env=wiring.environment(), context=wiring.render_context(settings), site_url=str(settings.site_url),

@@ -139,6 +139,12 @@ def issue_send(
             return
         if retry_failed:
             out.print(f"Queued {_requeue(engine, number)} failed deliveries again.")
+        if settings.send_with_workers:
+            from newsletter.worker import hand_to_workers
+
+            queued = hand_to_workers(engine, number, source=wiring.directory_for(settings, engine))
+            out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
+            return
         report = _send_with_progress(engine, number, settings)
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
               f"{report.failed} failed, {report.dropped} dropped (no longer active), "
@@ -237,13 +243,46 @@ def db_status() -> None:
 @app.command()
 @handled
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
-    """Serve the subscriber pages (unsubscribe, one-click unsubscribe) with uvicorn."""
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes (use PostgreSQL for more than 1).")
+                             ] = 1) -> None:
+    """Serve the subscriber pages and webhooks with uvicorn."""
     import uvicorn
 
+    settings = load_settings()
+    with wiring.database(settings):
+        pass  # refuse to start on an out-of-date schema
+    if workers > 1:
+        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers)
+        return
     from subscribers.web import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@app.command()
+@handled
+def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flight in this process "
+                                                                   "(default NEWSLETTER_CONCURRENCY).")] = None
+           ) -> None:
+    """Send queued deliveries of issues being sent, until SIGTERM; run as many as you like."""
+    import signal
+    import threading
+
+    from newsletter import worker as work
+
+    settings = load_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with wiring.database(settings) as engine:
+        out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
+        submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
+                             source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
+                             stop=stop, poll=settings.worker_poll_seconds, batch_size=settings.batch_size,
+                             concurrency=concurrency or settings.concurrency, rate_limit=settings.rate_limit,
+                             lease=timedelta(seconds=settings.lease_seconds))
+    out.print(f"Worker stopped after submitting {submitted} message(s).")
 
 
 @app.command("scheduler")

@@ -141,8 +141,12 @@ class _Run:
 
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
                batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
-               concurrency: int = 1, rate_limit: float | None = None) -> SendReport:
-    """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes."""
+               concurrency: int = 1, rate_limit: float | None = None,
+               stop: threading.Event | None = None) -> SendReport:
+    """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
+
+    Setting ``stop`` lets the batches in flight finish and be recorded, then returns.
+    """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != "sending":
@@ -154,14 +158,15 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, source: Recip
         run = _Run(engine, issue.id, number, prepared, provider, source, envelope,
                    min(batch_size, provider.max_batch), lease)
     report = SendReport(number)
-    _drive(run, report, progress, concurrency, Pacer(rate_limit) if rate_limit else None)
+    _drive(run, report, progress, concurrency, Pacer(rate_limit) if rate_limit else None, stop or threading.Event())
     report.status = _finish(engine, number)
     return report
 
 
-def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency: int, pacer: Pacer | None) -> None:
-    """Run ``concurrency`` workers until the queue is empty or one of them hits a provider error."""
-    stop, lock = threading.Event(), threading.Lock()
+def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency: int, pacer: Pacer | None,
+           stop: threading.Event) -> None:
+    """Run ``concurrency`` threads until the queue is empty, ``stop`` is set, or a provider error stops them."""
+    lock = threading.Lock()
 
     def worker() -> None:
         while not stop.is_set() and (claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):

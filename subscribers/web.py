@@ -114,6 +114,13 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app with settings from the environment: the factory each uvicorn worker process calls."""
+    from newsletter.config import load_settings
+
+    return create_app(load_settings())
+
+
 Verifier = Callable[[dict[str, str], bytes, float], None]
 
 

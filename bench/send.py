@@ -41,13 +41,20 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["sendgrid", "postmark"])
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--concurrency", type=int, default=2, help="batches in flight (default: 2, the cores here)")
+    parser.add_argument("--workers", type=int, nargs="*", default=[],
+                        help="also send body-once through this many `newsletter worker` processes (e.g. 1 4)")
+    parser.add_argument("--worker-size", type=int, default=100_000, help="subscribers for the --workers cases")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_case(args.mode, args.size, args.url, args.database_url, args.concurrency)))
+        if args.mode.startswith("workers-"):
+            result = run_workers_case(int(args.mode.split("-")[1]), args.size, args.url, args.database_url)
+        else:
+            result = run_case(args.mode, args.size, args.url, args.database_url, args.concurrency)
+        print(json.dumps(result))
         return
     orchestrate(args)
 
@@ -61,6 +68,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         engine = "PostgreSQL" if args.database_url else "SQLite"
         print(f"send benchmark on {engine}, {os.cpu_count()} cores, concurrency {args.concurrency}, server {url}")
         cases = [("baseline", args.baseline)] + [(m, n) for m in args.modes for n in args.sizes]
+        cases += [(f"workers-{count}", args.worker_size) for count in args.workers]
         results = [worker(mode, size, url, args) for mode, size in cases]
     finally:
         server.terminate()
@@ -83,9 +91,56 @@ def worker(mode: str, size: int, url: str, args: argparse.Namespace) -> dict[str
     return result
 
 
+def run_workers_case(count: int, size: int, url: str, database_url: str | None) -> dict[str, Any]:
+    """Body-once through ``count`` separate `newsletter worker` processes sharing the database."""
+    from newsletter.worker import hand_to_workers
+
+    engine, cleanup = database(database_url)
+    try:
+        started = time.perf_counter()
+        source, _envelope, number = seed(engine, size)
+        hand_to_workers(engine, number, source=source)
+        setup = time.perf_counter() - started
+        url_of_db = engine.url.render_as_string(hide_password=False)
+        env = os.environ | {"NEWSLETTER_DATABASE_URL": url_of_db, "NEWSLETTER_PROVIDER": "sendgrid",
+                            "NEWSLETTER_PROVIDER_BASE_URL": url, "NEWSLETTER_PROVIDER_API_KEY": "test-api-key",
+                            "NEWSLETTER_SECRET_KEY": "bench-secret-key-0123456789",
+                            "NEWSLETTER_POSTAL_ADDRESS": "1 Bench Street", "NEWSLETTER_BATCH_SIZE": "1000",
+                            "NEWSLETTER_CONCURRENCY": "2", "NEWSLETTER_WORKER_POLL_SECONDS": "0.1"}
+        before = stats(url)
+        begin = time.perf_counter()
+        workers = [subprocess.Popen([sys.executable, "-m", "newsletter", "worker"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+        while stats(url)["recipients"] - before["recipients"] < size:
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - begin
+        peaks = [_peak_rss_mb(w.pid) for w in workers]
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.wait(timeout=60)
+        after = stats(url)
+    finally:
+        cleanup()
+    return {"mode": f"workers-{count}", "size": size, "sent": size, "rate": size / elapsed, "send_s": elapsed,
+            "setup_s": setup, "bytes_per_recipient": (after["bytes"] - before["bytes"]) / size,
+            "rss_mb": max(peaks), "rss_per_worker": peaks}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     baseline = results[0]["rate"]
     print(f"\nbaseline (MJML per recipient, one request per message): {baseline:,.0f} recipients/s")
+    for result in (r for r in results if r["mode"].startswith("workers-")):
+        print(f"{result['mode']}: {result['rate']:,.0f} recipients/s over {result['size']:,} subscribers in "
+              f"{result['send_s']:.1f} s; peak RSS per worker process "
+              f"{', '.join(f'{mb:.0f}' for mb in result['rss_per_worker'])} MB")
     for mode in args.modes:
         rows = [r for r in results if r["mode"] == mode]
         best = min(r["rate"] for r in rows)

@@ -142,16 +142,19 @@ class _Run:
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
                batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
                concurrency: int = 1, rate_limit: float | None = None,
-               stop: threading.Event | None = None) -> SendReport:
+               stop: threading.Event | None = None, top_up: bool = True) -> SendReport:
     """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
 
-    Setting ``stop`` lets the batches in flight finish and be recorded, then returns.
+    ``top_up`` first queues readers who joined since the build (one pass over the members); workers skip it,
+    since the issue was queued when it was handed to them. Setting ``stop`` lets the batches in flight finish
+    and be recorded, then returns.
     """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != "sending":
             issues.transition(issue, "sending")
-        issues.queue_deliveries(session, issue, source)
+        if top_up:
+            issues.queue_deliveries(session, issue, source)
         snapshots = issues.snapshots(session, issue)
         prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
         assert issue.id is not None

@@ -56,7 +56,7 @@ def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSo
                 break
             try:
                 report = send_issue(engine, number, provider=provider(), source=source, envelope=envelope, stop=stop,
-                                    **send_options)
+                                    top_up=False, **send_options)
                 submitted += report.submitted
             except ProviderAuthError as exc:
                 log.error("issue %s paused: %s", number, exc)

@@ -21,7 +21,7 @@ from newsletter.config import Settings
 from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
-from subscribers import forms, service, webhooks
+from subscribers import archive, forms, service, webhooks
 from subscribers.site import Site
 from subscribers.tokens import TokenError
 
@@ -53,11 +53,13 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
     app = FastAPI(title=settings.publication_name, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(forms.router(site))
+    app.include_router(archive.router(site))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)  # a route may set a stricter or wider policy of its own
         return response
 
     def subscriber_for(token: str) -> tuple[int, str] | None:

@@ -18,7 +18,6 @@ from apscheduler.triggers.cron import CronTrigger
 from newsletter import jobs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.values import Week
-from newsletter.worker import hand_to_workers
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
@@ -36,24 +35,19 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 def publish() -> None:
     """The weekly job: build this week's issue and send it."""
     settings = load_settings()
+    provider = None if settings.send_with_workers else wiring.provider_for(settings)
     with wiring.database(settings) as engine:
-        if settings.send_with_workers:
-            outcome = jobs.build_issue(engine, week=Week.current(settings.zone),
-                                       source=wiring.directory_for(settings, engine), env=wiring.environment(),
-                                       context=wiring.render_context(settings), site_url=str(settings.site_url),
-                                       limit=settings.digest_limit)
-            if outcome.number is not None:
-                queued = hand_to_workers(engine, outcome.number, source=wiring.directory_for(settings, engine))
-                log.info("issue %s queued for workers: %s deliveries", outcome.number, queued)
-            return
         outcome, report = jobs.publish_week(
             engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
             env=wiring.environment(), context=wiring.render_context(settings), site_url=str(settings.site_url),
-            limit=settings.digest_limit, provider=wiring.provider_for(settings), envelope=wiring.envelope_for(settings),
+            limit=settings.digest_limit, provider=provider, envelope=wiring.envelope_for(settings),
             batch_size=settings.batch_size, concurrency=settings.concurrency, rate_limit=settings.rate_limit,
             lease=timedelta(seconds=settings.lease_seconds))
     if outcome.quiet:
         log.info("quiet week %s: nothing new, no issue", outcome.week)
+    elif report is None and provider is None:
+        log.info("issue %s for %s is with the workers (or was already sent, or is paused)", outcome.number,
+                 outcome.week)
     elif report is None:
         log.info("issue %s for %s was already sent or is paused", outcome.number, outcome.week)
     else:

@@ -151,10 +151,7 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, source: Recip
     """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status != "sending":
-            issues.transition(issue, "sending")
-        if top_up:
-            issues.queue_deliveries(session, issue, source)
+        issues.start_sending(session, issue, source, top_up=top_up)
         snapshots = issues.snapshots(session, issue)
         prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
         assert issue.id is not None

@@ -86,6 +86,22 @@ def snapshots(session: Session, issue: IssueRow) -> dict[str, RenderedEmail]:
     return {r.cohort_key: RenderedEmail(r.cohort_key, r.subject, r.preheader, r.html, r.text) for r in rows}
 
 
+def cohort_keys(session: Session, issue: IssueRow) -> set[str]:
+    """Keys of the cohorts the issue was rendered for (without loading the rendered HTML)."""
+    return set(session.exec(select(IssueCohortRow.cohort_key).where(IssueCohortRow.issue_id == issue.id)))
+
+
+def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *, top_up: bool = True) -> None:
+    """Move the issue to ``sending`` (if it isn't yet) and, with ``top_up``, queue readers who have no delivery.
+
+    The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
+    """
+    if issue.status != "sending":
+        transition(issue, "sending")
+    if top_up:
+        queue_deliveries(session, issue, source)
+
+
 def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource, *, page_size: int = 1000) -> int:
     """Queue a delivery for every active subscriber of a rendered cohort who has none yet; returns how many.
 
@@ -93,7 +109,7 @@ def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource,
     when sending starts, to include subscribers who joined in between. Subscribers whose cohort got no
     snapshot (nothing this week matched their preferences) get nothing.
     """
-    rendered = {key for key in snapshots(session, issue)}
+    rendered = cohort_keys(session, issue)
     queued = 0
     for cohort, _size in source.cohorts():
         if cohort.key not in rendered:
@@ -144,9 +160,13 @@ def delivery_counts(session: Session, issue_id: int | None) -> dict[str, int]:
 
 
 def list_issues(session: Session) -> list[IssueSummary]:
-    """Every issue, newest first, with its delivery counts."""
+    """Every issue, newest first, with its delivery counts (three queries, however many issues)."""
     issues = list(session.exec(select(IssueRow).order_by(col(IssueRow.number).desc())))
     cohorts: dict[int | None, int] = dict(session.exec(
         select(IssueCohortRow.issue_id, func.count()).group_by(col(IssueCohortRow.issue_id))).all())
+    deliveries: dict[int | None, dict[str, int]] = {}
+    for issue_id, status, count in session.exec(select(DeliveryRow.issue_id, DeliveryRow.status, func.count())
+                                                .group_by(col(DeliveryRow.issue_id), col(DeliveryRow.status))):
+        deliveries.setdefault(issue_id, {})[status] = count
     return [IssueSummary(i.number, i.week, i.subject, i.status, i.created_at, cohorts.get(i.id, 0),
-                         delivery_counts(session, i.id)) for i in issues]
+                         deliveries.get(i.id, {})) for i in issues]

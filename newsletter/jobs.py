@@ -19,6 +19,7 @@ from newsletter.errors import IssueError
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
 from newsletter.values import Cohort, Recipient, RenderedEmail, Week
+from newsletter.worker import hand_to_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +78,21 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
 
 
 def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
-                 context: RenderContext, site_url: str, limit: int, provider: Provider, envelope: Envelope,
+                 context: RenderContext, site_url: str, limit: int, provider: Provider | None, envelope: Envelope,
                  batch_size: int, **send_options: Any) -> tuple[BuildOutcome, SendReport | None]:
-    """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing."""
+    """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing.
+
+    With ``provider=None`` the issue is handed to ``newsletter worker`` processes instead of sent here.
+    """
     outcome = build_issue(engine, week=week, source=source, env=env, context=context, site_url=site_url, limit=limit)
     if outcome.number is None:
         return outcome, None
     with session_scope(engine) as session:
         status = issues.get_issue(session, outcome.number).status
     if status not in ("draft", "approved", "sending"):
+        return outcome, None
+    if provider is None:
+        hand_to_workers(engine, outcome.number, source=source)
         return outcome, None
     report = send_issue(engine, outcome.number, provider=provider, source=source, envelope=envelope,
                         batch_size=batch_size, **send_options)

@@ -39,9 +39,7 @@ def hand_to_workers(engine: Engine, number: int, *, source: RecipientSource) -> 
     """Mark the issue ``sending`` and queue its deliveries; workers do the rest. Returns how many are queued."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status != "sending":
-            issues.transition(issue, "sending")
-        issues.queue_deliveries(session, issue, source)
+        issues.start_sending(session, issue, source)
         return issues.delivery_counts(session, issue.id).get("queued", 0)
 
 

@@ -64,3 +64,31 @@ def test_publish_week_builds_and_sends_once(engine: Engine) -> None:
     assert outcome.created and report is not None and len(provider.outbox) == 10
     again, second = publish()
     assert not again.created and second is None and len(provider.outbox) == 10
+
+
+def test_handing_to_workers_respects_sent_and_paused_issues(engine: Engine) -> None:
+    from newsletter import issues
+    from newsletter.db import session_scope
+    from newsletter.dispatch import send_issue
+
+    directory = seed(engine)
+    envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
+
+    def publish() -> tuple[jobs.BuildOutcome, object]:
+        return jobs.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
+                                 context=CONTEXT, site_url="https://site.example.com/", limit=8, provider=None,
+                                 envelope=envelope, batch_size=4)
+
+    outcome, report = publish()
+    assert outcome.created and report is None
+    with session_scope(engine) as session:
+        assert issues.get_issue(session, 1).status == "sending"  # queued for the workers, nothing sent here
+    send_issue(engine, 1, provider=MemoryProvider(), source=directory, envelope=envelope, top_up=False)
+    assert publish() == (jobs.BuildOutcome(Week(2026, 47), 1, False, outcome.subject), None)  # sent: left alone
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, 1)
+        assert issue.status == "sent"
+        issue.status = "paused"
+    publish()
+    with session_scope(engine) as session:
+        assert issues.get_issue(session, 1).status == "paused"  # an operator's pause is never lifted by a run

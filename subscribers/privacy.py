@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
+from subscribers import service
 from subscribers.models import STATUSES, Subscriber
 from subscribers.store import categories_text, normalise_address
 
@@ -50,9 +50,7 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
         row.pending_email = None
         row.status = row.status if row.status in ("bounced", "complained") else "unsubscribed"
         row.erased = True
-        session.exec(update(DeliveryRow).where(col(DeliveryRow.subscriber_id) == row.id,
-                                               col(DeliveryRow.status) == "queued")
-                     .values(status="dropped", reason="subscriber erased"))
+        service.drop_queued(session, row.id, reason="subscriber erased")
         session.commit()
 
 

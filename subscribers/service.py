@@ -16,10 +16,7 @@ from subscribers.models import Subscriber
 def get(engine: Engine, subscriber_id: int) -> Subscriber:
     """The subscriber, or SubscriberError when the id is unknown (e.g. erased)."""
     with Session(engine) as session:
-        row = session.get(Subscriber, subscriber_id)
-    if row is None:
-        raise SubscriberError(f"no subscriber {subscriber_id}")
-    return row
+        return _row(session, subscriber_id)
 
 
 def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
@@ -29,15 +26,11 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
     """
     now = datetime.now(UTC)
     with Session(engine) as session:
-        row = session.get(Subscriber, subscriber_id)
-        if row is None:
-            raise SubscriberError(f"no subscriber {subscriber_id}")
+        row = _row(session, subscriber_id)
         changed = row.status in ("active", "pending")
         if changed:
             row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", now, channel
-        session.exec(update(DeliveryRow).where(col(DeliveryRow.subscriber_id) == subscriber_id,
-                                               col(DeliveryRow.status) == "queued")
-                     .values(status="dropped", reason=f"unsubscribed ({channel})"))
+        drop_queued(session, subscriber_id, reason=f"unsubscribed ({channel})")
         session.commit()
     return changed
 
@@ -45,11 +38,23 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
 def resubscribe(engine: Engine, subscriber_id: int) -> bool:
     """Undo an unsubscribe; True if reactivated. Bounced or complained addresses stay suppressed."""
     with Session(engine) as session:
-        row = session.get(Subscriber, subscriber_id)
-        if row is None:
-            raise SubscriberError(f"no subscriber {subscriber_id}")
+        row = _row(session, subscriber_id)
         if row.status != "unsubscribed":
             return False
         row.status, row.unsubscribed_at, row.unsubscribe_channel = "active", None, None
         session.commit()
     return True
+
+
+def drop_queued(session: Session, subscriber_id: int | None, *, reason: str) -> None:
+    """Drop the subscriber's deliveries not yet claimed for sending, in the caller's transaction."""
+    session.exec(update(DeliveryRow).where(col(DeliveryRow.subscriber_id) == subscriber_id,
+                                           col(DeliveryRow.status) == "queued")
+                 .values(status="dropped", reason=reason))
+
+
+def _row(session: Session, subscriber_id: int) -> Subscriber:
+    row = session.get(Subscriber, subscriber_id)
+    if row is None:
+        raise SubscriberError(f"no subscriber {subscriber_id}")
+    return row

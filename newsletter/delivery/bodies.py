@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from newsletter.values import SLOT, BodyTemplate, Message
+from newsletter.values import SLOT, BodyTemplate, Message, SendResult
 
 
 def by_body(messages: Sequence[Message], limit: int) -> list[list[Message]]:
@@ -21,6 +21,20 @@ def by_body(messages: Sequence[Message], limit: int) -> list[list[Message]]:
             chunks.append([])
         chunks[-1].append(message)
     return [chunk for chunks in groups.values() for chunk in chunks]
+
+
+def per_body(messages: Sequence[Message], limit: int,
+             send_group: Callable[[list[Message]], str | None]) -> list[SendResult]:
+    """One request per shared body: ``send_group`` sends a group and returns the request's id, or raises.
+
+    Every message of an accepted request is submitted under that id; results come back in input order.
+    """
+    results: dict[int, SendResult] = {}
+    for group in by_body(messages, limit):
+        provider_id = send_group(group)
+        for message in group:
+            results[message.delivery_id] = SendResult(message.delivery_id, "submitted", provider_id=provider_id)
+    return [results[m.delivery_id] for m in messages]
 
 
 def rewrite(text: str, token: Callable[[str], str]) -> str:

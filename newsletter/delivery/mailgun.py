@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from newsletter.delivery.bodies import body_of, by_body, escaped, rewrite
+from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -38,17 +38,16 @@ class MailgunProvider(HttpProvider):
 
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
         """One request per shared body; every message of an accepted request is submitted."""
-        results: dict[int, SendResult] = {}
-        for group in by_body(messages, self.max_batch):
-            data, files = _form(group, self.tag)
-            response = self.post(f"/v3/{self.domain}/messages", data=data, files=files)
-            if response.status_code != 200:
-                raise ProviderRequestError(f"mailgun refused the request (HTTP {response.status_code}): "
-                                           f"{response.text[:300]}")
-            provider_id = response.json().get("id")
-            for message in group:
-                results[message.delivery_id] = SendResult(message.delivery_id, "submitted", provider_id=provider_id)
-        return [results[m.delivery_id] for m in messages]
+        return per_body(messages, self.max_batch, self._send_group)
+
+    def _send_group(self, group: list[Message]) -> str | None:
+        data, files = _form(group, self.tag)
+        response = self.post(f"/v3/{self.domain}/messages", data=data, files=files)
+        if response.status_code != 200:
+            raise ProviderRequestError(f"mailgun refused the request (HTTP {response.status_code}): "
+                                       f"{response.text[:300]}")
+        provider_id = response.json().get("id")
+        return str(provider_id) if provider_id is not None else None
 
 
 def _form(group: Sequence[Message], tag: str) -> tuple[dict[str, Any], list[tuple[str, tuple[None, str]]]]:

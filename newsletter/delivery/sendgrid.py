@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 from typing import Any
 
-from newsletter.delivery.bodies import body_of, by_body, escaped, rewrite
+from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -35,16 +35,15 @@ class SendGridProvider(HttpProvider):
 
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
         """One request per shared body; every message of an accepted request is submitted."""
-        results: dict[int, SendResult] = {}
-        for group in by_body(messages, self.max_batch):
-            response = self.post("/v3/mail/send", json=_request(group))
-            if response.status_code != 202:
-                raise ProviderRequestError(f"sendgrid refused the request (HTTP {response.status_code}): "
-                                           f"{response.text[:300]}")
-            message_id = response.headers.get("x-message-id")
-            for message in group:
-                results[message.delivery_id] = SendResult(message.delivery_id, "submitted", provider_id=message_id)
-        return [results[m.delivery_id] for m in messages]
+        return per_body(messages, self.max_batch, self._send_group)
+
+    def _send_group(self, group: list[Message]) -> str | None:
+        response = self.post("/v3/mail/send", json=_request(group))
+        if response.status_code != 202:
+            raise ProviderRequestError(f"sendgrid refused the request (HTTP {response.status_code}): "
+                                       f"{response.text[:300]}")
+        message_id: str | None = response.headers.get("x-message-id")
+        return message_id
 
 
 def _request(group: Sequence[Message]) -> dict[str, Any]:

@@ -1,81 +1,141 @@
-"""The APScheduler entry point: builds the scheduler from settings and registers the weekly job; nothing else.
+"""The APScheduler entry point: builds the scheduler from settings and registers the jobs; nothing else.
 
-``python scheduler.py`` (or ``newsletter scheduler``) runs until SIGTERM or Ctrl-C. Every
-``NEWSLETTER_PUBLISH_CRON`` in ``NEWSLETTER_TIMEZONE`` it builds this week's issue (once per week, however
-often it runs) and sends it. SIGTERM lets the job in flight finish its batch before the process exits.
+``python scheduler.py`` (or ``newsletter scheduler``) runs until SIGTERM or Ctrl-C. Jobs live in the
+project's database (APScheduler's ``apscheduler_jobs`` table), so a run missed while the process was down
+happens once when it starts again (coalesced), if it is less than ``NEWSLETTER_MISFIRE_GRACE_SECONDS`` late;
+a run later than that is skipped with a warning in the log, never silently. The jobs, in
+``newsletter.scheduled``:
+
+- ``publish-week`` at ``NEWSLETTER_PUBLISH_CRON``: sync the catalog, build the week's issue, send it (``auto``)
+  or email the editors for review (``review``);
+- ``send-approved`` at ``NEWSLETTER_SEND_CRON`` (review mode only): send the week's issue if it was approved;
+- ``send-due`` every minute: scheduled issues whose time came, resumed or interrupted sends;
+- ``housekeeping`` every ``NEWSLETTER_MAINTENANCE_MINUTES``: expired leases, failed deliveries, stale sign-ups.
+
+Jobs run one at a time, so two sends never race in this process. SIGTERM lets the batches in flight finish
+and be recorded, then the process exits.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
+from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
 
-from newsletter import jobs, wiring
+from newsletter import scheduled, wiring
 from newsletter.config import Settings, load_settings
-from newsletter.values import Week
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
 
 
-def build_scheduler(settings: Settings) -> BlockingScheduler:
-    """A scheduler with the weekly publish job; runs coalesce and never overlap."""
-    scheduler = BlockingScheduler(timezone=settings.zone)
-    trigger = CronTrigger.from_crontab(settings.publish_cron, timezone=settings.zone)
-    scheduler.add_job(publish, trigger, id=JOB_ID, coalesce=True, max_instances=1, misfire_grace_time=3600,
-                      replace_existing=True)
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job as settings define it: id, the function's textual reference, its trigger."""
+
+    id: str
+    func: str
+    trigger: Any
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    """The jobs these settings ask for."""
+    zone = settings.zone
+    specs = [JobSpec(JOB_ID, "newsletter.scheduled:publish", CronTrigger.from_crontab(settings.publish_cron,
+                                                                                      timezone=zone))]
+    if settings.publish_mode == "review":
+        specs.append(JobSpec("send-approved", "newsletter.scheduled:send_approved",
+                             CronTrigger.from_crontab(settings.send_cron, timezone=zone)))
+    specs.append(JobSpec("send-due", "newsletter.scheduled:send_due", IntervalTrigger(minutes=1, timezone=zone)))
+    specs.append(JobSpec("housekeeping", "newsletter.scheduled:housekeeping",
+                         IntervalTrigger(minutes=settings.maintenance_minutes, timezone=zone)))
+    return specs
+
+
+def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
+    """A scheduler keeping its jobs in ``engine``'s database; one job runs at a time, runs coalesce."""
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_seconds},
+        timezone=settings.zone)
+    scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    scheduler.add_listener(_on_error, EVENT_JOB_ERROR)
     return scheduler
 
 
-def publish() -> None:
-    """The weekly job: build this week's issue and send it."""
-    settings = load_settings()
-    provider = None if settings.send_with_workers else wiring.provider_for(settings)
-    with wiring.database(settings) as engine:
-        outcome, report = jobs.publish_week(
-            engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
-            env=wiring.environment(), context=wiring.render_context(settings), site_url=str(settings.site_url),
-            limit=settings.digest_limit, provider=provider, envelope=wiring.envelope_for(settings),
-            batch_size=settings.batch_size, concurrency=settings.concurrency, rate_limit=settings.rate_limit,
-            lease=timedelta(seconds=settings.lease_seconds))
-    if outcome.quiet:
-        log.info("quiet week %s: nothing new, no issue", outcome.week)
-    elif report is None and provider is None:
-        log.info("issue %s for %s is with the workers (or was already sent, or is paused)", outcome.number,
-                 outcome.week)
-    elif report is None:
-        log.info("issue %s for %s was already sent or is paused", outcome.number, outcome.week)
-    else:
-        log.info("issue %s: %s submitted, %s rejected, status %s", report.issue, report.submitted,
-                 report.rejected, report.status)
+def start(scheduler: BackgroundScheduler, settings: Settings) -> None:
+    """Start with the stored jobs brought in line with ``settings``; runs missed meanwhile are due at once.
+
+    A job whose trigger did not change keeps its stored next run time: that is what makes a missed run happen
+    on restart. A changed trigger is rescheduled; a job the settings no longer ask for is removed.
+    """
+    scheduler.start(paused=True)
+    specs = job_specs(settings)
+    for spec in specs:
+        job = scheduler.get_job(spec.id)
+        if job is None:
+            scheduler.add_job(spec.func, spec.trigger, id=spec.id, name=spec.id)
+        elif repr(job.trigger) != repr(spec.trigger) or job.func_ref != spec.func:
+            scheduler.remove_job(spec.id)
+            scheduler.add_job(spec.func, spec.trigger, id=spec.id, name=spec.id)
+        else:
+            scheduler.modify_job(spec.id, misfire_grace_time=settings.misfire_grace_seconds)
+    wanted = {spec.id for spec in specs}
+    for job in scheduler.get_jobs():
+        if job.id not in wanted:
+            scheduler.remove_job(job.id)
+    scheduler.resume()
+
+
+def _on_missed(event: JobExecutionEvent) -> None:
+    log.warning("job %s missed its run at %s by more than NEWSLETTER_MISFIRE_GRACE_SECONDS; it runs again at its "
+                "next time (run it by hand if needed: `newsletter issue build` / `issue send`)", event.job_id,
+                event.scheduled_run_time)
+
+
+def _on_error(event: JobExecutionEvent) -> None:
+    log.error("job %s failed: %s", event.job_id, event.exception, exc_info=event.exception)
 
 
 def main() -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    with wiring.database(settings):
-        pass  # refuse to start on an out-of-date schema, before anything is scheduled
-    scheduler = build_scheduler(settings)
+    done = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the job in flight, then stopping", signum)
+        log.info("signal %s: finishing the batches in flight, then stopping", signum)
+        scheduled.stopping.set()
+        done.set()
+
+    with wiring.database(settings) as engine:  # refuses an out-of-date schema before anything is scheduled
+        scheduler = build_scheduler(settings, engine)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        start(scheduler, settings)
+        log.info("publishing at '%s' %s (%s mode); next run %s", settings.publish_cron, settings.timezone,
+                 settings.publish_mode, next_run(settings, datetime.now(settings.zone)))
+        done.wait()
         scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    log.info("publishing at '%s' %s; next run %s", settings.publish_cron, settings.timezone,
-             next_run(settings, datetime.now(settings.zone)))
-    scheduler.start()
+    log.info("scheduler stopped")
 
 
-def next_run(settings: Settings, after: datetime) -> datetime:
-    """When the weekly job fires next, strictly after ``after``, in the publication's time zone."""
-    trigger = CronTrigger.from_crontab(settings.publish_cron, timezone=settings.zone)
+def next_run(settings: Settings, after: datetime, cron: str | None = None) -> datetime:
+    """When ``cron`` (default: the publish cron) fires next, strictly after ``after``, in the publication's zone."""
+    trigger = CronTrigger.from_crontab(cron or settings.publish_cron, timezone=settings.zone)
     fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
     assert fire is not None, "a crontab trigger always fires again"
     return fire

@@ -21,6 +21,8 @@ from newsletter.models import DeliveryRow
 from newsletter.values import SendResult
 
 TABLE: Any = DeliveryRow.__table__  # type: ignore[attr-defined]
+# Starts the reason of a batch that failed with its fate unknown (a timeout after the request went out).
+UNKNOWN_OUTCOME = "outcome unknown: "
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from newsletter import claims, issues, jobs, migrate, wiring
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import handled, out
 from newsletter.config import Settings, load_settings, new_secret
@@ -26,6 +27,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and send issues.")
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(editor_app, name="editor")
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()
@@ -137,15 +139,18 @@ def issue_send(
         if dry_run:
             _print_plan(jobs.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
             return
+        reopened = False
         if retry_failed:
-            out.print(f"Queued {_requeue(engine, number)} failed deliveries again.")
+            count, reopened = _requeue(engine, number)
+            out.print(f"Queued {count} failed deliveries again.")
         if settings.send_with_workers:
             from newsletter.worker import hand_to_workers
 
             queued = hand_to_workers(engine, number, source=wiring.directory_for(settings, engine))
             out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
             return
-        report = _send_with_progress(engine, number, settings)
+        # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
+        report = _send_with_progress(engine, number, settings, top_up=not reopened)
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
               f"{report.failed} failed, {report.dropped} dropped (no longer active), "
               f"{report.rate:.0f} messages/s.")
@@ -156,14 +161,14 @@ def issue_send(
                   f"`newsletter issue send {number} --retry-failed` queues them again.")
 
 
-def _requeue(engine: Engine, number: int) -> int:
+def _requeue(engine: Engine, number: int) -> tuple[int, bool]:
+    """Queue the issue's failed deliveries again: (how many, whether a sent issue was reopened for them)."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issue_id = issue.id
-        if issue.status == "sent":
-            issues.transition(issue, "sending")
+        issue_id, reopened = issue.id, issue.status == "sent"
+        issues.reopen_for_retry(issue)
     assert issue_id is not None
-    return claims.requeue_failed(engine, issue_id)
+    return claims.requeue_failed(engine, issue_id), reopened
 
 
 def _print_plan(plan: list[jobs.PlannedCohort], settings: Settings) -> None:
@@ -178,7 +183,7 @@ def _print_plan(plan: list[jobs.PlannedCohort], settings: Settings) -> None:
             out.print(f"    … and {len(cohort.addresses) - len(shown)} more")
 
 
-def _send_with_progress(engine: Engine, number: int, settings: Settings) -> SendReport:
+def _send_with_progress(engine: Engine, number: int, settings: Settings, *, top_up: bool = True) -> SendReport:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         counts = issues.delivery_counts(session, issue.id)
@@ -195,8 +200,7 @@ def _send_with_progress(engine: Engine, number: int, settings: Settings) -> Send
 
         return send_issue(engine, number, provider=wiring.provider_for(settings),
                           source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                          batch_size=settings.batch_size, progress=progress, concurrency=settings.concurrency,
-                          rate_limit=settings.rate_limit, lease=timedelta(seconds=settings.lease_seconds))
+                          progress=progress, top_up=top_up, **wiring.send_options(settings))
 
 
 @app.command()

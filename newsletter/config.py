@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     digest_limit: int = Field(default=8, ge=1, le=20)
     batch_size: int = Field(default=100, ge=1, le=1000)
     publish_cron: str = "0 7 * * mon"
+    publish_mode: Literal["auto", "review"] = "auto"
+    send_cron: str = "0 7 * * tue"
+    misfire_grace_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
+    maintenance_minutes: int = Field(default=15, ge=1, le=1440)
+    catalog_url: AnyHttpUrl | None = None
+    pending_days: int = Field(default=30, ge=1, le=3650)
+    retry_attempts: int = Field(default=3, ge=1, le=20)
+    editor_password_hash: SecretStr | None = None
+    editor_emails: str = ""
+    editor_session_hours: int = Field(default=12, ge=1, le=720)
     provider_api_key: SecretStr | None = None
     provider_base_url: AnyHttpUrl | None = None
     mailgun_domain: str | None = None
@@ -68,7 +78,7 @@ class Settings(BaseSettings):
     mailgun_webhook_signing_key: SecretStr | None = None
     resend_webhook_secret: SecretStr | None = None
 
-    @field_validator("publish_cron")
+    @field_validator("publish_cron", "send_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         from apscheduler.triggers.cron import CronTrigger
@@ -111,6 +121,21 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters; generate one with `newsletter secret`")
         return value
+
+    @field_validator("editor_emails")
+    @classmethod
+    def _valid_editor_emails(cls, value: str) -> str:
+        for address in _split(value):
+            try:
+                validate_email(address, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise ValueError(f"{address!r} is not an address; list them comma-separated: {exc}") from exc
+        return value
+
+    @property
+    def editor_addresses(self) -> tuple[str, ...]:
+        """Where review-mode previews go (besides editors added with an address)."""
+        return tuple(_split(self.editor_emails))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -158,6 +183,10 @@ def load_settings(**overrides: Any) -> Settings:
 def new_secret() -> str:
     """A fresh random value fit for NEWSLETTER_SECRET_KEY."""
     return secrets.token_urlsafe(32)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _describe(exc: ValidationError) -> str:

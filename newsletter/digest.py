@@ -46,7 +46,7 @@ def build_digest(
         return None
     chosen.sort(key=lambda c: (-_new_count(c, week), -_gap(c), -c.published.toordinal(), c.slug))
     entries = tuple(_entry(c, week, site_url) for c in chosen[:limit])
-    return _assemble(week, entries)
+    return assemble(week, entries)
 
 
 def narrow(digest: Digest, cohort: Cohort) -> Digest | None:
@@ -60,7 +60,7 @@ def narrow(digest: Digest, cohort: Cohort) -> Digest | None:
         return None
     if entries == digest.entries:
         return digest
-    return _assemble(digest.week, entries)
+    return assemble(digest.week, entries)
 
 
 def _matches(entry: DigestEntry, cohort: Cohort) -> bool:
@@ -69,7 +69,8 @@ def _matches(entry: DigestEntry, cohort: Cohort) -> bool:
     return in_category and affordable
 
 
-def _assemble(week: Week, entries: tuple[DigestEntry, ...]) -> Digest:
+def assemble(week: Week, entries: tuple[DigestEntry, ...]) -> Digest:
+    """A digest of ``entries`` in this order, with the subject, preheader and new tools they imply."""
     new_tools = tuple(dict.fromkeys(t.name for e in entries for t in e.tools if t.is_new))
     return Digest(week, subject_for(entries), preheader_for(entries, new_tools), entries, new_tools)
 

@@ -169,7 +169,8 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
     lock = threading.Lock()
 
     def worker() -> None:
-        while not stop.is_set() and (claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
+        while not stop.is_set() and _still_sending(run) and (
+                claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
             if pacer:
                 pacer.wait(len(claim.rows))
             try:
@@ -189,6 +190,12 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
         raise next((e for e in errors if isinstance(e, ProviderAuthError)), errors[0])
 
 
+def _still_sending(run: _Run) -> bool:
+    """Checked before every claim, so an editor's pause or cancel takes effect after the batches in flight."""
+    with session_scope(run.engine) as session:
+        return issues.is_sending(session, run.issue_id)
+
+
 def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, int, str | None]:
     """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
     recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
@@ -204,8 +211,10 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
-        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=str(exc))
-        return [], len(dropped), len(ids), str(exc)
+        # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
+        reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
+        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=reason)
+        return [], len(dropped), len(ids), reason
     except ProviderError:
         claims.release(run.engine, [d for d, _, _ in claim.rows])
         raise

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -20,6 +20,7 @@ from newsletter.recipients import RecipientSource
 from newsletter.values import Cohort, RenderedEmail, Week
 
 ALL = Cohort().key
+EDITABLE = frozenset({"draft", "approved"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"approved", "sending", "cancelled"}),
     "approved": frozenset({"draft", "sending", "paused", "cancelled"}),
@@ -78,6 +79,28 @@ def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[Rend
                                    preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
     session.flush()
     return issue
+
+
+def replace_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tuple[RenderedEmail, int]]) -> None:
+    """Swap the issue's rendered emails for a new rendering (after an edit); only before sending starts.
+
+    Queued deliveries of cohorts that no longer get a snapshot are removed; readers of cohorts that now get
+    one are queued by the caller (:func:`queue_deliveries`).
+    """
+    if issue.status not in EDITABLE:
+        raise IssueStateError(f"issue {issue.number} is {issue.status}; only a draft or approved issue can change")
+    assert issue.id is not None
+    session.exec(delete(IssueCohortRow).where(col(IssueCohortRow.issue_id) == issue.id))
+    for snap, count in snapshots:
+        session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
+                                   preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
+        if snap.cohort_key == ALL:
+            issue.subject, issue.comparison_count = snap.subject, count
+    keys = [snap.cohort_key for snap, _ in snapshots]
+    session.exec(delete(DeliveryRow).where(
+        col(DeliveryRow.issue_id) == issue.id, col(DeliveryRow.status) == "queued",
+        col(DeliveryRow.cohort_key).not_in(keys)))
+    session.flush()
 
 
 def snapshots(session: Session, issue: IssueRow) -> dict[str, RenderedEmail]:
@@ -150,6 +173,21 @@ def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
     issue.error = error
     if to == "sent":
         issue.sent_at = datetime.now(UTC)
+
+
+def reopen_for_retry(issue: IssueRow) -> None:
+    """A sent issue goes back to ``sending`` so its requeued failed deliveries go out; nothing else changes.
+
+    Not a lifecycle transition: a sent issue is never sent again to anyone else (callers send it without
+    topping up the queue).
+    """
+    if issue.status == "sent":
+        issue.status, issue.sent_at = "sending", None
+
+
+def is_sending(session: Session, issue_id: int) -> bool:
+    """Whether the issue is still ``sending``: an editor's pause or cancel stops a send between batches."""
+    return session.exec(select(IssueRow.status).where(IssueRow.id == issue_id)).first() == "sending"
 
 
 def delivery_counts(session: Session, issue_id: int | None) -> dict[str, int]:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import jinja2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from newsletter import issues
 from newsletter.catalog import store
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
-from newsletter.digest import build_digest, narrow
+from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, SendReport, personalise, send_issue
+from newsletter.editing import Edits, note_html, note_text
 from newsletter.errors import IssueError
+from newsletter.models import IssueRow
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
-from newsletter.values import Cohort, Recipient, RenderedEmail, Week
+from newsletter.values import Cohort, Digest, Recipient, RenderedEmail, Week
 from newsletter.worker import hand_to_workers
+
+# Every comparison of a week is a candidate; the editor's arrangement and the digest limit choose among them.
+CANDIDATES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +55,16 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
         if existing is not None:
             return BuildOutcome(week, existing.number, False, existing.subject)
         comparisons = store.comparisons_for_week(session, week)
-    digest = build_digest(comparisons, week=week, site_url=site_url, limit=limit)
-    if digest is None:
+    candidates = build_digest(comparisons, week=week, site_url=site_url, limit=CANDIDATES)
+    if candidates is None:
         return BuildOutcome(week, None, False)
-    snapshots = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
-    sizes, empty = [], []
-    for cohort, size in source.cohorts():
-        narrowed = narrow(digest, cohort)
-        if narrowed is None:
-            empty.append(cohort.key)
-            continue
-        sizes.append((cohort.key, size))
-        if cohort.key != issues.ALL:
-            snapshots.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
+    edits = Edits()
+    rendering = render_issue(edits.digest(candidates, limit), edits, source=source, env=env, context=context)
     try:
         with session_scope(engine) as session:
-            issue = issues.create_issue(session, week=week, snapshots=snapshots)
+            issue = issues.create_issue(session, week=week, snapshots=rendering.snapshots)
             queued = issues.queue_deliveries(session, issue, source)
-            outcome = BuildOutcome(week, issue.number, True, issue.subject, tuple(sizes), tuple(empty), queued)
+            outcome = BuildOutcome(week, issue.number, True, issue.subject, rendering.sizes, rendering.empty, queued)
         source.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
         return outcome
     except IntegrityError:
@@ -75,6 +74,35 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
             if raced is None:
                 raise
             return BuildOutcome(week, raced.number, False, raced.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """An issue rendered for every cohort: snapshots with their comparison counts, cohort sizes, empty cohorts."""
+
+    snapshots: list[tuple[RenderedEmail, int]]
+    sizes: tuple[tuple[str, int], ...]
+    empty: tuple[str, ...]
+
+
+def render_issue(digest: Digest, edits: Edits, *, source: RecipientSource, env: jinja2.Environment,
+                 context: RenderContext) -> Rendering:
+    """Render ``digest`` once for the ``all`` cohort (the web version) and once per other cohort that has readers.
+
+    A cohort whose preferences match nothing this week gets no snapshot, so its readers get nothing.
+    """
+    context = replace(context, note_html=note_html(edits.note), note_text=note_text(edits.note))
+    snapshots = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
+    sizes, empty = [], []
+    for cohort, size in source.cohorts():
+        narrowed = edits.for_cohort(digest, cohort)
+        if narrowed is None:
+            empty.append(cohort.key)
+            continue
+        sizes.append((cohort.key, size))
+        if cohort.key != issues.ALL:
+            snapshots.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
+    return Rendering(snapshots, tuple(sizes), tuple(empty))
 
 
 def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
@@ -91,12 +119,34 @@ def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: ji
         status = issues.get_issue(session, outcome.number).status
     if status not in ("draft", "approved", "sending"):
         return outcome, None
-    if provider is None:
-        hand_to_workers(engine, outcome.number, source=source)
-        return outcome, None
-    report = send_issue(engine, outcome.number, provider=provider, source=source, envelope=envelope,
-                        batch_size=batch_size, **send_options)
+    report = send_now(engine, outcome.number, provider=provider, source=source, envelope=envelope,
+                      batch_size=batch_size, **send_options)
     return outcome, report
+
+
+def send_now(engine: Engine, number: int, *, provider: Provider | None, source: RecipientSource, envelope: Envelope,
+             batch_size: int, **send_options: Any) -> SendReport | None:
+    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None)."""
+    if provider is None:
+        hand_to_workers(engine, number, source=source)
+        return None
+    return send_issue(engine, number, provider=provider, source=source, envelope=envelope, batch_size=batch_size,
+                      **send_options)
+
+
+def week_issue(engine: Engine, week: Week) -> tuple[int, str, datetime | None] | None:
+    """The issue of ``week`` as (number, status, scheduled send time), or None when none was built."""
+    with session_scope(engine) as session:
+        issue = issues.issue_for_week(session, week)
+        return None if issue is None else (issue.number, issue.status, issue.send_at)
+
+
+def due_issues(engine: Engine, now: datetime) -> list[int]:
+    """Approved issues whose scheduled send time has come, oldest first."""
+    with session_scope(engine) as session:
+        return list(session.exec(select(IssueRow.number).where(
+            IssueRow.status == "approved", col(IssueRow.send_at).is_not(None), col(IssueRow.send_at) <= now)
+            .order_by(col(IssueRow.number))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,13 @@ from newsletter.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 State = Literal["current", "empty", "behind"]
+# APScheduler creates and owns its job table in the same database; migrations leave it alone.
+SCHEDULER_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Only the app's own tables are migrated or compared with the models."""
+    return not (type_ == "table" and name in SCHEDULER_TABLES)
 
 
 def _config() -> Config:

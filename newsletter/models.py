@@ -86,6 +86,14 @@ class IssueRow(SQLModel, table=True):
     created_at: datetime
     sent_at: datetime | None = None
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # The editor's changes, kept as intent so that a re-render from the catalog applies them again.
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    subject_override: str | None = Field(default=None, max_length=300)
+    preheader_override: str | None = Field(default=None, sa_column=Column(Text))
+    arrangement: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    send_at: datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=200)
+    review_requested_at: datetime | None = None
 
 
 class IssueCohortRow(SQLModel, table=True):
@@ -126,3 +134,29 @@ class DeliveryRow(SQLModel, table=True):
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     submitted_at: datetime | None = None
+
+
+class EditorRow(SQLModel, table=True):
+    """Someone who may use the editor's desk; the password is kept only as a salted scrypt hash."""
+
+    __tablename__ = "editor"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=100)
+    email: str | None = Field(default=None, max_length=320)
+    password_hash: str = Field(max_length=400)
+    created_at: datetime
+
+
+class CatalogSyncRow(SQLModel, table=True):
+    """The last fetch of the site's verdict export: validators for the next conditional GET, and its outcome."""
+
+    __tablename__ = "catalog_sync"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True, max_length=2000)
+    etag: str | None = Field(default=None, max_length=400)
+    last_modified: str | None = Field(default=None, max_length=100)
+    checked_at: datetime | None = None
+    changed_at: datetime | None = None
+    warning: str | None = Field(default=None, sa_column=Column(Text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from newsletter.values import Cohort, Recipient
@@ -33,4 +34,8 @@ class RecipientSource(Protocol):
 
     def suppress(self, ids: Sequence[int], *, reason: str) -> None:
         """Stop mailing these subscribers: the provider said their address will never take mail."""
+        ...
+
+    def purge_pending(self, older_than: datetime) -> int:
+        """Delete sign-ups left unconfirmed since before ``older_than``; returns how many."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TextIO
 
 import httpx
@@ -11,9 +12,9 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 import subscribers.models  # noqa: F401 - registers the subscriber table with the shared metadata
-from newsletter import migrate
+from newsletter import editors, migrate
 from newsletter.config import Settings
-from newsletter.db import make_engine
+from newsletter.db import make_engine, session_scope
 from newsletter.delivery.base import Provider
 from newsletter.delivery.console import ConsoleProvider
 from newsletter.delivery.file import FileProvider
@@ -23,6 +24,7 @@ from newsletter.delivery.postmark import PostmarkProvider
 from newsletter.delivery.resend import ResendProvider
 from newsletter.delivery.sendgrid import SendGridProvider
 from newsletter.delivery.smtp import SmtpProvider
+from newsletter.desk import Renderer
 from newsletter.dispatch import Envelope
 from newsletter.errors import ConfigError
 from newsletter.render import RenderContext, make_environment
@@ -92,3 +94,21 @@ def environment() -> jinja2.Environment:
 def envelope_for(settings: Settings) -> Envelope:
     """Sender identity and web-version base."""
     return Envelope(settings.from_address, settings.publication_name, settings.sender_domain, str(settings.public_url))
+
+
+def send_options(settings: Settings) -> dict[str, Any]:
+    """The send loop's knobs from settings: batch size, concurrency, rate limit, lease."""
+    return {"batch_size": settings.batch_size, "concurrency": settings.concurrency,
+            "rate_limit": settings.rate_limit, "lease": timedelta(seconds=settings.lease_seconds)}
+
+
+def renderer_for(settings: Settings, engine: Engine) -> Renderer:
+    """What re-rendering an issue needs, from settings."""
+    return Renderer(directory_for(settings, engine), environment(), render_context(settings), str(settings.site_url),
+                    settings.digest_limit)
+
+
+def editor_addresses(settings: Settings, engine: Engine) -> list[str]:
+    """Where review emails go: ``NEWSLETTER_EDITOR_EMAILS`` and every editor added with an address."""
+    with session_scope(engine) as session:
+        return list(dict.fromkeys([*settings.editor_addresses, *editors.editor_addresses(session)]))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -168,8 +168,20 @@ class Directory:
             raise SubscriberError(f"cannot suppress for {reason!r}; sends only report bounces")
         with Session(self._engine) as session:
             session.exec(update(Subscriber).where(col(Subscriber.id).in_(ids), col(Subscriber.status) == "active")
-                         .values(status="bounced"))
+                         .values(status="bounced", unsubscribed_at=datetime.now(UTC), unsubscribe_channel="bounce"))
             session.commit()
+
+    def purge_pending(self, older_than: datetime) -> int:
+        """Delete sign-ups never confirmed whose last confirmation email went out before ``older_than``.
+
+        Their consent evidence goes with them: an unconfirmed request is no consent worth keeping.
+        """
+        last_asked = func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
+        with Session(self._engine) as session:
+            result = session.exec(delete(Subscriber).where(
+                col(Subscriber.status) == "pending", last_asked < older_than))
+            session.commit()
+        return int(result.rowcount)
 
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with their cohort."""

@@ -213,6 +213,8 @@ def _apply_one(engine: Engine, event: Event, soft_limit: int) -> int:
                 row.status = "bounced"
         elif event.kind in ("hard_bounce", "complaint") and row.status != "complained":
             row.status = "bounced" if event.kind == "hard_bounce" else "complained"
+        if row.status in ("bounced", "complained") and row.unsubscribed_at is None:
+            row.unsubscribed_at, row.unsubscribe_channel = datetime.now(UTC), event.provider
         if delivery is not None and event.kind in ("hard_bounce", "complaint"):
             delivery.status = "bounced" if event.kind == "hard_bounce" else "complained"
         session.commit()

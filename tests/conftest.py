@@ -74,6 +74,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, pg_schema_engine: Eng
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with pg_schema_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))  # the scheduler's own table, made on start
     yield pg_schema_engine
 
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 import scheduler
-from newsletter import jobs
+from newsletter import issues, jobs
 from newsletter.config import Settings
+from newsletter.db import session_scope
 from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope
 from newsletter.render import make_environment
 from newsletter.values import Week
 from tests.newsletter.test_issues import CONTEXT, seed
+from tests.scheduling import env_settings, outbox, seed_this_week
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -30,13 +36,6 @@ def test_weekly_trigger_follows_the_time_zone_across_dst(make_settings: Callable
     assert after_change == datetime(2026, 11, 2, 7, tzinfo=BERLIN)
     assert before_change.utcoffset() != datetime(2026, 10, 19, 7, tzinfo=BERLIN).utcoffset()
     assert (before_change.astimezone(ZoneInfo("UTC")).hour, after_change.astimezone(ZoneInfo("UTC")).hour) == (6, 6)
-
-
-def test_scheduler_registers_one_coalescing_job(make_settings: Callable[..., Settings]) -> None:
-    built = scheduler.build_scheduler(make_settings(publish_cron="30 6 * * fri"))
-    (job,) = built.get_jobs()
-    assert job.id == scheduler.JOB_ID and job.coalesce and job.max_instances == 1
-    assert str(job.trigger).startswith("cron[") and "day_of_week='fri'" in str(job.trigger)
 
 
 def test_a_bad_cron_names_the_variable(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch,
@@ -92,3 +91,112 @@ def test_handing_to_workers_respects_sent_and_paused_issues(engine: Engine) -> N
     publish()
     with session_scope(engine) as session:
         assert issues.get_issue(session, 1).status == "paused"  # an operator's pause is never lifted by a run
+
+
+def _started(settings: Settings, engine: Engine) -> BackgroundScheduler:
+    built = scheduler.build_scheduler(settings, engine)
+    scheduler.start(built, settings)
+    return built
+
+
+def test_jobs_follow_the_publish_mode_and_keep_to_one_run_at_a_time(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_cron="30 6 * * fri")
+    built = _started(settings, engine)
+    try:
+        jobs_by_id = {job.id: job for job in built.get_jobs()}
+        assert set(jobs_by_id) == {"publish-week", "send-due", "housekeeping"}
+        publish = jobs_by_id["publish-week"]
+        assert publish.coalesce and publish.max_instances == 1
+        assert publish.misfire_grace_time == settings.misfire_grace_seconds
+        assert "day_of_week='fri'" in str(publish.trigger) and "hour='6'" in str(publish.trigger)
+    finally:
+        built.shutdown()
+    review = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review", send_cron="0 9 * * tue",
+                          publish_cron="0 7 * * mon")
+    built = _started(review, engine)
+    try:
+        assert {job.id for job in built.get_jobs()} == {"publish-week", "send-approved", "send-due", "housekeeping"}
+        assert "day_of_week='mon'" in str(built.get_job("publish-week").trigger)  # the changed cron replaced it
+    finally:
+        built.shutdown()
+    built = _started(settings, engine)  # back to auto: the send-approved job is removed from the store
+    try:
+        assert built.get_job("send-approved") is None
+    finally:
+        built.shutdown()
+
+
+def test_a_restart_keeps_the_stored_next_run(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url)
+    built = _started(settings, engine)
+    built.pause()
+    later = datetime.now(UTC) + timedelta(days=3, minutes=17)
+    built.modify_job(scheduler.JOB_ID, next_run_time=later)
+    built.shutdown()
+    built = _started(settings, engine)
+    try:
+        assert built.get_job(scheduler.JOB_ID).next_run_time == later.replace(microsecond=later.microsecond)
+    finally:
+        built.shutdown()
+
+
+def _miss_the_run(settings: Settings, engine: Engine, late: timedelta) -> None:
+    """Run a scheduler, stop it, and leave the stored publish run ``late`` in the past: the process was down."""
+    _started(settings, engine).shutdown()
+    store = SQLAlchemyJobStore(engine=engine)  # edited at rest, as the next process will find it
+    store.start(scheduler.build_scheduler(settings, engine), "default")
+    job = store.lookup_job(scheduler.JOB_ID)
+    job._modify(next_run_time=datetime.now(UTC) - late)
+    store.update_job(job)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_run_missed_while_down_happens_once_on_restart(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url)
+    seed_this_week(engine, readers=6)
+    _miss_the_run(settings, engine, late=timedelta(minutes=40))
+    runs: list[str] = []
+    built = scheduler.build_scheduler(settings, engine)
+    built.add_listener(lambda event: runs.append(event.job_id), EVENT_JOB_EXECUTED)
+    scheduler.start(built, settings)
+    try:
+        _wait_for(lambda: scheduler.JOB_ID in runs)
+        next_run = built.get_job(scheduler.JOB_ID).next_run_time
+    finally:
+        built.shutdown(wait=True)
+    assert runs.count(scheduler.JOB_ID) == 1
+    assert next_run > datetime.now(UTC)  # the next weekly run, not another catch-up
+    again = scheduler.build_scheduler(settings, engine)  # a second restart runs nothing again
+    again.add_listener(lambda event: runs.append(event.job_id), EVENT_JOB_EXECUTED)
+    scheduler.start(again, settings)
+    time.sleep(1.0)
+    again.shutdown(wait=True)
+    assert runs.count(scheduler.JOB_ID) == 1
+    with session_scope(engine) as session:
+        (summary,) = issues.list_issues(session)
+    assert summary.status == "sent" and summary.deliveries == {"submitted": 6}
+    assert len(outbox(settings)) == 6
+
+
+def test_a_run_missed_beyond_the_grace_time_is_skipped_with_a_warning(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, misfire_grace_seconds=600)
+    seed_this_week(engine)
+    _miss_the_run(settings, engine, late=timedelta(hours=2))
+    built = _started(settings, engine)
+    try:
+        _wait_for(lambda: "missed its run" in caplog.text)
+    finally:
+        built.shutdown(wait=True)
+    with session_scope(engine) as session:
+        assert issues.list_issues(session) == []

@@ -23,7 +23,8 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     """``engine`` was built by running the migrations; autogenerate must find nothing left to do."""
     assert migrate.state(engine) == "current"
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True,
+                                                                                "include_name": migrate.include_name}),
                                        SQLModel.metadata)
     assert differences == []
 
@@ -44,12 +45,21 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pyt
     assert runner.invoke(app, ["issue", "list"]).exit_code == 0
 
 
-def test_a_schema_behind_the_code_is_refused(tmp_path: Path) -> None:
+def test_a_schema_behind_the_code_is_refused_then_upgraded_with_its_data(tmp_path: Path) -> None:
+    from alembic import command
+
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    migrate.upgrade(engine)
+    config = migrate._config()
     with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql("INSERT INTO issue (number, week, subject, status, comparison_count, created_at) "
+                                   "VALUES (1, '2026-W47', 'Old issue', 'sent', 2, '2026-11-16 07:00:00')")
     assert migrate.state(engine) == "behind"
-    with pytest.raises(ConfigError, match=r"at revision 0000, not 0001: run `newsletter db upgrade` first"):
+    with pytest.raises(ConfigError, match=rf"at revision 0001, not {migrate.head()}: run `newsletter db upgrade` first"):
         migrate.require_current(engine)
+    assert migrate.upgrade(engine) == ("0001", migrate.head())
+    with engine.connect() as connection:
+        row = connection.exec_driver_sql("SELECT subject, note, arrangement, send_at FROM issue").one()
+    assert tuple(row) == ("Old issue", "", "", None)
     engine.dispose()

@@ -1,0 +1,128 @@
+"""The scheduler's jobs: publish the week, send an approved issue, send what is due, housekeeping.
+
+Module-level functions, because APScheduler's database job store keeps a job as a textual reference
+(``newsletter.scheduled:publish``). Each takes optional settings (the scheduler passes none, so they are read
+from the environment at run time), wires its collaborators and delegates to plain functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from newsletter import desk, jobs, maintenance, wiring
+from newsletter.catalog.sync import sync_catalog
+from newsletter.config import Settings, load_settings
+from newsletter.delivery.base import Provider
+from newsletter.dispatch import SendReport
+from newsletter.values import Week
+from newsletter.worker import issues_to_send
+
+log = logging.getLogger("newsletter.scheduler")
+# Set by scheduler.main() on SIGTERM: a send in progress lets its batches in flight finish, records them and
+# returns, so the process can exit without abandoning a lease. A module value because jobs are stored by name.
+stopping = threading.Event()
+
+
+def publish(settings: Settings | None = None) -> None:
+    """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review)."""
+    settings = settings or load_settings()
+    with wiring.database(settings) as engine:
+        if settings.catalog_url:
+            outcome = sync_catalog(engine, str(settings.catalog_url), timeout=settings.request_timeout)
+            log.info("catalog sync: %s (%s)", outcome.status, outcome.detail)
+        if settings.publish_mode == "review":
+            _build_for_review(settings, engine)
+            return
+        source = wiring.directory_for(settings, engine)
+        built, report = jobs.publish_week(
+            engine, week=Week.current(settings.zone), source=source, env=wiring.environment(),
+            context=wiring.render_context(settings), site_url=str(settings.site_url), limit=settings.digest_limit,
+            provider=_provider(settings), envelope=wiring.envelope_for(settings), stop=stopping,
+            **wiring.send_options(settings))
+    if built.quiet:
+        log.info("quiet week %s: nothing new, no issue", built.week)
+    else:
+        _report(built.number, report, settings)
+
+
+def _build_for_review(settings: Settings, engine: Engine) -> None:
+    built = jobs.build_issue(engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
+                             env=wiring.environment(), context=wiring.render_context(settings),
+                             site_url=str(settings.site_url), limit=settings.digest_limit)
+    if built.number is None:
+        log.info("quiet week %s: nothing new, no issue", built.week)
+        return
+    addresses = wiring.editor_addresses(settings, engine)
+    if not addresses:
+        log.warning("issue %s waits for review, but no editor has an address: set NEWSLETTER_EDITOR_EMAILS",
+                    built.number)
+    sent = desk.request_review(engine, built.number, addresses=addresses, provider=wiring.provider_for(settings),
+                               envelope=wiring.envelope_for(settings), desk_url=str(settings.public_url))
+    log.info("issue %s is a draft for review; %s review email(s) sent", built.number, sent)
+
+
+def send_approved(settings: Settings | None = None) -> None:
+    """At ``NEWSLETTER_SEND_CRON`` (review mode): send this week's issue if an editor approved it by now."""
+    settings = settings or load_settings()
+    with wiring.database(settings) as engine:
+        found = jobs.week_issue(engine, Week.current(settings.zone))
+        if found is None:
+            log.info("send time: no issue this week")
+            return
+        number, status, send_at = found
+        if status == "draft":
+            log.warning("send time: issue %s was not approved; it stays a draft until an editor approves or "
+                        "schedules it", number)
+        elif status == "approved" and send_at is None:
+            _report(number, _send(settings, engine, number), settings)
+        else:
+            log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
+
+
+def send_due(settings: Settings | None = None) -> None:
+    """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
+    settings = settings or load_settings()
+    with wiring.database(settings) as engine:
+        for number in jobs.due_issues(engine, datetime.now(UTC)):
+            _report(number, _send(settings, engine, number), settings)
+        if settings.send_with_workers:
+            return  # the workers carry on every issue that is sending
+        for number in issues_to_send(engine):
+            if not stopping.is_set():
+                _report(number, _send(settings, engine, number, top_up=False), settings)
+
+
+def housekeeping(settings: Settings | None = None) -> None:
+    """Release expired leases, queue failed deliveries worth another try, purge stale sign-ups."""
+    settings = settings or load_settings()
+    with wiring.database(settings) as engine:
+        released = maintenance.release_expired_leases(engine)
+        retried = maintenance.retry_failed(engine, attempts=settings.retry_attempts)
+        cutoff = datetime.now(UTC) - timedelta(days=settings.pending_days)
+        purged = wiring.directory_for(settings, engine).purge_pending(cutoff)
+    if released or retried or purged:
+        log.info("housekeeping: %s expired lease(s) released, %s failed deliveries queued again, %s stale sign-up(s) "
+                 "purged", released, retried, purged)
+
+
+def _send(settings: Settings, engine: Engine, number: int, *, top_up: bool = True) -> SendReport | None:
+    return jobs.send_now(engine, number, provider=_provider(settings), source=wiring.directory_for(settings, engine),
+                         envelope=wiring.envelope_for(settings), stop=stopping, top_up=top_up,
+                         **wiring.send_options(settings))
+
+
+def _provider(settings: Settings) -> Provider | None:
+    return None if settings.send_with_workers else wiring.provider_for(settings)
+
+
+def _report(number: int | None, report: SendReport | None, settings: Settings) -> None:
+    if report is None:
+        where = "with the workers" if settings.send_with_workers else "not sendable now (sent, paused or cancelled)"
+        log.info("issue %s is %s", number, where)
+    else:
+        log.info("issue %s: %s submitted, %s rejected, %s failed, status %s", report.issue, report.submitted,
+                 report.rejected, report.failed, report.status)

@@ -1,0 +1,151 @@
+"""The scheduler's jobs, driven directly: review mode, the send time, scheduled sends, housekeeping."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from newsletter import desk, issues, scheduled
+from newsletter.claims import TABLE, UNKNOWN_OUTCOME
+from newsletter.db import session_scope
+from newsletter.models import DeliveryRow
+from subscribers.models import Subscriber
+from tests.scheduling import env_settings, outbox, seed_this_week
+
+
+def _status(engine: Engine, number: int = 1) -> str:
+    with session_scope(engine) as session:
+        return issues.get_issue(session, number).status
+
+
+def test_review_mode_builds_a_draft_and_emails_the_editors_once(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review",
+                            editor_emails="ed@example.com, sam@example.com")
+    seed_this_week(engine, readers=4)
+    scheduled.publish(settings)
+    scheduled.publish(settings)  # a second run (or a second scheduler) builds nothing and emails nobody again
+    assert _status(engine) == "draft"
+    mails = outbox(settings)
+    assert [p.name.split("-", 1)[1] for p in mails] == ["ed@example.com.eml", "sam@example.com.eml"]
+    message = email.message_from_bytes(mails[0].read_bytes())
+    assert message["Subject"].startswith("[Review #1] ")
+    text = next(part for part in message.walk() if part.get_content_type() == "text/plain").get_payload(decode=True)
+    assert b"https://app.example.com/editor/issues/1" in text
+
+
+def test_at_the_send_time_only_an_approved_issue_goes_out(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
+    seed_this_week(engine, readers=4)
+    scheduled.publish(settings)
+    scheduled.send_approved(settings)
+    assert _status(engine) == "draft" and outbox(settings) == []
+    assert "was not approved" in caplog.text
+    desk.approve(engine, 1, editor="ed")
+    scheduled.send_approved(settings)
+    assert _status(engine) == "sent" and len(outbox(settings)) == 4
+
+
+def test_a_scheduled_issue_is_sent_once_its_time_has_come(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
+    seed_this_week(engine, readers=3)
+    scheduled.publish(settings)
+    desk.approve(engine, 1, editor="ed", send_at=datetime.now(UTC) + timedelta(hours=1))
+    scheduled.send_due(settings)
+    assert _status(engine) == "approved" and outbox(settings) == []
+    with session_scope(engine) as session:
+        issues.get_issue(session, 1).send_at = datetime.now(UTC) - timedelta(minutes=1)
+    scheduled.send_due(settings)
+    assert _status(engine) == "sent" and len(outbox(settings)) == 3
+
+
+def test_a_resumed_issue_is_carried_on_by_the_next_due_run(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
+    seed_this_week(engine, readers=3)
+    scheduled.publish(settings)
+    desk.approve(engine, 1, editor="ed")
+    desk.pause(engine, 1)
+    scheduled.send_due(settings)
+    assert _status(engine) == "paused" and outbox(settings) == []
+    from newsletter import wiring
+
+    desk.resume(engine, 1, source=wiring.directory_for(settings, engine))
+    scheduled.send_due(settings)
+    assert _status(engine) == "sent" and len(outbox(settings)) == 3
+
+
+def test_housekeeping_releases_leases_retries_what_is_safe_and_purges_stale_sign_ups(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, retry_attempts=3, pending_days=30)
+    seed_this_week(engine, readers=4)
+    scheduled.publish(settings)  # auto mode: sent
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    with engine.begin() as connection:
+        ids = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
+        connection.execute(update(TABLE).where(TABLE.c.id == ids[0]).values(status="failed", attempts=1,
+                                                                         reason="postmark refused: bad request"))
+        connection.execute(update(TABLE).where(TABLE.c.id == ids[1]).values(
+            status="failed", attempts=1, reason=UNKNOWN_OUTCOME + "postmark: no answer came"))
+        connection.execute(update(TABLE).where(TABLE.c.id == ids[2]).values(status="failed", attempts=3,
+                                                                         reason="refused three times"))
+    with session_scope(engine) as session:
+        session.add(Subscriber(email="stale@example.com", status="pending", created_at=long_ago,
+                               confirmation_sent_at=long_ago))
+        session.add(Subscriber(email="fresh@example.com", status="pending", created_at=datetime.now(UTC)))
+    scheduled.housekeeping(settings)
+    with Session(engine) as session:
+        statuses = dict(session.exec(select(DeliveryRow.id, DeliveryRow.status)).all())
+        pending = set(session.exec(select(Subscriber.email).where(Subscriber.status == "pending")))
+    assert [statuses[i] for i in ids] == ["queued", "failed", "failed", "submitted"]
+    assert pending == {"fresh@example.com"}
+    assert _status(engine) == "sending"  # reopened for the one retry, which the next due run sends
+    scheduled.send_due(settings)
+    assert _status(engine) == "sent"
+
+
+def test_an_expired_lease_is_released_and_its_batch_kept_whole(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    from newsletter.maintenance import release_expired_leases
+
+    settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
+    seed_this_week(engine, readers=2)
+    scheduled.publish(settings)
+    past, future = datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(minutes=5)
+    with engine.begin() as connection:
+        first, second = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
+        connection.execute(update(TABLE).where(TABLE.c.id == first).values(lease_until=past, batch_key="dead"))
+        connection.execute(update(TABLE).where(TABLE.c.id == second).values(lease_until=future, batch_key="alive"))
+    assert release_expired_leases(engine) == 1
+    with engine.connect() as connection:
+        rows = {r.id: (r.lease_until is None, r.batch_key) for r in connection.execute(TABLE.select())}
+    assert rows == {first: (True, "dead"), second: (False, "alive")}
+
+
+def test_a_failed_catalog_sync_still_publishes_from_the_stored_catalog(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    from newsletter.catalog.sync import latest_warning
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = env_settings(monkeypatch, tmp_path, database_url, catalog_url=f"http://127.0.0.1:{port}/v.json",
+                            request_timeout=2)
+    seed_this_week(engine, readers=2)
+    scheduled.publish(settings)
+    assert _status(engine) == "sent" and len(outbox(settings)) == 2
+    assert "could not be fetched" in caplog.text
+    with Session(engine) as session:
+        assert latest_warning(session) is not None

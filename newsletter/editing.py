@@ -22,6 +22,8 @@ NOTE_LIMIT = 5000
 # Raw HTML in a note is shown as text, never passed through; markdown-it also refuses javascript: links.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(?<![*\w])([*_])(?=\S)([^*_\n]+?)(?<=\S)\1(?![*\w])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,9 @@ def note_html(note: str) -> str:
 
 
 def note_text(note: str) -> str:
-    """The note for the text version: Markdown reads well as it is, except links, which become ``text (url)``."""
-    return _LINK.sub(r"\1 (\2)", note)
+    """The note for the text version: Markdown reads well as it is, without emphasis markers, and with links
+    written ``text (url)``."""
+    return _EMPHASIS.sub(r"\2", _STRONG.sub(r"\2", _LINK.sub(r"\1 (\2)", note)))
 
 
 def clean_header(text: str, *, name: str, limit: int) -> str | None:

@@ -22,6 +22,7 @@ from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
 from subscribers import archive, forms, service, webhooks
+from subscribers.desk import routes as desk_routes
 from subscribers.site import Site
 from subscribers.tokens import TokenError
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
                   openapi_url=None)
     app.include_router(forms.router(site))
     app.include_router(archive.router(site))
+    app.include_router(desk_routes.router(site))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

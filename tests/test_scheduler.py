@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,12 +19,14 @@ from sqlalchemy.engine import Engine
 
 import scheduler
 from newsletter import issues, jobs
+from newsletter.claims import TABLE
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope
 from newsletter.render import make_environment
 from newsletter.values import Week
+from tests.conftest import ROOT
 from tests.newsletter.test_issues import CONTEXT, seed
 from tests.scheduling import env_settings, outbox, seed_this_week
 
@@ -200,3 +205,32 @@ def test_a_run_missed_beyond_the_grace_time_is_skipped_with_a_warning(
         built.shutdown(wait=True)
     with session_scope(engine) as session:
         assert issues.list_issues(session) == []
+
+
+def test_sigterm_finishes_the_batch_in_flight_records_it_and_exits_cleanly(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url, batch_size=10, concurrency=1, rate_limit=40)
+    seed_this_week(engine, readers=400)
+    _miss_the_run(settings, engine, late=timedelta(minutes=5))  # so the publish job is due the moment it starts
+    process = subprocess.Popen([sys.executable, str(ROOT / "scheduler.py")], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: _submitted(engine) >= 30, seconds=60)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "finishing the batches in flight" in output and "scheduler stopped" in output
+    submitted = _submitted(engine)
+    with engine.connect() as connection:
+        leased = connection.execute(TABLE.select().where(TABLE.c.lease_until.is_not(None))).all()
+    assert 30 <= submitted < 400 and leased == []  # stopped early, and nothing left claimed
+    assert len(outbox(settings)) == submitted  # every message that went out was recorded as submitted
+
+
+def _submitted(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        summaries = issues.list_issues(session)
+    return summaries[0].deliveries.get("submitted", 0) if summaries else 0

@@ -65,7 +65,10 @@ def mount(routes: APIRouter, desk: Desk) -> None:
     def preview(number: int, request: Request, cohort: str = issues.ALL) -> Response:
         if desk.gate.editor(request) is None:
             return Response("sign in first", status_code=401)
-        snapshots = rendered(number)
+        try:
+            snapshots = rendered(number)
+        except IssueNotFound:
+            return Response("no such issue", status_code=404)
         if cohort not in snapshots:
             return Response("no such cohort in this issue", status_code=404)
         return HTMLResponse(filled(number, snapshots[cohort])[0], headers=PREVIEW_HEADERS)
@@ -115,6 +118,10 @@ def mount(routes: APIRouter, desk: Desk) -> None:
             return RedirectResponse("/editor/login", status_code=303)
         form = await request.form()
         cohort = str(form.get("cohort") or issues.ALL)
+        try:
+            rendered(number)
+        except IssueNotFound:
+            return desk.page("missing.html", request, 404, title="No such issue")
         if not site.csrf_ok(request, str(form.get("csrf") or "")):
             return show(number, request, cohort=cohort, error="The form expired; try again.", status=400)
         try:

@@ -94,6 +94,9 @@ def test_the_issue_page_shows_previews_text_checks_and_cohorts(desk: Client) -> 
     assert '<option value="Design"' in page.text and "Draftsmith vs Lede" in page.text
     design = client.get("/editor/issues/1?cohort=Design")
     assert "Draftsmith" not in design.text.split('id="text-version"')[1].split("</pre>")[0]
+    assert client.get("/editor/issues/9").status_code == 404
+    assert client.get("/editor/issues/9/preview").status_code == 404
+    assert client.post("/editor/issues/9/status", data={"action": "approve"}).status_code == 404
     preview = client.get("/editor/issues/1/preview?cohort=all")
     assert preview.headers["x-frame-options"] == "SAMEORIGIN" and "Iconsmith" in preview.text
     assert "%%{" not in preview.text

@@ -43,6 +43,19 @@ def test_weekly_trigger_follows_the_time_zone_across_dst(make_settings: Callable
     assert (before_change.astimezone(ZoneInfo("UTC")).hour, after_change.astimezone(ZoneInfo("UTC")).hour) == (6, 6)
 
 
+def test_stored_triggers_fire_in_the_publication_zone_across_dst(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(timezone="Europe/Berlin", publish_mode="review", publish_cron="0 7 * * mon",
+                             send_cron="30 9 * * tue")
+    triggers = {spec.id: spec.trigger for spec in scheduler.job_specs(settings)}
+    before = datetime(2026, 10, 20, tzinfo=BERLIN)  # the week before DST ends on 25 October
+    publish = triggers["publish-week"].get_next_fire_time(None, before)
+    send = triggers["send-approved"].get_next_fire_time(None, publish)
+    assert (publish, send) == (datetime(2026, 10, 26, 7, tzinfo=BERLIN), datetime(2026, 10, 27, 9, 30, tzinfo=BERLIN))
+    assert publish.astimezone(UTC).hour == 6 and send.astimezone(UTC).hour == 8  # CET, an hour later in UTC
+    spring = triggers["publish-week"].get_next_fire_time(None, datetime(2027, 3, 24, tzinfo=BERLIN))
+    assert spring == datetime(2027, 3, 29, 7, tzinfo=BERLIN) and spring.astimezone(UTC).hour == 5  # CEST
+
+
 def test_a_bad_cron_names_the_variable(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch,
                                        tmp_path: Path) -> None:
     from newsletter.config import load_settings

@@ -104,7 +104,7 @@ def lineup(engine: Engine, number: int, *, site_url: str, limit: int) -> list[Li
         edits, week = edits_of(issue), Week.parse(issue.week)
     pool = candidates(engine, week, site_url=site_url)
     arrangement = edits.arrangement
-    shown = arrangement.arrange(pool.entries, limit) if len(pool.entries) > len(arrangement.dropped) else ()
+    shown = arrangement.arrange(pool.entries, limit)
     shown_slugs = {e.slug for e in shown}
     waiting = [e for e in pool.entries if e.slug not in shown_slugs and e.slug not in arrangement.dropped]
     dropped = [e for e in pool.entries if e.slug in arrangement.dropped]

@@ -73,12 +73,19 @@ def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[Rend
                      comparison_count=counts[ALL], created_at=now or datetime.now(UTC))
     session.add(issue)
     session.flush()
+    _add_snapshots(session, issue, snapshots)
+    return issue
+
+
+def _add_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tuple[RenderedEmail, int]]) -> None:
+    """Store one row per cohort's rendered email; the ``all`` cohort's subject and count become the issue's."""
     assert issue.id is not None
     for snap, count in snapshots:
         session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
                                    preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
+        if snap.cohort_key == ALL:
+            issue.subject, issue.comparison_count = snap.subject, count
     session.flush()
-    return issue
 
 
 def replace_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tuple[RenderedEmail, int]]) -> None:
@@ -89,13 +96,8 @@ def replace_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tup
     """
     if issue.status not in EDITABLE:
         raise IssueStateError(f"issue {issue.number} is {issue.status}; only a draft or approved issue can change")
-    assert issue.id is not None
     session.exec(delete(IssueCohortRow).where(col(IssueCohortRow.issue_id) == issue.id))
-    for snap, count in snapshots:
-        session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
-                                   preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
-        if snap.cohort_key == ALL:
-            issue.subject, issue.comparison_count = snap.subject, count
+    _add_snapshots(session, issue, snapshots)
     keys = [snap.cohort_key for snap, _ in snapshots]
     session.exec(delete(DeliveryRow).where(
         col(DeliveryRow.issue_id) == issue.id, col(DeliveryRow.status) == "queued",

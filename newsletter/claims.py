@@ -104,10 +104,22 @@ def release(engine: Engine, ids: Sequence[int]) -> None:
         connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(lease_until=None))
 
 
-def requeue_failed(engine: Engine, issue_id: int) -> int:
-    """Put the issue's failed deliveries back in the queue as fresh batches; returns how many."""
+def failed_where(*, attempts_below: int | None = None, unknown_outcome: bool = True) -> Any:
+    """Failed deliveries to queue again: all of them, or only those tried fewer than ``attempts_below`` times,
+    and with ``unknown_outcome=False`` not those that may have gone out (a timeout after the request)."""
+    where = TABLE.c.status == "failed"
+    if attempts_below is not None:
+        where = where & (TABLE.c.attempts < attempts_below)
+    if not unknown_outcome:
+        where = where & ~TABLE.c.reason.startswith(UNKNOWN_OUTCOME)
+    return where
+
+
+def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
+    """Put the issue's failed deliveries (``which``: see :func:`failed_where`) back in the queue as fresh
+    batches; returns how many."""
     with engine.begin() as connection:
-        result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, TABLE.c.status == "failed")
+        result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
                                     .values(status="queued", batch_key=None, lease_until=None, reason=None))
     return int(result.rowcount)
 

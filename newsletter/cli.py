@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues, jobs, migrate, wiring
+from newsletter import issues, jobs, maintenance, migrate, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
@@ -141,7 +141,7 @@ def issue_send(
             return
         reopened = False
         if retry_failed:
-            count, reopened = _requeue(engine, number)
+            count, reopened = maintenance.requeue(engine, number)
             out.print(f"Queued {count} failed deliveries again.")
         if settings.send_with_workers:
             from newsletter.worker import hand_to_workers
@@ -159,16 +159,6 @@ def issue_send(
     if report.failed:
         out.print(f"Failed deliveries were not sent again automatically; see the README's timeout policy. "
                   f"`newsletter issue send {number} --retry-failed` queues them again.")
-
-
-def _requeue(engine: Engine, number: int) -> tuple[int, bool]:
-    """Queue the issue's failed deliveries again: (how many, whether a sent issue was reopened for them)."""
-    with session_scope(engine) as session:
-        issue = issues.get_issue(session, number)
-        issue_id, reopened = issue.id, issue.status == "sent"
-        issues.reopen_for_retry(issue)
-    assert issue_id is not None
-    return claims.requeue_failed(engine, issue_id), reopened
 
 
 def _print_plan(plan: list[jobs.PlannedCohort], settings: Settings) -> None:

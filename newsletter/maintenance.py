@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from newsletter import issues
-from newsletter.claims import TABLE, UNKNOWN_OUTCOME
+from newsletter import claims, issues
+from newsletter.claims import TABLE
 from newsletter.db import session_scope
-from newsletter.models import DeliveryRow, IssueRow
+from newsletter.models import IssueRow
 
 
 def release_expired_leases(engine: Engine, *, now: datetime | None = None) -> int:
@@ -38,19 +39,20 @@ def retry_failed(engine: Engine, *, attempts: int) -> int:
     reader may have the email already, and that call belongs to an operator (``issue send --retry-failed``).
     Paused and cancelled issues are left alone.
     """
-    retryable = (col(DeliveryRow.status) == "failed", col(DeliveryRow.attempts) < attempts,
-                 ~col(DeliveryRow.reason).startswith(UNKNOWN_OUTCOME))
+    which: dict[str, Any] = {"attempts_below": attempts, "unknown_outcome": False}
     with session_scope(engine) as session:
-        found = session.exec(select(IssueRow).join(DeliveryRow, col(DeliveryRow.issue_id) == col(IssueRow.id))
-                             .where(col(IssueRow.status).in_(("sending", "sent")), *retryable).distinct()).all()
-        for issue in found:
-            issues.reopen_for_retry(issue)
-        ids = [issue.id for issue in found]
-    if not ids:
-        return 0
-    with engine.begin() as connection:
-        result = connection.execute(update(TABLE).where(TABLE.c.issue_id.in_(ids), TABLE.c.status == "failed",
-                                                        TABLE.c.attempts < attempts,
-                                                        ~TABLE.c.reason.startswith(UNKNOWN_OUTCOME))
-                                    .values(status="queued", batch_key=None, lease_until=None, reason=None))
-    return int(result.rowcount)
+        numbers = session.exec(select(IssueRow.number).join(TABLE, TABLE.c.issue_id == col(IssueRow.id))
+                               .where(col(IssueRow.status).in_(("sending", "sent")), claims.failed_where(**which))
+                               .distinct()).all()
+    return sum(requeue(engine, number, **which)[0] for number in numbers)
+
+
+def requeue(engine: Engine, number: int, **which: Any) -> tuple[int, bool]:
+    """Queue issue ``number``'s failed deliveries again (``which``: see :func:`claims.failed_where`), reopening
+    it if it was sent: (how many, whether it was reopened). Its next send must not top up the queue."""
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        issue_id, reopened = issue.id, issue.status == "sent"
+        issues.reopen_for_retry(issue)
+    assert issue_id is not None
+    return claims.requeue_failed(engine, issue_id, **which), reopened

@@ -140,3 +140,26 @@ def test_missing_api_key_is_named(env: Path, monkeypatch: pytest.MonkeyPatch) ->
     run("issue", "build", "--week", "2026-W47")
     result = runner.invoke(app, ["issue", "send", "1"])
     assert result.exit_code == 1 and "NEWSLETTER_PROVIDER_API_KEY is not set" in result.output
+
+
+def test_retry_failed_reopens_a_sent_issue_for_its_failures_only(env: Path, database_url: str) -> None:
+    from sqlalchemy import update
+
+    from newsletter.claims import TABLE
+    from newsletter.db import make_engine
+
+    run("import", *[str(p) for p in sorted(FIXTURE_PAGES.glob("*.txt"))], "--published", "2026-11-18")
+    run("subscribers", "add", "a@example.com", "b@example.com")
+    run("issue", "build", "--week", "2026-W47")
+    run("issue", "send", "1")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(update(TABLE).where(TABLE.c.subscriber_id == 1).values(
+            status="failed", reason="outcome unknown: no answer came"))
+    engine.dispose()
+    run("subscribers", "add", "late@example.com")  # joined after the send: must not get last week's issue
+    retried = run("issue", "send", "1", "--retry-failed")
+    assert "Queued 1 failed deliveries again." in retried and "Issue 1 is sent: 1 submitted" in retried
+    again = runner.invoke(app, ["issue", "send", "1"])
+    assert again.exit_code == 1 and "issue 1 is sent; it cannot become sending" in again.output
+    assert not list((env / "out").glob("*late@example.com.eml"))

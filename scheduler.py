@@ -133,9 +133,9 @@ def main() -> None:
     log.info("scheduler stopped")
 
 
-def next_run(settings: Settings, after: datetime, cron: str | None = None) -> datetime:
-    """When ``cron`` (default: the publish cron) fires next, strictly after ``after``, in the publication's zone."""
-    trigger = CronTrigger.from_crontab(cron or settings.publish_cron, timezone=settings.zone)
+def next_run(settings: Settings, after: datetime) -> datetime:
+    """When the weekly publish job fires next, strictly after ``after``, in the publication's zone."""
+    trigger = CronTrigger.from_crontab(settings.publish_cron, timezone=settings.zone)
     fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
     assert fire is not None, "a crontab trigger always fires again"
     return fire

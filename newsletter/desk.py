@@ -28,7 +28,7 @@ from newsletter.jobs import CANDIDATES, preview, preview_recipient, render_issue
 from newsletter.models import IssueRow
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext
-from newsletter.values import Digest, Message, Recipient, Week
+from newsletter.values import Digest, Message, Week
 
 MAX_TEST_ADDRESSES = 10
 
@@ -161,10 +161,9 @@ def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: 
     prepared, stand_in = PreparedEmail.of(rendered[cohort]), preview_recipient(envelope)
     messages = []
     for address in addresses:
-        recipient = Recipient(0, address, stand_in.unsubscribe_url, stand_in.preferences_url,
-                              stand_in.unsubscribe_mailto)
-        message = personalise(prepared, recipient, delivery_id=0, issue_number=number, envelope=envelope)
-        messages.append(_marked(message, "[Test] "))
+        message = personalise(prepared, replace(stand_in, address=address), delivery_id=0, issue_number=number,
+                              envelope=envelope)
+        messages.append(replace(message, subject="[Test] " + message.subject))
     with provider:
         results = provider.send_messages(messages)
     refused = [r.reason or "refused" for r in results if r.status != "submitted"]
@@ -180,26 +179,20 @@ def request_review(engine: Engine, number: int, *, addresses: Sequence[str], pro
         issue = issues.get_issue(session, number)
         if issue.status != "draft" or issue.review_requested_at is not None or not addresses:
             return 0
-    _, html_body, text_body = preview(engine, number, envelope=envelope)
+    rendered, html_body, text_body = preview(engine, number, envelope=envelope)
     link = f"{desk_url.rstrip('/')}/editor/issues/{number}"
     banner = (f'<div style="padding:12px 16px;background:#fef3c7;color:#111827;font:15px/1.5 sans-serif">'
               f'Issue {number} is waiting for your review. <a href="{html.escape(link)}">Preview, edit and approve '
               f'it on the editor\'s desk</a>. It is sent only once approved.</div>')
     html_body = re.sub(r"(<body[^>]*>)", lambda m: m[1] + banner, html_body, count=1)
     text_body = f"Issue {number} is waiting for your review. Approve it here: {link}\n\n{text_body}"
-    with session_scope(engine) as session:
-        subject = issues.get_issue(session, number).subject
-    messages = [Message(0, envelope.sender, address, f"[Review #{number}] {subject}", html_body, text_body)
+    messages = [Message(0, envelope.sender, address, f"[Review #{number}] {rendered.subject}", html_body, text_body)
                 for address in addresses]
     with provider:
         provider.send_messages(messages)
     with session_scope(engine) as session:
         issues.get_issue(session, number).review_requested_at = datetime.now(UTC)
     return len(messages)
-
-
-def _marked(message: Message, prefix: str) -> Message:
-    return replace(message, subject=prefix + message.subject)
 
 
 def _editable(session: Session, number: int) -> IssueRow:

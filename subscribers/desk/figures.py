@@ -34,8 +34,9 @@ class IssueFigures:
                    unsubscribed_since)
 
 
-def unsubscribed_since(session: Session) -> dict[int, int]:
-    """Per issue number: readers who were sent it and unsubscribed after it went out (one query for all issues)."""
+def unsubscribed_since(session: Session, number: int | None = None) -> dict[int, int]:
+    """Per issue number (every issue, or just ``number``): readers who were sent it and unsubscribed after it went
+    out, in one query."""
     query = (select(IssueRow.number, func.count())
              .join(DeliveryRow, col(DeliveryRow.issue_id) == col(IssueRow.id))
              .join(Subscriber, col(Subscriber.id) == col(DeliveryRow.subscriber_id))
@@ -43,6 +44,8 @@ def unsubscribed_since(session: Session) -> dict[int, int]:
                     col(Subscriber.unsubscribed_at) >= col(IssueRow.sent_at),
                     col(DeliveryRow.status).in_(("submitted", "bounced", "complained")))
              .group_by(col(IssueRow.number)))
+    if number is not None:
+        query = query.where(IssueRow.number == number)
     return {number: count for number, count in session.exec(query)}
 
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from newsletter import desk as core
@@ -23,6 +23,7 @@ from newsletter.dispatch import personalise
 from newsletter.editing import MOVES, Edits, Move, clean_header, clean_note
 from newsletter.errors import IssueError, IssueNotFound, NewsletterError
 from newsletter.jobs import preview_recipient
+from newsletter.models import IssueRow
 from newsletter.render import PreparedEmail
 from subscribers.desk.figures import IssueFigures, unsubscribed_since
 from subscribers.store import normalise_address
@@ -49,16 +50,20 @@ def mount(routes: APIRouter, desk: Desk) -> None:
 
         return root
 
-    def envelope() -> Any:
-        return wiring().envelope_for(site.settings)
+    envelope = wiring().envelope_for(site.settings)
+    stand_in = preview_recipient(envelope)
 
     def rendered(number: int) -> dict[str, Any]:
         with Session(site.engine) as session:
             return issues.snapshots(session, issues.get_issue(session, number))
 
+    def exists(number: int) -> bool:
+        with Session(site.engine) as session:
+            return session.exec(select(IssueRow.id).where(IssueRow.number == number)).first() is not None
+
     def filled(number: int, snapshot: Any) -> tuple[str, str]:
-        message = personalise(PreparedEmail.of(snapshot), preview_recipient(envelope()), delivery_id=0,
-                              issue_number=number, envelope=envelope())
+        message = personalise(PreparedEmail.of(snapshot), stand_in, delivery_id=0, issue_number=number,
+                              envelope=envelope)
         return message.html, message.text
 
     @routes.get("/issues/{number}/preview", response_class=HTMLResponse)
@@ -88,7 +93,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
             row = issues.get_issue(session, number)
             snapshots = issues.snapshots(session, row)
             counts = issues.delivery_counts(session, row.id)
-            left = unsubscribed_since(session).get(number, 0)
+            left = unsubscribed_since(session, number).get(number, 0)
             edits = core.edits_of(row)
             info = {"number": row.number, "week": row.week, "status": row.status, "subject": row.subject,
                     "send_at": row.send_at, "approved_by": row.approved_by, "error": row.error}
@@ -118,9 +123,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
             return RedirectResponse("/editor/login", status_code=303)
         form = await request.form()
         cohort = str(form.get("cohort") or issues.ALL)
-        try:
-            rendered(number)
-        except IssueNotFound:
+        if not exists(number):
             return desk.page("missing.html", request, 404, title="No such issue")
         if not site.csrf_ok(request, str(form.get("csrf") or "")):
             return show(number, request, cohort=cohort, error="The form expired; try again.", status=400)
@@ -163,7 +166,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
             addresses = [normalise_address(a) for a in _text(form, "addresses").replace(";", ",").split(",")
                          if a.strip()]
             core.send_test(site.engine, number, addresses, cohort=str(form.get("cohort") or issues.ALL),
-                           provider=site.provider, envelope=envelope())
+                           provider=site.provider, envelope=envelope)
             return "tested"
         return await act(number, request, send)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from newsletter import issues
 from newsletter.catalog.sync import latest_warning
@@ -15,8 +14,8 @@ from subscribers.desk import issue_page
 from subscribers.desk.auth import Gate
 from subscribers.desk.chart import subscriber_chart
 from subscribers.desk.figures import IssueFigures, subscribers_over_time, unsubscribed_since
-from subscribers.models import Subscriber
 from subscribers.site import Site, client_ip
+from subscribers.store import count_by_status
 
 # The issue page frames its own previews; everything else keeps the app's strict policy.
 DESK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; form-action 'self'; "
@@ -38,9 +37,6 @@ class Desk:
                                   catalog_warning=warning, **values)
         response.headers["Content-Security-Policy"] = DESK_CSP
         return response
-
-
-Handler = Callable[..., Any]
 
 
 def router(site: Site) -> APIRouter:
@@ -85,8 +81,7 @@ def router(site: Site) -> APIRouter:
             summaries = issues.list_issues(session)
             left = unsubscribed_since(session)
             points = subscribers_over_time(session)
-            active = session.exec(select(func.count()).select_from(Subscriber)
-                                  .where(col(Subscriber.status) == "active")).one()
+            active = count_by_status(session).get("active", 0)
         rows = [(s, IssueFigures.of(s.deliveries, left.get(s.number, 0))) for s in summaries]
         return desk.page("issues.html", request, title="Issues", rows=rows, chart=subscriber_chart(points),
                          points=points, active=active)

@@ -24,14 +24,26 @@ from newsletter.values import CommunityVotes, Comparison, PanelVerdict, Review, 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
 FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
+SITE_PAGES = Path(__file__).parent / "fixtures" / "site"
 PG_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL")
 _ = wiring  # importing wiring registers the subscriber table
 
 
 def seed_pages() -> list[Path]:
-    """The site's sample pages from ../shared/seeds when present, else the project's own fixture pages."""
-    folder = SHARED_SEEDS if SHARED_SEEDS.is_dir() and any(SHARED_SEEDS.glob("*.txt")) else FIXTURE_PAGES
-    return sorted(folder.glob("*.txt"))
+    """Site-like pages that share tools: the project's own, plus ../shared/seeds as extra input when present.
+
+    The project's own set always runs, so the suite asserts the same things with or without ``../shared``.
+    """
+    extra = sorted(SHARED_SEEDS.glob("*.txt")) if SHARED_SEEDS.is_dir() else []
+    return sorted(SITE_PAGES.glob("*.txt")) + extra
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from no ``NEWSLETTER_*`` variable but the test database's, whatever the caller exported."""
+    for name in list(os.environ):
+        if name.startswith("NEWSLETTER_") and name != "NEWSLETTER_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

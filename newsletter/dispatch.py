@@ -13,6 +13,7 @@ pauses the issue.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Engine
 from newsletter import claims, issues
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
-from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
+from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, SendResult
@@ -230,7 +231,8 @@ def _pause(engine: Engine, number: int, error: str) -> None:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status == "sending":
-            issues.transition(issue, "paused", error=error)
+            with contextlib.suppress(IssueStateError):  # an editor paused or cancelled it meanwhile
+                issues.transition(issue, "paused", error=error)
 
 
 def _finish(engine: Engine, number: int) -> str:
@@ -239,5 +241,6 @@ def _finish(engine: Engine, number: int) -> str:
         issue = issues.get_issue(session, number)
         assert issue.id is not None
         if claims.queued_left(engine, issue.id) == 0 and issue.status == "sending":
-            issues.transition(issue, "sent")
+            with contextlib.suppress(IssueStateError):  # another sender finished it, or an editor paused it
+                issues.transition(issue, "sent")
         return issue.status

@@ -197,8 +197,12 @@ def _still_sending(run: _Run) -> bool:
         return issues.is_sending(session, run.issue_id)
 
 
-def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, int, str | None]:
-    """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
+Outcome = tuple[list[SendResult], int, int, str | None]
+
+
+def _send_batch(run: _Run, claim: claims.Claim) -> Outcome:
+    """Send one claimed batch and record it: (results, dropped, failed, failure reason), counting only what this
+    sender recorded (a batch taken back after its lease ran out is counted by whoever took it)."""
     recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
     messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
                             issue_number=run.number, envelope=run.envelope, fill=not run.provider.fills_itself)
@@ -206,25 +210,27 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
     dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
     ids = [message.delivery_id for message in messages]
     try:
-        results = run.provider.send_messages(messages) if messages else []
+        with claims.Keeper(run.engine, claim, run.lease):
+            results = run.provider.send_messages(messages) if messages else []
     except ProviderAuthError as exc:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        claims.release(run.engine, claim)
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
         reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
-        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=reason)
-        return [], len(dropped), len(ids), reason
+        written = claims.record(run.engine, claim, dropped=dropped, failed=ids, reason=reason)
+        return [], len(written.intersection(dropped)), len(written.intersection(ids)), reason
     except ProviderError:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        claims.release(run.engine, claim)
         raise
-    claims.record(run.engine, results, dropped=dropped)
+    written = claims.record(run.engine, claim, results, dropped=dropped)
+    results = [result for result in results if result.delivery_id in written]
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:
         run.source.suppress(permanent, reason="bounced")
-    return results, len(dropped), 0, None
+    return results, len(written.intersection(dropped)), 0, None
 
 
 def _pause(engine: Engine, number: int, error: str) -> None:

@@ -142,7 +142,9 @@ def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -
         connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed.rows]))
                            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     again = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
-    assert again == crashed  # the same batch, whole, under the same key
+    assert again is not None
+    assert (again.key, again.rows) == (crashed.key, crashed.rows)  # the same batch, whole, under the same key
+    assert again.reclaimed and not crashed.reclaimed and again.lease_key != crashed.lease_key
 
 
 class Refusing(MemoryProvider):

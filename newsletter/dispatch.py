@@ -203,15 +203,17 @@ Outcome = tuple[list[SendResult], int, int, str | None]
 def _send_batch(run: _Run, claim: claims.Claim) -> Outcome:
     """Send one claimed batch and record it: (results, dropped, failed, failure reason), counting only what this
     sender recorded (a batch taken back after its lease ran out is counted by whoever took it)."""
-    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
-    messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
-                            issue_number=run.number, envelope=run.envelope, fill=not run.provider.fills_itself)
-                for delivery, subscriber, cohort in claim.rows if subscriber in recipients]
-    dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
+    messages, dropped = _messages(run, claim)
+    if dropped and not claims.record(run.engine, claim, dropped=dropped):
+        return [], 0, 0, None  # the lease is gone already: the batch is someone else's now
+    if messages is None:
+        reason = claims.UNKNOWN_OUTCOME + "a reader of this batch is gone, so it cannot be sent again as it was"
+        written = claims.record(run.engine, claim, failed=claim.ids, reason=reason)
+        return [], 0, len(written), reason
     ids = [message.delivery_id for message in messages]
     try:
         with claims.Keeper(run.engine, claim, run.lease):
-            results = run.provider.send_messages(messages) if messages else []
+            results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
         claims.release(run.engine, claim)
         _pause(run.engine, run.number, str(exc))
@@ -219,18 +221,35 @@ def _send_batch(run: _Run, claim: claims.Claim) -> Outcome:
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
         reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
-        written = claims.record(run.engine, claim, dropped=dropped, failed=ids, reason=reason)
-        return [], len(written.intersection(dropped)), len(written.intersection(ids)), reason
+        return [], len(dropped), len(claims.record(run.engine, claim, failed=ids, reason=reason)), reason
     except ProviderError:
         claims.release(run.engine, claim)
         raise
-    written = claims.record(run.engine, claim, results, dropped=dropped)
+    written = claims.record(run.engine, claim, results)
     results = [result for result in results if result.delivery_id in written]
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:
         run.source.suppress(permanent, reason="bounced")
-    return results, len(written.intersection(dropped)), 0, None
+    return results, len(dropped), 0, None
+
+
+def _messages(run: _Run, claim: claims.Claim) -> tuple[list[Message] | None, list[int]]:
+    """The batch's messages and the deliveries to drop (readers who left), settled before anything is sent.
+
+    A fresh batch leaves out readers who left; dropping them before the send fixes what may reach the service.
+    A batch taken back may have reached it already: an idempotent provider gets it again whole (a reader who
+    left meanwhile included: at most that one message, which the service already has), so the request is
+    byte-identical under the same key; ``None`` when that is impossible. Other providers leave leavers out.
+    """
+    whole = claim.reclaimed and run.provider.idempotent
+    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows], active_only=not whole)
+    dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
+    if whole and dropped:
+        return None, []
+    return [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery, issue_number=run.number,
+                        envelope=run.envelope, fill=not run.provider.fills_itself)
+            for delivery, subscriber, cohort in claim.rows if subscriber in recipients], dropped
 
 
 def _pause(engine: Engine, number: int, error: str) -> None:

@@ -214,3 +214,28 @@ def test_pacer_spaces_batches_to_the_rate() -> None:
         pacer.wait(50)
     assert slept == [0.5, 0.5, 0.5, 0.5]
     assert now[0] == pytest.approx(2.0)  # 250 messages at 100/s: 2 s after the first batch left
+
+
+class Idempotent(MemoryProvider):
+    """A memory provider that, like Resend, deduplicates a batch sent again under the same key."""
+
+    idempotent = True
+
+
+def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with Session(engine) as session:
+        issue_id = issues.get_issue(session, 1).id
+    assert issue_id is not None
+    crashed = claims.claim(engine, issue_id, 3, timedelta(seconds=1), now=datetime.now(UTC) - timedelta(seconds=5))
+    assert crashed is not None  # its sender died after the request went out; the lease has run out since
+    gone, left = crashed.rows[0][1], crashed.rows[1][1]
+    with session_scope(engine) as session:
+        session.delete(session.get(Subscriber, gone))  # erased: this batch can no longer be rebuilt as it was
+        session.exec(select(Subscriber).where(Subscriber.id == left)).one().status = "unsubscribed"
+    provider = Idempotent()
+    report = send(engine, directory, provider)
+    assert (report.failed, report.submitted) == (3, 7)
+    assert statuses(engine) == Counter({"submitted": 7, "failed": 3})
+    assert all(reason.startswith(claims.UNKNOWN_OUTCOME) for reason in report.reasons)

@@ -172,10 +172,8 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
     def worker() -> None:
         while not stop.is_set() and _still_sending(run) and (
                 claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
-            if pacer:
-                pacer.wait(len(claim.rows))
             try:
-                results, dropped, failed, reason = _send_batch(run, claim)
+                results, dropped, failed, reason = _send_batch(run, claim, pacer)
             except ProviderError:
                 stop.set()
                 raise
@@ -200,9 +198,10 @@ def _still_sending(run: _Run) -> bool:
 Outcome = tuple[list[SendResult], int, int, str | None]
 
 
-def _send_batch(run: _Run, claim: claims.Claim) -> Outcome:
-    """Send one claimed batch and record it: (results, dropped, failed, failure reason), counting only what this
-    sender recorded (a batch taken back after its lease ran out is counted by whoever took it)."""
+def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> Outcome:
+    """Send one claimed batch when ``pacer`` allows and record it: (results, dropped, failed, failure reason),
+    counting only what this sender recorded (a batch taken back after its lease ran out is counted by whoever
+    took it). The lease is renewed from the claim until the answer, waiting for the rate limit included."""
     messages, dropped = _messages(run, claim)
     if dropped and not claims.record(run.engine, claim, dropped=dropped):
         return [], 0, 0, None  # the lease is gone already: the batch is someone else's now
@@ -213,6 +212,8 @@ def _send_batch(run: _Run, claim: claims.Claim) -> Outcome:
     ids = [message.delivery_id for message in messages]
     try:
         with claims.Keeper(run.engine, claim, run.lease):
+            if pacer:
+                pacer.wait(len(messages))
             results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
         claims.release(run.engine, claim)

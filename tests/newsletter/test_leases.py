@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter import claims, issues
 from newsletter.delivery.memory import MemoryProvider
@@ -118,3 +118,29 @@ def test_a_batch_slower_than_its_lease_is_sent_once(engine: Engine, slow: str) -
     assert sorted(received.values()) == [1] * 10
     assert (report.submitted, report.status) == (10, "sent")
     assert statuses(engine) == Counter({"submitted": 10})
+
+
+class Watching(MemoryProvider):
+    """Notes, for every batch it is handed, whether its deliveries were still leased at that moment."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine, self.leased = engine, []  # type: list[bool]
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        with Session(self.engine) as session:
+            leases = session.exec(select(DeliveryRow.lease_until).where(
+                col(DeliveryRow.id).in_([m.delivery_id for m in messages]))).all()
+        self.leased.append(all(lease is not None and lease > datetime.now(UTC) for lease in leases))
+        return super().send_messages(messages)
+
+
+def test_a_batch_waiting_for_the_rate_limit_keeps_its_lease(engine: Engine) -> None:
+    """At 3 messages a second, each batch of 3 waits a second for its turn: longer than a 0.6 s lease."""
+    directory = seed(engine)
+    build(engine, directory)
+    provider = Watching(engine)
+    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3,
+                        rate_limit=3, lease=timedelta(seconds=0.6))
+    assert report.submitted == 10 and len(provider.leased) == 4
+    assert all(provider.leased), provider.leased

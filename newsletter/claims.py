@@ -140,10 +140,14 @@ def renew(engine: Engine, claim: Claim, lease: timedelta, *, now: datetime | Non
     return int(result.rowcount) > 0
 
 
-def release(engine: Engine, claim: Claim) -> None:
-    """Give a batch back (the provider is unavailable); it keeps its key, so it is retried as the same batch."""
+def release(engine: Engine, claim: Claim, *, unsent: bool = False) -> None:
+    """Give a batch back. It keeps its key, so it is retried as the same batch (it may have reached the
+    service); with ``unsent`` (the service surely took nothing) its rows go back to the queue as fresh ones."""
+    values: dict[str, Any] = {"lease_until": None}
+    if unsent:
+        values |= {"batch_key": None, "lease_key": None}
     with engine.begin() as connection:
-        connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(lease_until=None))
+        connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(**values))
 
 
 class Keeper:

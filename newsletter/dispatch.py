@@ -216,7 +216,7 @@ def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> O
                 pacer.wait(len(messages))
             results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
-        claims.release(run.engine, claim)
+        claims.release(run.engine, claim, unsent=True)  # refused credentials: the service took nothing
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter import claims, dispatch, issues
 from newsletter.db import session_scope
@@ -239,3 +239,21 @@ def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engi
     assert (report.failed, report.submitted) == (3, 7)
     assert statuses(engine) == Counter({"submitted": 7, "failed": 3})
     assert all(reason.startswith(claims.UNKNOWN_OUTCOME) for reason in report.reasons)
+
+
+def test_a_batch_refused_for_its_credentials_is_batched_afresh_without_readers_who_left(engine: Engine) -> None:
+    """401 means the service took nothing: that batch may change, so a reader who left meanwhile gets nothing."""
+    directory = seed(engine)
+    build(engine, directory)
+    provider = Idempotent()
+    provider.fail_with = ProviderAuthError("401: check NEWSLETTER_PROVIDER_API_KEY")
+    with pytest.raises(ProviderAuthError):
+        send(engine, directory, provider)
+    with session_scope(engine) as session:
+        first = session.exec(select(DeliveryRow).order_by(col(DeliveryRow.id))).first()
+        assert first is not None
+        leaver = session.exec(select(Subscriber).where(Subscriber.id == first.subscriber_id)).one()
+        leaver.status, address = "unsubscribed", leaver.email
+    report = send(engine, directory, provider)
+    assert (report.submitted, report.dropped, report.status) == (9, 1, "sent")
+    assert address not in {m.to for m in provider.outbox}

@@ -1,9 +1,10 @@
 """The one loop that claims deliveries, personalises, calls a provider and records results.
 
-Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_messages`` →
-record every result and release the claim in one commit. Up to ``concurrency`` batches are in flight at
-once, paced to ``rate_limit`` messages per second. Kill the process anywhere: unsent deliveries stay queued,
-a claimed batch is reclaimed whole when its lease expires, and the next run finishes the job.
+Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_batch``, the
+lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
+``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
+anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
+idempotent provider byte-identical, under the same key), and the next run finishes the job.
 
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;

@@ -2,6 +2,8 @@
 
 Status: ``draft → approved → sending → sent``, with ``paused`` and ``cancelled`` on the side. One issue per
 publication week (unique column), so building twice, or from two processes at once, yields one issue.
+Every status change is one UPDATE guarded by the status it was decided on, so of two racing changes
+(a desk pause and a send start) the second is refused instead of silently undoing the first.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
             rendered = render_cohort(narrowed, cohorts[cohort_key], env=env, context=context)  # per recipient
             message = personalise(PreparedEmail.of(rendered), recipient, delivery_id=delivery, issue_number=number,
                                   envelope=envelope)
-            claims.record(engine, provider.send_messages([message]))
+            claims.record(engine, claim, provider.send_messages([message]))
             sent += 1
     return sent
 

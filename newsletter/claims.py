@@ -1,21 +1,30 @@
-"""The delivery queries of a send: claim a batch under a lease, record its results, release it.
+"""The delivery queries of a send: claim a batch under a lease, renew it, record its results, release it.
 
 A claimed batch gets a ``batch_key``. If its sender dies, the batch is claimed again *whole*, under the same
 key, once the lease expires, so a provider with idempotency keys (Resend) sees the very same request and
 sends it once. Claims are single atomic ``UPDATE … RETURNING`` statements; on PostgreSQL the candidate rows
 are picked ``FOR UPDATE SKIP LOCKED`` so that workers never wait on each other.
+
+Every claim also gets its own ``lease_key``. A lease protects a batch only while it is held, so every write
+(record, renew, release) is fenced with that key: a sender whose lease ran out and whose batch was taken
+back writes nothing. While a batch is in flight, :class:`Keeper` renews its lease, however long the
+service takes to answer.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.models import DeliveryRow
 from newsletter.values import SendResult
@@ -23,19 +32,28 @@ from newsletter.values import SendResult
 TABLE: Any = DeliveryRow.__table__  # type: ignore[attr-defined]
 # Starts the reason of a batch that failed with its fate unknown (a timeout after the request went out).
 UNKNOWN_OUTCOME = "outcome unknown: "
+log = logging.getLogger("newsletter.claims")
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A leased batch: its key and (delivery id, subscriber id, cohort key) rows in id order."""
+    """A leased batch: its key, (delivery id, subscriber id, cohort key) rows in id order, the key of this lease,
+    and whether the batch was claimed before (so it may have reached the service already)."""
 
     key: str
     rows: tuple[tuple[int, int, str], ...]
+    lease_key: str = ""
+    reclaimed: bool = False
+
+    @property
+    def ids(self) -> list[int]:
+        """The batch's delivery ids."""
+        return [delivery for delivery, _, _ in self.rows]
 
 
-def claim(engine: Engine, issue_id: int, size: int, lease: timedelta) -> Claim | None:
+def claim(engine: Engine, issue_id: int, size: int, lease: timedelta, *, now: datetime | None = None) -> Claim | None:
     """Lease the next batch: an abandoned one whole if any, else up to ``size`` fresh queued deliveries."""
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     with engine.begin() as connection:
         return _abandoned(connection, engine, issue_id, now, lease) or _fresh(connection, engine, issue_id, size,
                                                                             now, lease)
@@ -49,11 +67,14 @@ def _pick(engine: Engine, query: Any) -> Any:
     return query.with_for_update(skip_locked=True) if engine.dialect.name == "postgresql" else query
 
 
-def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, key: str) -> Claim | None:
+def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, key: str,
+           reclaimed: bool) -> Claim | None:
+    token = uuid.uuid4().hex
     rows = connection.execute(
-        update(TABLE).where(where).values(lease_until=now + lease, attempts=TABLE.c.attempts + 1, batch_key=key)
+        update(TABLE).where(where).values(lease_until=now + lease, attempts=TABLE.c.attempts + 1, batch_key=key,
+                                          lease_key=token)
         .returning(TABLE.c.id, TABLE.c.subscriber_id, TABLE.c.cohort_key)).all()
-    return Claim(key, tuple(sorted((r[0], r[1], r[2]) for r in rows))) if rows else None
+    return Claim(key, tuple(sorted((r[0], r[1], r[2]) for r in rows)), token, reclaimed) if rows else None
 
 
 def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datetime, lease: timedelta) -> Claim | None:
@@ -70,38 +91,98 @@ def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datet
         TABLE.c.id)
     if engine.dialect.name == "postgresql":
         rows = rows.with_for_update()
-    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key)
+    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key, True)
 
 
 def _fresh(connection: Connection, engine: Engine, issue_id: int, size: int, now: datetime,
            lease: timedelta) -> Claim | None:
     ids = _pick(engine, select(TABLE.c.id).where(
         TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_(None), _free(now)).order_by(TABLE.c.id).limit(size))
-    return _lease(connection, TABLE.c.id.in_(ids.scalar_subquery()), now, lease, uuid.uuid4().hex)
+    return _lease(connection, TABLE.c.id.in_(ids.scalar_subquery()), now, lease, uuid.uuid4().hex, False)
 
 
-def record(engine: Engine, results: Sequence[SendResult], *, dropped: Sequence[int] = (),
-           failed: Sequence[int] = (), reason: str | None = None) -> None:
-    """Write every outcome of a batch and clear its lease, in one transaction."""
-    now = datetime.now(UTC)
+def _fenced(claim: Claim, ids: Sequence[int]) -> Any:
+    """The rows of ``ids`` that ``claim`` still holds: queued, and leased under its key."""
+    return TABLE.c.id.in_(list(ids)) & (TABLE.c.lease_key == claim.lease_key) & (TABLE.c.status == "queued")
+
+
+def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, dropped: Sequence[int] = (),
+           failed: Sequence[int] = (), reason: str | None = None, now: datetime | None = None) -> set[int]:
+    """Write outcomes of a claimed batch and clear their lease, in one transaction, only for rows the claim still
+    holds; returns the delivery ids written (none when the lease ran out and another sender took them back)."""
+    moment = now or datetime.now(UTC)
     params = [{"b_id": r.delivery_id, "b_status": r.status, "b_pid": r.provider_id, "b_reason": r.reason,
-               "b_at": now if r.status == "submitted" else None} for r in results]
+               "b_at": moment if r.status == "submitted" else None} for r in results]
     params += [{"b_id": d, "b_status": "dropped", "b_pid": None, "b_reason": "subscriber no longer active",
                 "b_at": None} for d in dropped]
     params += [{"b_id": d, "b_status": "failed", "b_pid": None, "b_reason": reason, "b_at": None} for d in failed]
     if not params:
-        return
+        return set()
     statement = (update(TABLE).where(TABLE.c.id == bindparam("b_id"))
                  .values(status=bindparam("b_status"), provider_id=bindparam("b_pid"), reason=bindparam("b_reason"),
                          submitted_at=bindparam("b_at"), lease_until=None))
     with engine.begin() as connection:
-        connection.execute(statement, params)
+        # The no-op UPDATE takes the rows' locks (the write lock on SQLite) and says which are still ours, so
+        # nobody can take them back between the check and the write.
+        held = {row[0] for row in connection.execute(
+            update(TABLE).where(_fenced(claim, [r.delivery_id for r in results] + [*dropped, *failed]))
+            .values(lease_key=TABLE.c.lease_key).returning(TABLE.c.id))}
+        if mine := [p for p in params if p["b_id"] in held]:
+            connection.execute(statement, mine)
+    return held
 
 
-def release(engine: Engine, ids: Sequence[int]) -> None:
-    """Give a batch back (the provider is unavailable); it keeps its key, so it is retried as the same batch."""
+def renew(engine: Engine, claim: Claim, lease: timedelta, *, now: datetime | None = None) -> bool:
+    """Extend the claim's lease to ``now + lease``; False when it holds no row any more (taken back or recorded)."""
+    moment = now or datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(lease_until=None))
+        result = connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(lease_until=moment + lease))
+    return int(result.rowcount) > 0
+
+
+def release(engine: Engine, claim: Claim, *, unsent: bool = False) -> None:
+    """Give a batch back. It keeps its key, so it is retried as the same batch (it may have reached the
+    service); with ``unsent`` (the service surely took nothing) its rows go back to the queue as fresh ones."""
+    values: dict[str, Any] = {"lease_until": None}
+    if unsent:
+        values |= {"batch_key": None, "lease_key": None}
+    with engine.begin() as connection:
+        connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(**values))
+
+
+class Keeper:
+    """Renews a claim's lease every third of it, from a background thread, while its batch is in flight.
+
+    Slow answers, 429 waits and retries can outlast any lease; renewing keeps another sender from taking the
+    batch back meanwhile. If a renewal finds the lease gone (this process stalled past it), ``held`` turns
+    False; the fenced record then writes nothing, so the batch is still counted once.
+    """
+
+    def __init__(self, engine: Engine, claim: Claim, lease: timedelta) -> None:
+        self.engine, self.claim, self.lease = engine, claim, lease
+        self.held = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.key[:8]}", daemon=True)
+
+    def __enter__(self) -> Keeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                self.held = renew(self.engine, self.claim, self.lease)
+            except SQLAlchemyError as exc:  # the database blinked: try again next tick; fencing keeps records right
+                log.warning("could not renew the lease of batch %s: %s", self.claim.key, exc)
+                continue
+            if not self.held:
+                log.warning("batch %s was taken back by another sender after its lease ran out", self.claim.key)
+                return
 
 
 def failed_where(*, attempts_below: int | None = None, unknown_outcome: bool = True) -> Any:
@@ -120,7 +201,8 @@ def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
     batches; returns how many."""
     with engine.begin() as connection:
         result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
-                                    .values(status="queued", batch_key=None, lease_until=None, reason=None))
+                                    .values(status="queued", batch_key=None, lease_key=None, lease_until=None,
+                                            reason=None))
     return int(result.rowcount)
 
 

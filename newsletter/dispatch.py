@@ -1,9 +1,10 @@
 """The one loop that claims deliveries, personalises, calls a provider and records results.
 
-Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_messages`` →
-record every result and release the claim in one commit. Up to ``concurrency`` batches are in flight at
-once, paced to ``rate_limit`` messages per second. Kill the process anywhere: unsent deliveries stay queued,
-a claimed batch is reclaimed whole when its lease expires, and the next run finishes the job.
+Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_batch``, the
+lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
+``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
+anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
+idempotent provider byte-identical, under the same key), and the next run finishes the job.
 
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;
@@ -13,6 +14,7 @@ pauses the issue.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Engine
 from newsletter import claims, issues
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
-from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
+from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, SendResult
@@ -171,10 +173,8 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
     def worker() -> None:
         while not stop.is_set() and _still_sending(run) and (
                 claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
-            if pacer:
-                pacer.wait(len(claim.rows))
             try:
-                results, dropped, failed, reason = _send_batch(run, claim)
+                results, dropped, failed, reason = _send_batch(run, claim, pacer)
             except ProviderError:
                 stop.set()
                 raise
@@ -196,29 +196,39 @@ def _still_sending(run: _Run) -> bool:
         return issues.is_sending(session, run.issue_id)
 
 
-def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, int, str | None]:
-    """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
-    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
-    messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
-                            issue_number=run.number, envelope=run.envelope, fill=not run.provider.fills_itself)
-                for delivery, subscriber, cohort in claim.rows if subscriber in recipients]
-    dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
+Outcome = tuple[list[SendResult], int, int, str | None]
+
+
+def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> Outcome:
+    """Send one claimed batch when ``pacer`` allows and record it: (results, dropped, failed, failure reason),
+    counting only what this sender recorded (a batch taken back after its lease ran out is counted by whoever
+    took it). The lease is renewed from the claim until the answer, waiting for the rate limit included."""
+    messages, dropped = _messages(run, claim)
+    if dropped and not claims.record(run.engine, claim, dropped=dropped):
+        return [], 0, 0, None  # the lease is gone already: the batch is someone else's now
+    if messages is None:
+        reason = claims.UNKNOWN_OUTCOME + "a reader of this batch is gone, so it cannot be sent again as it was"
+        written = claims.record(run.engine, claim, failed=claim.ids, reason=reason)
+        return [], 0, len(written), reason
     ids = [message.delivery_id for message in messages]
     try:
-        results = run.provider.send_messages(messages) if messages else []
+        with claims.Keeper(run.engine, claim, run.lease):
+            if pacer:
+                pacer.wait(len(messages))
+            results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        claims.release(run.engine, claim, unsent=True)  # refused credentials: the service took nothing
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
         reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
-        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=reason)
-        return [], len(dropped), len(ids), reason
+        return [], len(dropped), len(claims.record(run.engine, claim, failed=ids, reason=reason)), reason
     except ProviderError:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        claims.release(run.engine, claim)
         raise
-    claims.record(run.engine, results, dropped=dropped)
+    written = claims.record(run.engine, claim, results)
+    results = [result for result in results if result.delivery_id in written]
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:
@@ -226,11 +236,30 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
     return results, len(dropped), 0, None
 
 
+def _messages(run: _Run, claim: claims.Claim) -> tuple[list[Message] | None, list[int]]:
+    """The batch's messages and the deliveries to drop (readers who left), settled before anything is sent.
+
+    A fresh batch leaves out readers who left; dropping them before the send fixes what may reach the service.
+    A batch taken back may have reached it already: an idempotent provider gets it again whole (a reader who
+    left meanwhile included: at most that one message, which the service already has), so the request is
+    byte-identical under the same key; ``None`` when that is impossible. Other providers leave leavers out.
+    """
+    whole = claim.reclaimed and run.provider.idempotent
+    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows], active_only=not whole)
+    dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
+    if whole and dropped:
+        return None, []
+    return [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery, issue_number=run.number,
+                        envelope=run.envelope, fill=not run.provider.fills_itself)
+            for delivery, subscriber, cohort in claim.rows if subscriber in recipients], dropped
+
+
 def _pause(engine: Engine, number: int, error: str) -> None:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status == "sending":
-            issues.transition(issue, "paused", error=error)
+            with contextlib.suppress(IssueStateError):  # an editor paused or cancelled it meanwhile
+                issues.transition(issue, "paused", error=error)
 
 
 def _finish(engine: Engine, number: int) -> str:
@@ -239,5 +268,6 @@ def _finish(engine: Engine, number: int) -> str:
         issue = issues.get_issue(session, number)
         assert issue.id is not None
         if claims.queued_left(engine, issue.id) == 0 and issue.status == "sending":
-            issues.transition(issue, "sent")
+            with contextlib.suppress(IssueStateError):  # another sender finished it, or an editor paused it
+                issues.transition(issue, "sent")
         return issue.status

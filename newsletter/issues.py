@@ -2,6 +2,8 @@
 
 Status: ``draft → approved → sending → sent``, with ``paused`` and ``cancelled`` on the side. One issue per
 publication week (unique column), so building twice, or from two processes at once, yields one issue.
+Every status change is one UPDATE guarded by the status it was decided on, so of two racing changes
+(a desk pause and a send start) the second is refused instead of silently undoing the first.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from newsletter.errors import IssueNotFound, IssueStateError
@@ -122,7 +127,11 @@ def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *,
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
     """
     if issue.status != "sending":
-        transition(issue, "sending")
+        try:
+            transition(issue, "sending")
+        except IssueStateError:
+            if issue.status != "sending":  # another process started it meanwhile: that is the same send
+                raise
     if top_up:
         queue_deliveries(session, issue, source)
 
@@ -168,23 +177,43 @@ def settled_subscribers(session: Session, issue: IssueRow) -> set[int]:
 
 
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
-    """Move ``issue`` to status ``to``; IssueStateError when the lifecycle forbids it."""
+    """Move ``issue`` to status ``to`` in one guarded UPDATE; IssueStateError when the lifecycle forbids it, or
+    when another session changed the status since ``issue`` was read (the second of two racing moves loses)."""
     if to not in TRANSITIONS[issue.status]:
         raise IssueStateError(f"issue {issue.number} is {issue.status}; it cannot become {to}")
-    issue.status = to
-    issue.error = error
+    values: dict[str, Any] = {"status": to, "error": error}
     if to == "sent":
-        issue.sent_at = datetime.now(UTC)
+        values["sent_at"] = datetime.now(UTC)
+    _guarded(issue, issue.status, values)
+
+
+def _guarded(issue: IssueRow, seen: str, values: dict[str, Any]) -> None:
+    """UPDATE the issue only where its status is still ``seen``, then mirror the new values on the object.
+
+    On PostgreSQL a concurrent UPDATE of the row waits for this transaction and re-checks the WHERE; SQLite
+    has one writer. Either way the status read and the status written cannot drift apart.
+    """
+    session = object_session(issue)
+    if session is None:
+        raise IssueStateError(f"issue {issue.number} is not attached to a session; load it with get_issue")
+    result = session.execute(update(IssueRow).where(col(IssueRow.id) == issue.id, col(IssueRow.status) == seen)
+                             .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        now = session.execute(select(IssueRow.status).where(IssueRow.id == issue.id)).scalar_one()
+        set_committed_value(issue, "status", now)
+        raise IssueStateError(f"issue {issue.number} is now {now}; it cannot become {values['status']}")
+    for name, value in values.items():
+        set_committed_value(issue, name, value)
 
 
 def reopen_for_retry(issue: IssueRow) -> None:
     """A sent issue goes back to ``sending`` so its requeued failed deliveries go out; nothing else changes.
 
     Not a lifecycle transition: a sent issue is never sent again to anyone else (callers send it without
-    topping up the queue).
+    topping up the queue). Guarded like :func:`transition`.
     """
     if issue.status == "sent":
-        issue.status, issue.sent_at = "sending", None
+        _guarded(issue, "sent", {"status": "sending", "sent_at": None})
 
 
 def is_sending(session: Session, issue_id: int) -> bool:

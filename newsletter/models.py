@@ -130,6 +130,8 @@ class DeliveryRow(SQLModel, table=True):
     status: str = Field(default="queued", max_length=12, index=True)
     lease_until: datetime | None = None
     batch_key: str | None = Field(default=None, max_length=40, index=True)
+    # The claim holding the lease: a new key on every claim, so a sender whose lease ran out writes nothing.
+    lease_key: str | None = Field(default=None, max_length=32)
     attempts: int = 0
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))

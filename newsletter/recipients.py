@@ -20,8 +20,9 @@ class RecipientSource(Protocol):
         """Ids of active subscribers in ``cohort`` greater than ``after``, ascending (keyset page)."""
         ...
 
-    def recipients(self, ids: Sequence[int]) -> dict[int, Recipient]:
-        """Recipients for those ids that are still active; the rest are absent from the answer."""
+    def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
+        """Recipients for those ids that are still active (with ``active_only=False``: whatever their status, to
+        rebuild a batch exactly as it was first sent); the rest are absent from the answer."""
         ...
 
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:

@@ -144,13 +144,14 @@ class Directory:
         with Session(self._engine) as session:
             return [i for i in session.exec(query) if i is not None]
 
-    def recipients(self, ids: Sequence[int]) -> dict[int, Recipient]:
-        """Recipients for the ids still active; suppressed or unknown ids are left out.
+    def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
+        """Recipients for the ids still active (any status with ``active_only=False``); unknown ids are left out.
 
         Reads two columns rather than whole rows: this runs once per batch on the send's hot path.
         """
-        query = select(Subscriber.id, Subscriber.email).where(
-            col(Subscriber.id).in_(bindparam("ids", expanding=True)), Subscriber.status == "active")
+        query = select(Subscriber.id, Subscriber.email).where(col(Subscriber.id).in_(bindparam("ids", expanding=True)))
+        if active_only:
+            query = query.where(Subscriber.status == "active")
         with Session(self._engine) as session:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}

@@ -22,6 +22,9 @@ class Provider:
     # Builds bodies from ``Message.template`` and ``slots`` itself (body once per request, or pre-encoded for
     # the wire): dispatch then leaves ``Message.html`` and ``text`` empty instead of filling a copy per recipient.
     fills_itself: ClassVar[bool] = False
+    # The service deduplicates a request sent again under the same key (Resend): a batch that may have reached
+    # it is then retried whole and byte-identical under that key, rather than left failed.
+    idempotent: ClassVar[bool] = False
 
     def open(self) -> None:
         """Acquire connections; idempotent."""
@@ -40,3 +43,7 @@ class Provider:
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
         """Submit ``messages``; one result per message, in order."""
         raise NotImplementedError
+
+    def send_batch(self, messages: Sequence[Message], *, key: str) -> list[SendResult]:
+        """Submit one claimed batch; ``key`` names it and is the same every time that batch is retried."""
+        return self.send_messages(messages)

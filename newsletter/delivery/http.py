@@ -32,7 +32,6 @@ class HttpProvider(Provider):
     """An HTTP mail service. Subclasses set ``default_base_url``, ``auth`` and build the requests."""
 
     default_base_url: ClassVar[str] = ""
-    idempotent: ClassVar[bool] = False
     key_setting: ClassVar[str] = "NEWSLETTER_PROVIDER_API_KEY"
 
     def __init__(self, *, api_key: str, base_url: str | None = None, transport: httpx.BaseTransport | None = None,

@@ -1,8 +1,9 @@
 """Resend: ``POST /emails/batch``, up to 100 messages, with an Idempotency-Key and permissive validation.
 
-The key is derived from the batch's delivery ids; dispatch keeps a claimed batch together across crashes,
-so a retried batch carries the same key and Resend sends it once. Permissive validation lets one bad
-address fail alone (``errors[{index, message}]``) instead of sinking the batch.
+The key names what was first sent, never what is left to send: dispatch passes the claimed batch's key,
+which stays the same every time the batch is taken back, and sends a batch that may have reached Resend
+again whole and byte-identical (a reader who left meanwhile included), so Resend sends it once. Permissive
+validation lets one bad address fail alone (``errors[{index, message}]``) instead of sinking the batch.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from typing import Any
 
 from newsletter.delivery.bodies import JsonBodies, json_array, json_object
 from newsletter.delivery.http import HttpProvider
-from newsletter.errors import ProviderRequestError, ProviderUnavailable
+from newsletter.errors import ProviderAmbiguous, ProviderRequestError, ProviderUnavailable
 from newsletter.values import Message, SendResult
 
 
 def idempotency_key(messages: Sequence[Message]) -> str:
-    """Stable for the same set of deliveries, whatever their order; at most 256 characters."""
+    """For a request that is no claimed batch: stable for the same set of deliveries, whatever their order."""
     ids = ",".join(str(i) for i in sorted(m.delivery_id for m in messages))
     return "newsletter-" + hashlib.sha256(ids.encode()).hexdigest()
+
+
+def batch_idempotency_key(key: str) -> str:
+    """The Idempotency-Key of a claimed batch (at most 256 characters): the batch key, whatever is left of it."""
+    return "newsletter-batch-" + hashlib.sha256(key.encode()).hexdigest()
 
 
 class ResendProvider(HttpProvider):
@@ -41,16 +47,27 @@ class ResendProvider(HttpProvider):
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
-        """One idempotent request; per-index errors become rejections."""
+        """One idempotent request keyed by its delivery ids; per-index errors become rejections."""
+        return self._send(messages, idempotency_key(messages))
+
+    def send_batch(self, messages: Sequence[Message], *, key: str) -> list[SendResult]:
+        """One idempotent request keyed by the claimed batch, so a retry of it is deduplicated by Resend."""
+        return self._send(messages, batch_idempotency_key(key))
+
+    def _send(self, messages: Sequence[Message], key: str) -> list[SendResult]:
         if not messages:
             return []
-        headers = {"Idempotency-Key": idempotency_key(messages), "x-batch-validation": "permissive"}
+        headers = {"Idempotency-Key": key, "x-batch-validation": "permissive"}
         payload = json_array([self._body(m) for m in messages])
         headers["Content-Type"] = "application/json"
         response = self.post("/emails/batch", content=payload, headers=headers)
         answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if response.status_code == 409 and answer.get("name") == "concurrent_idempotent_requests":
             raise ProviderUnavailable("resend is still processing this batch; it will be retried")
+        if response.status_code == 409 and answer.get("name") == "invalid_idempotent_request":
+            # The first request under this key was different, and Resend may have sent it: never a second one.
+            raise ProviderAmbiguous("resend already took a different request under this batch's key; "
+                                    "the service may have sent that one")
         if response.status_code != 200:
             raise ProviderRequestError(f"resend refused the batch (HTTP {response.status_code}): "
                                        f"{answer.get('name')}: {answer.get('message')}")

@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter.db import session_scope
 from newsletter.models import DeliveryRow
 from subscribers import store
+from subscribers.models import Subscriber
 from tests.newsletter.test_issues import build, seed
 from tests.wire_server import KEY, WireServer
 
@@ -74,3 +77,45 @@ def test_sigkill_anywhere_then_resume(provider: str, engine: Engine, database_ur
         assert duplicates == 0  # the reclaimed batch reuses its idempotency key
     else:
         assert duplicates <= KILLS * WORKERS * BATCH  # at most the batches in flight at each kill
+
+
+@pytest.mark.parametrize("provider", ["resend", "postmark"])
+def test_kill_then_a_reader_of_the_batch_in_flight_unsubscribes(provider: str, engine: Engine, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    """The batch that reached the service shrinks before it is taken back. Resend gets the very same request
+    (same key, same bytes: zero duplicates, the leaver included once); the others leave the leaver out."""
+    directory = seed(engine)
+    with session_scope(engine) as session:
+        store.add_active(session, [f"leave{i:03d}@example.com" for i in range(50)])
+    assert build(engine, directory).queued == 60
+    with WireServer() as server:
+        server.state.latency = 5  # no answer comes before the kill
+        process = sender(server.url, provider, database_url, tmp_path, tmp_path / "killed.log")
+        deadline = time.monotonic() + 60
+        while not server.state.received and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        server.state.latency = 0
+        assert server.state.received, (tmp_path / "killed.log").read_text()
+        leaver = sorted(item.to for item in server.state.received)[0]
+        with session_scope(engine) as session:
+            session.exec(select(Subscriber).where(Subscriber.email == leaver)).one().status = "unsubscribed"
+        table = DeliveryRow.__table__  # type: ignore[attr-defined]
+        with engine.begin() as connection:  # the killed sender's leases run out (instead of waiting for them)
+            connection.execute(update(table).where(table.c.lease_until.is_not(None))
+                               .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+        final = sender(server.url, provider, database_url, tmp_path, tmp_path / "final.log")
+        final.wait(timeout=120)
+        assert final.returncode == 0, (tmp_path / "final.log").read_text()
+        received = server.by_recipient()
+    assert len(received) == 60 and received[leaver] == 1
+    duplicates = sum(count - 1 for count in received.values())
+    with Session(engine) as session:
+        rows = Counter(row.status for row in session.exec(select(DeliveryRow)))
+    if provider == "resend":
+        assert duplicates == 0
+        assert rows == Counter({"submitted": 60})  # the leaver's message was in the request the service kept
+    else:
+        assert 0 < duplicates < 2 * BATCH  # at most the batches in flight, less the leaver
+        assert rows == Counter({"submitted": 59, "dropped": 1})

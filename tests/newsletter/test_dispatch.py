@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter import claims, dispatch, issues
 from newsletter.db import session_scope
@@ -142,7 +142,9 @@ def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -
         connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed.rows]))
                            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
     again = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
-    assert again == crashed  # the same batch, whole, under the same key
+    assert again is not None
+    assert (again.key, again.rows) == (crashed.key, crashed.rows)  # the same batch, whole, under the same key
+    assert again.reclaimed and not crashed.reclaimed and again.lease_key != crashed.lease_key
 
 
 class Refusing(MemoryProvider):
@@ -212,3 +214,46 @@ def test_pacer_spaces_batches_to_the_rate() -> None:
         pacer.wait(50)
     assert slept == [0.5, 0.5, 0.5, 0.5]
     assert now[0] == pytest.approx(2.0)  # 250 messages at 100/s: 2 s after the first batch left
+
+
+class Idempotent(MemoryProvider):
+    """A memory provider that, like Resend, deduplicates a batch sent again under the same key."""
+
+    idempotent = True
+
+
+def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engine: Engine) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with Session(engine) as session:
+        issue_id = issues.get_issue(session, 1).id
+    assert issue_id is not None
+    crashed = claims.claim(engine, issue_id, 3, timedelta(seconds=1), now=datetime.now(UTC) - timedelta(seconds=5))
+    assert crashed is not None  # its sender died after the request went out; the lease has run out since
+    gone, left = crashed.rows[0][1], crashed.rows[1][1]
+    with session_scope(engine) as session:
+        session.delete(session.get(Subscriber, gone))  # erased: this batch can no longer be rebuilt as it was
+        session.exec(select(Subscriber).where(Subscriber.id == left)).one().status = "unsubscribed"
+    provider = Idempotent()
+    report = send(engine, directory, provider)
+    assert (report.failed, report.submitted) == (3, 7)
+    assert statuses(engine) == Counter({"submitted": 7, "failed": 3})
+    assert all(reason.startswith(claims.UNKNOWN_OUTCOME) for reason in report.reasons)
+
+
+def test_a_batch_refused_for_its_credentials_is_batched_afresh_without_readers_who_left(engine: Engine) -> None:
+    """401 means the service took nothing: that batch may change, so a reader who left meanwhile gets nothing."""
+    directory = seed(engine)
+    build(engine, directory)
+    provider = Idempotent()
+    provider.fail_with = ProviderAuthError("401: check NEWSLETTER_PROVIDER_API_KEY")
+    with pytest.raises(ProviderAuthError):
+        send(engine, directory, provider)
+    with session_scope(engine) as session:
+        first = session.exec(select(DeliveryRow).order_by(col(DeliveryRow.id))).first()
+        assert first is not None
+        leaver = session.exec(select(Subscriber).where(Subscriber.id == first.subscriber_id)).one()
+        leaver.status, address = "unsubscribed", leaver.email
+    report = send(engine, directory, provider)
+    assert (report.submitted, report.dropped, report.status) == (9, 1, "sent")
+    assert address not in {m.to for m in provider.outbox}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pytest
@@ -112,3 +113,70 @@ def test_preview_as_a_subscriber_and_as_anyone(engine: Engine) -> None:
     assert recipient is not None and recipient[0].unsubscribe_url in html
     with pytest.raises(Exception, match="gets nothing from issue 1"):
         jobs.preview(engine, 1, envelope=envelope, source=directory, address="audio@example.com")
+
+
+@pytest.mark.parametrize("first", ["paused", "sending"])
+def test_a_pause_and_a_send_start_racing_cannot_both_win(engine: Engine, first: str) -> None:
+    """Two sessions read the approved issue; each moves it on. The second to write must be refused."""
+    build(engine, seed(engine))
+    with session_scope(engine) as session:
+        issues.transition(issues.get_issue(session, 1), "approved")
+    read, written = threading.Barrier(2, timeout=30), threading.Event()
+    outcome: dict[str, str] = {}
+
+    def move(to: str) -> None:
+        try:
+            with session_scope(engine) as session:
+                issue = issues.get_issue(session, 1)
+                read.wait()  # both have seen "approved"
+                if to != first:
+                    written.wait(30)
+                issues.transition(issue, to)
+            outcome[to] = "won"
+        except IssueStateError as exc:
+            outcome[to] = str(exc)
+        finally:
+            if to == first:
+                written.set()
+
+    threads = [threading.Thread(target=move, args=(to,)) for to in ("paused", "sending")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    second = "sending" if first == "paused" else "paused"
+    assert outcome == {first: "won", second: f"issue 1 is now {first}; it cannot become {second}"}
+    with Session(engine) as session:
+        assert issues.get_issue(session, 1).status == first
+
+
+def test_eight_concurrent_transitions_leave_one_winner(engine: Engine) -> None:
+    """Every later UPDATE waits for the first transaction (a row lock, SQLite's one writer), then finds the
+    status changed and is refused."""
+    build(engine, seed(engine))
+    with session_scope(engine) as session:
+        issues.transition(issues.get_issue(session, 1), "approved")
+    start = threading.Barrier(8, timeout=30)
+    wins: list[str] = []
+    refusals: list[str] = []
+
+    def move(to: str) -> None:
+        with Session(engine) as session:
+            issue = issues.get_issue(session, 1)
+            start.wait()
+            try:
+                issues.transition(issue, to)
+                session.commit()
+                wins.append(to)
+            except IssueStateError as exc:
+                session.rollback()
+                refusals.append(str(exc))
+
+    threads = [threading.Thread(target=move, args=(to,)) for to in ("paused", "sending", "cancelled", "draft") * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(wins) == 1 and len(refusals) == 7, (wins, refusals)
+    with Session(engine) as session:
+        assert issues.get_issue(session, 1).status == wins[0]

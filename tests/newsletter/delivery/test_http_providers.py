@@ -193,6 +193,18 @@ def test_timeout_with_idempotency_key_retries_and_sends_once(server: WireServer)
     assert idempotency_key(batch) == idempotency_key(list(reversed(batch)))
 
 
+def test_resend_keys_a_claimed_batch_by_its_batch_key_not_by_what_is_left(server: WireServer) -> None:
+    """The same batch again is deduplicated; a shrunk batch under its key is never sent a second time."""
+    batch = messages(4)
+    with make("resend", server) as provider:
+        provider.send_batch(batch, key="batch-1")
+        assert all(r.status == "submitted" for r in provider.send_batch(batch, key="batch-1"))
+        with pytest.raises(ProviderAmbiguous, match="different request under this batch's key"):
+            provider.send_batch(batch[1:], key="batch-1")
+    assert server.by_recipient() == {m.to: 1 for m in batch}
+    assert len({key for key in server.state.idempotency}) == 1
+
+
 def test_a_malformed_request_is_refused_without_retry(server: WireServer) -> None:
     sleeps: list[float] = []
     with make("sendgrid", server, sleeps) as provider, pytest.raises(ProviderRequestError, match="HTTP 400"):

@@ -1,0 +1,148 @@
+"""Database outages: tell one from a bug, wait it out with capped backoff, and say so once, not per retry.
+
+Long-running processes (workers, the scheduler) ride an outage out: every step of a send is resumable, so
+trying the whole step again once the database is back loses and doubles nothing. One-shot commands turn it
+into :class:`DatabaseUnavailable`, a one-line error that names the database (its URL without the password).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+
+from newsletter.errors import DatabaseUnavailable
+
+log = logging.getLogger("newsletter.database")
+T = TypeVar("T")
+FIRST_WAIT = 0.5
+# SQLite says these when its file is locked by another writer or cannot be opened; its other
+# OperationalErrors (no such table, syntax) are bugs, not outages.
+SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o error")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is down, unreachable or locked (worth waiting for), not a bug."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return any(marker in str(exc.orig).lower() for marker in SQLITE_OUTAGES)
+    # PostgreSQL's class 40 (deadlock, serialization failure) is an OperationalError too, but the server is up.
+    return not str(getattr(exc.orig, "sqlstate", None) or "").startswith("40")
+
+
+def describe(url: str) -> str:
+    """``url`` without its password, fit for logs and error messages."""
+    try:
+        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+    except ArgumentError:
+        return "the configured database"
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's own words, first line only (psycopg adds hints on further lines)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return lines[0].strip() if lines else type(cause).__name__
+
+
+@contextmanager
+def reported(url: str, *, advice: str = "run the command again once it is back") -> Iterator[None]:
+    """Turn an outage raised inside the block into :class:`DatabaseUnavailable` naming the database."""
+    try:
+        yield
+    except DBAPIError as exc:  # OperationalError and InterfaceError among them
+        if not is_outage(exc):
+            raise
+        raise DatabaseUnavailable(f"the database {describe(url)} is unavailable ({reason(exc)}); "
+                                  f"nothing committed is lost: {advice}") from None
+
+
+class Backoff:
+    """Waits between attempts: 0.5 s, doubling up to ``cap`` seconds; ``reset()`` after a success."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self._next = min(FIRST_WAIT, cap)
+
+    def next(self) -> float:
+        """The wait before the next attempt."""
+        wait = self._next
+        self._next = min(self._next * 2, self.cap)
+        return wait
+
+    def reset(self) -> None:
+        """Start from the shortest wait again."""
+        self._next = min(FIRST_WAIT, self.cap)
+
+
+class Watch:
+    """One database's state as a process sees it: logs one line when it goes away and one when it is back."""
+
+    def __init__(self, url: str, *, cap: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name, self.cap, self.clock = describe(url), cap, clock
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def down_now(self) -> bool:
+        """Whether the last attempt found the database unavailable."""
+        return self._since is not None
+
+    def down(self, exc: BaseException) -> None:
+        """An attempt failed with an outage; only the first failure of an outage is logged."""
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = self.clock()
+        log.warning("database %s is unavailable (%s); retrying with backoff up to %gs, nothing is lost",
+                    self.name, reason(exc), self.cap)
+
+    def up(self) -> None:
+        """An attempt succeeded; logged when it ends an outage."""
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            log.info("database %s is back after %.1fs; carrying on", self.name, self.clock() - since)
+
+
+_watches: dict[str, Watch] = {}
+_watches_lock = threading.Lock()
+
+
+def watch_for(url: str, *, cap: float) -> Watch:
+    """This process's one watch on ``url``, so that its job store and its jobs log one outage once."""
+    with _watches_lock:
+        watch = _watches.get(url)
+        if watch is None or watch.cap != cap:
+            watch = _watches[url] = Watch(url, cap=cap)
+        return watch
+
+
+def ride_out(action: Callable[[], T], *, watch: Watch, stop: threading.Event) -> T | None:
+    """Run ``action`` until it gets through an outage; None when ``stop`` is set while waiting.
+
+    ``action`` must be safe to run again from the start: every step of a send is (issue built once,
+    deliveries claimed under leases, results committed per batch).
+    """
+    backoff = Backoff(watch.cap)
+    while True:
+        try:
+            result = action()
+        except DBAPIError as exc:  # OperationalError and InterfaceError among them
+            if not is_outage(exc):
+                raise
+            watch.down(exc)
+            if stop.wait(backoff.next()):
+                return None
+            continue
+        watch.up()
+        return result

@@ -16,7 +16,9 @@ from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.pool import NullPool
 
+from newsletter.db import make_engine
 from newsletter.errors import DatabaseUnavailable
 
 log = logging.getLogger("newsletter.database")
@@ -88,7 +90,7 @@ class Watch:
     """One database's state as a process sees it: logs one line when it goes away and one when it is back."""
 
     def __init__(self, url: str, *, cap: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.name, self.cap, self.clock = describe(url), cap, clock
+        self.url, self.name, self.cap, self.clock = url, describe(url), cap, clock
         self._since: float | None = None
         self._lock = threading.Lock()
 
@@ -105,6 +107,22 @@ class Watch:
             self._since = self.clock()
         log.warning("database %s is unavailable (%s); retrying with backoff up to %gs, nothing is lost",
                     self.name, reason(exc), self.cap)
+
+    def reachable(self) -> bool:
+        """Whether the database takes a connection now (and, for SQLite, a write lock), on a fresh connection."""
+        probe = make_engine(self.url, poolclass=NullPool)
+        try:
+            with probe.connect() as connection:
+                sqlite = probe.dialect.name == "sqlite"
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else "SELECT 1")
+                connection.rollback()
+            return True
+        except DBAPIError as exc:
+            if is_outage(exc):
+                return False
+            raise
+        finally:
+            probe.dispose()
 
     def up(self) -> None:
         """An attempt succeeded; logged when it ends an outage."""
@@ -141,8 +159,18 @@ def ride_out(action: Callable[[], T], *, watch: Watch, stop: threading.Event) ->
             if not is_outage(exc):
                 raise
             watch.down(exc)
-            if stop.wait(backoff.next()):
+            if not _wait_until_back(watch, backoff, stop):
                 return None
             continue
         watch.up()
         return result
+
+
+def _wait_until_back(watch: Watch, backoff: Backoff, stop: threading.Event) -> bool:
+    """Probe with growing waits until the database answers (said at once, not when the action is done)."""
+    while not stop.wait(backoff.next()):
+        if watch.reachable():
+            watch.up()
+            backoff.reset()
+            return True
+    return False

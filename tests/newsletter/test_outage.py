@@ -5,6 +5,7 @@ Each test stops a throwaway PostgreSQL of its own (``tests/pg_throwaway.py``), n
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import pytest
 import sqlmodel
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+import scheduler
 from newsletter import migrate, outage
 from newsletter.claims import TABLE
+from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
 from newsletter.errors import DatabaseUnavailable
 from newsletter.models import IssueRow
@@ -202,3 +206,45 @@ def test_a_locked_sqlite_file_is_an_outage_named_by_its_url(tmp_path: Path) -> N
         holder.close()
         impatient.dispose()
     assert url in str(caught.value)
+
+
+TICKS: list[float] = []
+
+
+def tick() -> None:
+    """A job that needs no database: it shows whether the scheduler's own loop is still running."""
+    TICKS.append(time.monotonic())
+
+
+def test_the_schedulers_job_store_waits_out_an_outage_and_keeps_scheduling(
+        pg: tuple[ThrowawayPostgres, str, Engine], make_settings: Callable[..., Settings],
+        caplog: pytest.LogCaptureFixture) -> None:
+    server, url, engine = pg
+    caplog.set_level(logging.INFO, logger="newsletter.database")
+    settings = make_settings(database_url=url, database_retry_seconds=0.3)
+    built = scheduler.build_scheduler(settings, engine)
+    built.start()
+    built.add_job("tests.newsletter.test_outage:tick", IntervalTrigger(seconds=0.2), id="tick")
+    try:
+        wait_for(lambda: len(TICKS) >= 2, "the first ticks")
+        server.stop()  # the loop reads and stores the job's run times in this database several times a second
+        wait_for(lambda: DOWN in caplog.text, "the outage line")
+        time.sleep(1.0)
+        server.start()
+        wait_for(lambda: BACK in caplog.text, "the recovery line")
+        resumed = time.monotonic()
+        wait_for(lambda: sum(t > resumed for t in TICKS) >= 3, "ticks after the outage")
+    finally:
+        built.shutdown(wait=True)
+    assert caplog.text.count(DOWN) == 1 and caplog.text.count(BACK) == 1, caplog.text
+    assert "Error getting due jobs" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_database_bug_is_not_mistaken_for_an_outage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    engine = make_engine(url)
+    try:
+        with pytest.raises(OperationalError, match="no such table"), outage.reported(url), engine.connect() as c:
+            c.exec_driver_sql("SELECT * FROM missing_table")  # a bug stays loud, with its traceback
+    finally:
+        engine.dispose()

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues
+from newsletter import claims, issues, outage
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
@@ -138,6 +138,11 @@ class _Run:
     batch_size: int
     lease: timedelta
 
+    @property
+    def url(self) -> str:
+        """The database's URL, for outage messages."""
+        return self.engine.url.render_as_string(hide_password=False)
+
 
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
                batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
@@ -198,6 +203,7 @@ def _still_sending(run: _Run) -> bool:
 
 def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, int, str | None]:
     """Send one claimed batch and record it: (results, dropped, failed, failure reason)."""
+    started = time.monotonic()
     recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows])
     messages = [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery,
                             issue_number=run.number, envelope=run.envelope, fill=not run.provider.fills_itself)
@@ -218,7 +224,9 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
     except ProviderError:
         claims.release(run.engine, [d for d, _, _ in claim.rows])
         raise
-    claims.record(run.engine, results, dropped=dropped)
+    # The provider has the batch now: its results ride out a database outage while the lease lasts.
+    outage.persist(lambda: claims.record(run.engine, results, dropped=dropped), url=run.url,
+                   within=run.lease.total_seconds() - (time.monotonic() - started) - 1)
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:

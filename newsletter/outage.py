@@ -18,12 +18,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from newsletter.db import make_engine
+from newsletter.db import make_engine, normalise_url
 from newsletter.errors import DatabaseUnavailable
 
 log = logging.getLogger("newsletter.database")
 T = TypeVar("T")
 FIRST_WAIT = 0.5
+DEFAULT_CAP = 30.0
+RECORD_CAP = 1.0  # a batch's results wait in memory: try often, the lease is running
 # SQLite says these when its file is locked by another writer or cannot be opened; its other
 # OperationalErrors (no such table, syntax) are bugs, not outages.
 SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o error")
@@ -44,7 +46,9 @@ def is_outage(exc: BaseException) -> bool:
 def describe(url: str) -> str:
     """``url`` without its password, fit for logs and error messages."""
     try:
-        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+        parsed = make_url(url)
+        return parsed._replace(password=None, drivername=parsed.get_backend_name()).render_as_string(
+            hide_password=False)
     except ArgumentError:
         return "the configured database"
 
@@ -136,13 +140,38 @@ _watches: dict[str, Watch] = {}
 _watches_lock = threading.Lock()
 
 
-def watch_for(url: str, *, cap: float) -> Watch:
-    """This process's one watch on ``url``, so that its job store and its jobs log one outage once."""
+def watch_for(url: str, *, cap: float | None = None) -> Watch:
+    """This process's one watch on ``url`` (its backoff capped at ``cap``, default 30 s, when given), so that
+    its job store, its jobs and its sends log one outage once."""
+    key = make_url(normalise_url(url)).render_as_string(hide_password=False)  # settings' and engines' alike
     with _watches_lock:
-        watch = _watches.get(url)
-        if watch is None or watch.cap != cap:
-            watch = _watches[url] = Watch(url, cap=cap)
+        watch = _watches.get(key)
+        if watch is None or (cap is not None and watch.cap != cap):
+            watch = _watches[key] = Watch(url, cap=DEFAULT_CAP if cap is None else cap)
         return watch
+
+
+def persist(write: Callable[[], None], *, url: str, within: float) -> None:
+    """Run a write that must not be lost through an outage shorter than ``within`` seconds, else re-raise.
+
+    A batch's results are such a write: the provider has taken the batch, and unrecorded it would be claimed
+    again when its lease expires and go out twice. Past ``within`` (what is left of the lease) another sender
+    may have claimed it, so the outage is raised as usual.
+    """
+    deadline = time.monotonic() + within
+    backoff = Backoff(RECORD_CAP)
+    while True:
+        try:
+            write()
+        except DBAPIError as exc:
+            wait = backoff.next()
+            if not is_outage(exc) or time.monotonic() + wait > deadline:
+                raise
+            watch_for(url).down(exc)
+            time.sleep(wait)
+            continue
+        watch_for(url).up()
+        return
 
 
 def ride_out(action: Callable[[], T], *, watch: Watch, stop: threading.Event) -> T | None:
@@ -158,8 +187,11 @@ def ride_out(action: Callable[[], T], *, watch: Watch, stop: threading.Event) ->
         except DBAPIError as exc:  # OperationalError and InterfaceError among them
             if not is_outage(exc):
                 raise
-            watch.down(exc)
-            if not _wait_until_back(watch, backoff, stop):
+            if watch.down_now or not watch.reachable():
+                watch.down(exc)
+                if not _wait_until_back(watch, backoff, stop):
+                    return None
+            elif stop.wait(backoff.next()):  # it failed in an outage that is over already: no new line
                 return None
             continue
         watch.up()

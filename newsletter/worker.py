@@ -50,7 +50,7 @@ def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSo
     A database outage is waited out with backoff up to ``retry_cap`` seconds, logged once when it starts
     and once when it ends; the round it cut short is run again, which resumes the send where it stopped.
     """
-    watch = outage.Watch(engine.url.render_as_string(hide_password=False), cap=retry_cap)
+    watch = outage.watch_for(engine.url.render_as_string(hide_password=False), cap=retry_cap)
     submitted = [0]  # counted per batch, so that a round an outage cut short still counts what it sent
     while not stop.is_set():
         outage.ride_out(lambda: _round(engine, submitted, provider=provider, source=source, envelope=envelope,

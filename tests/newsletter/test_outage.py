@@ -38,6 +38,7 @@ from tests.newsletter.test_issues import build, seed
 from tests.pg_throwaway import ThrowawayPostgres, throwaway_postgres, throwaway_server
 from tests.scheduling import env_settings, outbox, seed_this_week
 from tests.test_scheduler import _miss_the_run
+from tests.wire_server import KEY, WireServer
 
 __all__ = ["throwaway_postgres", "throwaway_server"]  # fixtures
 READERS = 200
@@ -78,8 +79,7 @@ def submitted(engine: Engine) -> int:
 
 def outage_in_the_middle(server: ThrowawayPostgres, engine: Engine, log: Path, process: subprocess.Popen[bytes]
                          ) -> None:
-    """Stop the database once some messages went out, start it again once the process noticed."""
-    wait_for(lambda: submitted(engine) >= 40, "the first batches")
+    """Stop the database now, and start it again once the process said it noticed."""
     server.stop()
     wait_for(lambda: DOWN in log.read_text(errors="replace") or process.poll() is not None, "the outage line")
     time.sleep(1.0)  # a few retries with the small backoff cap, which must not add lines
@@ -87,14 +87,18 @@ def outage_in_the_middle(server: ThrowawayPostgres, engine: Engine, log: Path, p
     wait_for(lambda: submitted(engine) >= READERS or process.poll() is not None, "the rest of the issue", 45)
 
 
-def assert_one_message_each(engine: Engine, folder: Path) -> None:
-    """Every reader's delivery submitted once, the issue sent, and one .eml per reader in the outbox."""
+def assert_sent_once_each(engine: Engine) -> None:
+    """Every reader's one delivery submitted, and the issue sent."""
     with engine.connect() as connection:
         rows = [(r[0], r[1]) for r in connection.execute(select(TABLE.c.subscriber_id, TABLE.c.status))]
     with session_scope(engine) as session:
         status = session.exec(sqlmodel.select(IssueRow.status)).one()
     assert Counter(s for _, s in rows) == Counter({"submitted": READERS}) and status == "sent"
     assert len({subscriber for subscriber, _ in rows}) == READERS
+
+
+def assert_one_file_each(folder: Path) -> None:
+    """One .eml per reader in the file provider's outbox."""
     files = sorted(folder.rglob("*.eml"))
     assert len(files) == READERS
     assert len({f.name.split("-", 1)[1] for f in files}) == READERS  # one address per file, none twice
@@ -116,26 +120,31 @@ def test_a_worker_rides_out_a_database_outage_and_finishes_the_issue(
     number = build(engine, directory).number
     assert number is not None and hand_to_workers(engine, number, source=directory) == READERS
     log = tmp_path / "worker.log"
-    env = os.environ | {
-        "NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_PROVIDER": "file", "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out"),
-        "NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
-        "NEWSLETTER_BATCH_SIZE": "10", "NEWSLETTER_CONCURRENCY": "2", "NEWSLETTER_RATE_LIMIT": "40",
-        "NEWSLETTER_LEASE_SECONDS": "3", "NEWSLETTER_WORKER_POLL_SECONDS": "0.2",
-        "NEWSLETTER_DATABASE_RETRY_SECONDS": "0.5",
-    }
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "newsletter", "worker"], env=env, cwd=tmp_path,
-                                   stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        outage_in_the_middle(server, engine, log, process)
-        assert process.poll() is None, log.read_text()  # still up
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with WireServer() as service:
+        service.state.latency = 0.5  # the database goes away while batches are at the service
+        env = os.environ | {
+            "NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_PROVIDER": "postmark",
+            "NEWSLETTER_PROVIDER_BASE_URL": service.url, "NEWSLETTER_PROVIDER_API_KEY": KEY,
+            "NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
+            "NEWSLETTER_BATCH_SIZE": "10", "NEWSLETTER_CONCURRENCY": "2", "NEWSLETTER_LEASE_SECONDS": "15",
+            "NEWSLETTER_WORKER_POLL_SECONDS": "0.2", "NEWSLETTER_DATABASE_RETRY_SECONDS": "0.5",
+        }
+        with log.open("wb") as sink:
+            process = subprocess.Popen([sys.executable, "-m", "newsletter", "worker"], env=env, cwd=tmp_path,
+                                       stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: len(service.state.requests) >= 4, "the first batches")
+            outage_in_the_middle(server, engine, log, process)
+            assert process.poll() is None, log.read_text()  # still up
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+        received = service.by_recipient()
     assert_one_outage_logged(log.read_text())
-    assert_one_message_each(engine, tmp_path / "out")
+    assert_sent_once_each(engine)
+    assert len(received) == READERS and set(received.values()) == {1}  # the batches in flight were not resent
 
 
 def test_the_schedulers_send_rides_out_a_database_outage(
@@ -150,6 +159,7 @@ def test_the_schedulers_send_rides_out_a_database_outage(
         process = subprocess.Popen([sys.executable, str(ROOT / "scheduler.py")], stdout=sink,
                                    stderr=subprocess.STDOUT)
     try:
+        wait_for(lambda: submitted(engine) >= 40, "the first batches")
         outage_in_the_middle(server, engine, log, process)
         assert process.poll() is None, log.read_text()  # the scheduler stays up
         process.send_signal(signal.SIGTERM)
@@ -158,7 +168,8 @@ def test_the_schedulers_send_rides_out_a_database_outage(
         if process.poll() is None:
             process.kill()
     assert_one_outage_logged(log.read_text())
-    assert_one_message_each(engine, Path(settings.outbox_dir))
+    assert_sent_once_each(engine)
+    assert_one_file_each(Path(settings.outbox_dir))
     assert len(outbox(settings)) == READERS
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from newsletter import outage, scheduled, wiring
 from newsletter.config import Settings, load_settings
+from newsletter.errors import DatabaseUnavailable
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
@@ -168,6 +169,16 @@ def main() -> None:
         scheduled.stopping.set()
         done.set()
 
+    try:
+        with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
+            _run(settings, stop, done)
+    except DatabaseUnavailable as exc:  # only at start: once running, jobs and their store wait outages out
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    log.info("scheduler stopped")
+
+
+def _run(settings: Settings, stop: Callable[[int, FrameType | None], None], done: threading.Event) -> None:
     with wiring.database(settings) as engine:  # refuses an out-of-date schema before anything is scheduled
         scheduler = build_scheduler(settings, engine)
         signal.signal(signal.SIGTERM, stop)
@@ -177,7 +188,6 @@ def main() -> None:
                  settings.publish_mode, next_run(settings, datetime.now(settings.zone)))
         done.wait()
         scheduler.shutdown(wait=True)
-    log.info("scheduler stopped")
 
 
 def next_run(settings: Settings, after: datetime) -> datetime:

@@ -274,7 +274,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with wiring.database(settings) as engine:
+    with outage.reported(settings.database_url, advice="start the worker again once it is back"), \
+            wiring.database(settings) as engine:  # an outage once running is waited out (newsletter.worker)
         out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
         submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
                              source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),

@@ -173,29 +173,37 @@ def test_the_schedulers_send_rides_out_a_database_outage(
     assert len(outbox(settings)) == READERS
 
 
-def send_command(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_command(command: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_SECRET_KEY": SECRET,
                         "NEWSLETTER_OUTBOX_DIR": str(cwd / "out")}
-    return subprocess.run([sys.executable, "-m", "newsletter", "issue", "send", "1"], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run([sys.executable, *command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
-def test_issue_send_against_a_stopped_database_says_which_one_in_one_line(
-        pg: tuple[ThrowawayPostgres, str, Engine], tmp_path: Path) -> None:
+SEND = ["-m", "newsletter", "issue", "send", "1"]
+
+
+@pytest.mark.parametrize(("command", "advice"), [
+    (SEND, "run `newsletter issue send 1` again once it is back"),
+    (["-m", "newsletter", "worker"], "start the worker again once it is back"),
+    ([str(ROOT / "scheduler.py")], "start the scheduler again once it is back"),
+], ids=["issue-send", "worker", "scheduler"])
+def test_a_command_against_a_stopped_database_says_which_one_in_one_line(
+        command: list[str], advice: str, pg: tuple[ThrowawayPostgres, str, Engine], tmp_path: Path) -> None:
     server, url, _ = pg
     with_password = url.replace("postgres@", "postgres:hunter2-secret@")
     server.stop()
-    done = send_command(with_password, tmp_path)
+    done = run_command(command, with_password, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stdout + done.stderr, done.stderr
     assert url in lines[0] and "hunter2" not in lines[0], lines[0]  # the database named, its password not
-    assert "is unavailable" in lines[0] and "newsletter issue send 1" in lines[0]
+    assert "is unavailable" in lines[0] and lines[0].endswith(advice), lines[0]
 
 
 def test_issue_send_with_an_unreachable_sqlite_file_says_which_one(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'missing-folder' / 'newsletter.db'}"
-    done = send_command(url, tmp_path)
+    done = run_command(SEND, url, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -33,12 +34,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
-from newsletter import scheduled, wiring
+from newsletter import outage, scheduled, wiring
 from newsletter.config import Settings, load_settings
+from newsletter.errors import DatabaseUnavailable
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,54 @@ def job_specs(settings: Settings) -> list[JobSpec]:
     return specs
 
 
+class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's database job store, made to wait out a database outage instead of failing.
+
+    Unguarded, APScheduler logs a warning per attempt when it cannot read the due jobs, and a failure to
+    store a job's next run time kills its scheduling thread while the process stays up doing nothing.
+    """
+
+    def __init__(self, engine: Engine, watch: outage.Watch) -> None:
+        super().__init__(engine=engine)
+        self.watch = watch
+        self.backoff = outage.Backoff(watch.cap)
+
+    def _guard(self, action: Callable[[], T], fallback: Callable[[], T]) -> T:
+        try:
+            result = action()
+        except DBAPIError as exc:
+            if not outage.is_outage(exc):
+                raise
+            self.watch.down(exc)
+            return fallback()
+        self.watch.up()
+        self.backoff.reset()
+        return result
+
+    def get_due_jobs(self, now: datetime) -> list[Any]:
+        """The due jobs; none while the database is away."""
+        return self._guard(lambda: list(super(JobStore, self).get_due_jobs(now)), list)
+
+    def get_next_run_time(self) -> datetime | None:
+        """The next run time; while the database is away, the next attempt to reach it (capped backoff)."""
+        return self._guard(self._stored_next_run_time,
+                           lambda: datetime.now(UTC) + timedelta(seconds=self.backoff.next()))
+
+    def _stored_next_run_time(self) -> datetime | None:
+        found: datetime | None = super().get_next_run_time()
+        return found
+
+    def update_job(self, job: Any) -> None:
+        """Store the job's next run; when the database is away the job stays due and runs again once it is
+        back, which every job here allows (building is once per week, sends resume)."""
+        self._guard(lambda: super(JobStore, self).update_job(job), lambda: None)
+
+
 def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     """A scheduler keeping its jobs in ``engine``'s database; one job runs at a time, runs coalesce."""
+    watch = outage.watch_for(settings.database_url, cap=settings.database_retry_seconds)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        jobstores={"default": JobStore(engine, watch)},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_seconds},
         timezone=settings.zone)
@@ -121,6 +169,16 @@ def main() -> None:
         scheduled.stopping.set()
         done.set()
 
+    try:
+        with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
+            _run(settings, stop, done)
+    except DatabaseUnavailable as exc:  # only at start: once running, jobs and their store wait outages out
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    log.info("scheduler stopped")
+
+
+def _run(settings: Settings, stop: Callable[[int, FrameType | None], None], done: threading.Event) -> None:
     with wiring.database(settings) as engine:  # refuses an out-of-date schema before anything is scheduled
         scheduler = build_scheduler(settings, engine)
         signal.signal(signal.SIGTERM, stop)
@@ -130,7 +188,6 @@ def main() -> None:
                  settings.publish_mode, next_run(settings, datetime.now(settings.zone)))
         done.wait()
         scheduler.shutdown(wait=True)
-    log.info("scheduler stopped")
 
 
 def next_run(settings: Settings, after: datetime) -> datetime:

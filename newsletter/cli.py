@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, maintenance, migrate, wiring
+from newsletter import issues, jobs, maintenance, migrate, outage, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
@@ -135,7 +135,8 @@ def issue_send(
 ) -> None:
     """Send an issue to every queued delivery with a progress bar; run again to resume."""
     settings = load_settings()
-    with wiring.database(settings) as engine:
+    advice = f"run `newsletter issue send {number}` again once it is back"
+    with outage.reported(settings.database_url, advice=advice), wiring.database(settings) as engine:
         if dry_run:
             _print_plan(jobs.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
             return
@@ -260,20 +261,26 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
                                                                    "(default NEWSLETTER_CONCURRENCY).")] = None
            ) -> None:
     """Send queued deliveries of issues being sent, until SIGTERM; run as many as you like."""
+    import logging
     import signal
     import threading
 
     from newsletter import worker as work
 
     settings = load_settings()
+    # The worker's own lines (database outages, paused issues), without every HTTP request of the libraries.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("newsletter").setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with wiring.database(settings) as engine:
+    with outage.reported(settings.database_url, advice="start the worker again once it is back"), \
+            wiring.database(settings) as engine:  # an outage once running is waited out (newsletter.worker)
         out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
         submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
                              source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                             stop=stop, poll=settings.worker_poll_seconds, batch_size=settings.batch_size,
+                             stop=stop, poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds,
+                             batch_size=settings.batch_size,
                              concurrency=concurrency or settings.concurrency, rate_limit=settings.rate_limit,
                              lease=timedelta(seconds=settings.lease_seconds))
     out.print(f"Worker stopped after submitting {submitted} message(s).")

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues
+from newsletter import claims, issues, outage
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
@@ -140,6 +140,11 @@ class _Run:
     batch_size: int
     lease: timedelta
 
+    @property
+    def url(self) -> str:
+        """The database's URL, for outage messages."""
+        return self.engine.url.render_as_string(hide_password=False)
+
 
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
                batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
@@ -227,7 +232,9 @@ def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> O
     except ProviderError:
         claims.release(run.engine, claim)
         raise
-    written = claims.record(run.engine, claim, results)
+    # The provider has the batch now: its results ride out a database outage (fencing keeps a late write out).
+    written = outage.persist(lambda: claims.record(run.engine, claim, results), url=run.url,
+                             within=run.lease.total_seconds())
     results = [result for result in results if result.delivery_id in written]
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]

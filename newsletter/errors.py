@@ -4,6 +4,7 @@
 
     NewsletterError
     ├── ConfigError              a setting is missing or malformed (names the NEWSLETTER_* variable)
+    ├── DatabaseUnavailable      the database can't be reached (or its file is locked); names it, no password
     ├── CatalogError
     │   ├── CatalogImportError   an import file can't be read (names file, JSON path or page part, and the fix)
     │   └── UnknownToolError     a comparison or review names a tool the catalog doesn't have
@@ -28,6 +29,10 @@ class NewsletterError(Exception):
 
 class ConfigError(NewsletterError):
     """A setting is missing or malformed; the message names the environment variable."""
+
+
+class DatabaseUnavailable(NewsletterError):
+    """The database is down, unreachable or locked; what was committed stands, and running again resumes."""
 
 
 class CatalogError(NewsletterError):

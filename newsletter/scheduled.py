@@ -7,13 +7,15 @@ from the environment at run time), wires its collaborators and delegates to plai
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import desk, jobs, maintenance, wiring
+from newsletter import desk, jobs, maintenance, outage, wiring
 from newsletter.catalog.sync import sync_catalog
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.base import Provider
@@ -27,9 +29,22 @@ log = logging.getLogger("newsletter.scheduler")
 stopping = threading.Event()
 
 
-def publish(settings: Settings | None = None) -> None:
+def _rides_out(job: Callable[[Settings], None]) -> Callable[[Settings | None], None]:
+    """``job`` with settings read at run time, run again from the start after a database outage until SIGTERM.
+
+    Every job may run again: catalog syncs upsert, an issue is built once per week, sends resume.
+    """
+    @functools.wraps(job)
+    def run(settings: Settings | None = None) -> None:
+        current = settings or load_settings()
+        watch = outage.watch_for(current.database_url, cap=current.database_retry_seconds)
+        outage.ride_out(lambda: job(current), watch=watch, stop=stopping)
+    return run
+
+
+@_rides_out
+def publish(settings: Settings) -> None:
     """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review)."""
-    settings = settings or load_settings()
     with wiring.database(settings) as engine:
         if settings.catalog_url:
             outcome = sync_catalog(engine, str(settings.catalog_url), timeout=settings.request_timeout)
@@ -65,9 +80,9 @@ def _build_for_review(settings: Settings, engine: Engine) -> None:
     log.info("issue %s is a draft for review; %s review email(s) sent", built.number, sent)
 
 
-def send_approved(settings: Settings | None = None) -> None:
+@_rides_out
+def send_approved(settings: Settings) -> None:
     """At ``NEWSLETTER_SEND_CRON`` (review mode): send this week's issue if an editor approved it by now."""
-    settings = settings or load_settings()
     with wiring.database(settings) as engine:
         found = jobs.week_issue(engine, Week.current(settings.zone))
         if found is None:
@@ -83,9 +98,9 @@ def send_approved(settings: Settings | None = None) -> None:
             log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
 
 
-def send_due(settings: Settings | None = None) -> None:
+@_rides_out
+def send_due(settings: Settings) -> None:
     """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
-    settings = settings or load_settings()
     with wiring.database(settings) as engine:
         for number in jobs.due_issues(engine, datetime.now(UTC)):
             _report(number, _send(settings, engine, number), settings)
@@ -96,9 +111,9 @@ def send_due(settings: Settings | None = None) -> None:
                 _report(number, _send(settings, engine, number, top_up=False), settings)
 
 
-def housekeeping(settings: Settings | None = None) -> None:
+@_rides_out
+def housekeeping(settings: Settings) -> None:
     """Release expired leases, queue failed deliveries worth another try, purge stale sign-ups."""
-    settings = settings or load_settings()
     with wiring.database(settings) as engine:
         released = maintenance.release_expired_leases(engine)
         retried = maintenance.retry_failed(engine, attempts=settings.retry_attempts)

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import issues
+from newsletter import issues, outage
 from newsletter.db import session_scope
 from newsletter.delivery.base import Provider
-from newsletter.dispatch import Envelope, send_issue
+from newsletter.dispatch import Envelope, SendReport, send_issue
 from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow, IssueRow
 from newsletter.recipients import RecipientSource
@@ -44,23 +44,41 @@ def hand_to_workers(engine: Engine, number: int, *, source: RecipientSource) -> 
 
 
 def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSource, envelope: Envelope,
-        stop: threading.Event, poll: float, **send_options: Any) -> int:
-    """Send until ``stop`` is set; returns how many messages this worker submitted."""
-    submitted = 0
+        stop: threading.Event, poll: float, retry_cap: float = 30.0, **send_options: Any) -> int:
+    """Send until ``stop`` is set; returns how many messages this worker submitted.
+
+    A database outage is waited out with backoff up to ``retry_cap`` seconds, logged once when it starts
+    and once when it ends; the round it cut short is run again, which resumes the send where it stopped.
+    """
+    watch = outage.watch_for(engine.url.render_as_string(hide_password=False), cap=retry_cap)
+    submitted = [0]  # counted per batch, so that a round an outage cut short still counts what it sent
     while not stop.is_set():
-        numbers = issues_to_send(engine)
-        for number in numbers:
-            if stop.is_set():
-                break
-            try:
-                report = send_issue(engine, number, provider=provider(), source=source, envelope=envelope, stop=stop,
-                                    top_up=False, **send_options)
-                submitted += report.submitted
-            except ProviderAuthError as exc:
-                log.error("issue %s paused: %s", number, exc)
-            except (ProviderUnavailable, IssueError) as exc:
-                log.warning("issue %s: %s; trying again later", number, exc)
-                stop.wait(poll)
-        if not numbers:
+        outage.ride_out(lambda: _round(engine, submitted, provider=provider, source=source, envelope=envelope,
+                                       stop=stop, poll=poll, **send_options), watch=watch, stop=stop)
+    return submitted[0]
+
+
+def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provider], source: RecipientSource,
+           envelope: Envelope, stop: threading.Event, poll: float, **send_options: Any) -> None:
+    """Send each issue being sent once through, or wait ``poll`` seconds when there is none."""
+    numbers = issues_to_send(engine)
+    for number in numbers:
+        if stop.is_set():
+            break
+        seen = 0
+
+        def count(report: SendReport) -> None:
+            nonlocal seen
+            submitted[0] += report.submitted - seen
+            seen = report.submitted
+
+        try:
+            send_issue(engine, number, provider=provider(), source=source, envelope=envelope, stop=stop,
+                       top_up=False, progress=count, **send_options)
+        except ProviderAuthError as exc:
+            log.error("issue %s paused: %s", number, exc)
+        except (ProviderUnavailable, IssueError) as exc:
+            log.warning("issue %s: %s; trying again later", number, exc)
             stop.wait(poll)
-    return submitted
+    if not numbers:
+        stop.wait(poll)

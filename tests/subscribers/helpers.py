@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from newsletter.config import Settings
 from newsletter.delivery.memory import MemoryProvider
 from subscribers.web import create_app
+from tests.conftest import TEST_SECRET_KEY
 
-SECRET = "test-secret-key-0123456789"
+SECRET = TEST_SECRET_KEY
 
 
 @contextmanager

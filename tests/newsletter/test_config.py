@@ -8,8 +8,8 @@ import secrets
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli import app
 from newsletter import keycheck
+from newsletter.cli import app
 from newsletter.config import load_settings, new_secret
 from newsletter.errors import ConfigError
 

@@ -49,7 +49,7 @@ def _few_distinct(key: str) -> str | None:
 def _placeholder(key: str) -> str | None:
     folded = re.sub(r"[\W_]", "", key.lower())
     found = any(word in folded for word in PLACEHOLDERS)  # which one stays unsaid: errors end up in logs
-    return "it contains a placeholder word (secret, password, changeme…)" if found else None
+    return "it contains a placeholder word such as secret, password or changeme" if found else None
 
 
 def _mostly_words(key: str) -> str | None:

@@ -42,7 +42,7 @@ def close_session(engine: Engine, token: str) -> None:
 
 
 def open_sessions(engine: Engine, editor: str, *, now: datetime) -> int:
-    """How many unexpired sessions ``editor`` has (for tests and the desk's own checks)."""
+    """How many unexpired sessions ``editor`` has, on any device."""
     with Session(engine) as session:
         query = select(EditorSessionRow).where(EditorSessionRow.editor == editor,
                                                col(EditorSessionRow.expires_at) > now)

@@ -104,7 +104,7 @@ def run_workers_case(count: int, size: int, url: str, database_url: str | None) 
         url_of_db = engine.url.render_as_string(hide_password=False)
         env = os.environ | {"NEWSLETTER_DATABASE_URL": url_of_db, "NEWSLETTER_PROVIDER": "sendgrid",
                             "NEWSLETTER_PROVIDER_BASE_URL": url, "NEWSLETTER_PROVIDER_API_KEY": "test-api-key",
-                            "NEWSLETTER_SECRET_KEY": "bench-secret-key-0123456789",
+                            "NEWSLETTER_SECRET_KEY": "Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T",
                             "NEWSLETTER_POSTAL_ADDRESS": "1 Bench Street", "NEWSLETTER_BATCH_SIZE": "1000",
                             "NEWSLETTER_CONCURRENCY": "2", "NEWSLETTER_WORKER_POLL_SECONDS": "0.1"}
         before = stats(url)
@@ -230,7 +230,7 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
                      "free_only": False, "source": "bench", "created_at": now}
                     for i in range(start, min(size, start + 5_000))]
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
-    source = Directory(engine, Links(Signer("bench-secret-key-0123456789"), "https://app.example.com",
+    source = Directory(engine, Links(Signer("Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"), "https://app.example.com",
                                      "unsubscribe@news.example.com"))
     outcome = jobs.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
                                context=RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),

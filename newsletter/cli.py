@@ -247,12 +247,15 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     settings = load_settings()
     with wiring.database(settings):
         pass  # refuse to start on an out-of-date schema
+    # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
+    # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     if workers > 1:
-        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    proxy_headers=False)
         return
     from subscribers.web import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
 
 
 @app.command()

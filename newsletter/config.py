@@ -6,8 +6,8 @@ Tests build ``Settings(_env_file=None, ...)`` directly.
 
 from __future__ import annotations
 
-import secrets
 from email.utils import parseaddr
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from newsletter import keycheck
 from newsletter.errors import ConfigError
 
 ENV_PREFIX = "NEWSLETTER_"
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     confirm_max_age_days: int = Field(default=7, ge=1, le=90)
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
     signup_rate_limit: int = Field(default=5, ge=1, le=10000)
+    trusted_proxies: str = ""
     postmark_webhook_username: str | None = None
     postmark_webhook_password: SecretStr | None = None
     sendgrid_webhook_public_key: str | None = None
@@ -118,9 +120,21 @@ class Settings(BaseSettings):
 
     @field_validator("secret_key")
     @classmethod
-    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters; generate one with `newsletter secret`")
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        reason = keycheck.weakness(value.get_secret_value()) if value is not None else None
+        if reason:  # one signed link lets anyone test guesses offline, so a guessable key forges every link
+            raise ValueError(f"is too easy to guess ({reason}); generate a random one with `newsletter secret`")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        for part in _split(value):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network such as 10.0.0.0/8; "
+                                 "list them comma-separated") from None
         return value
 
     @field_validator("editor_emails")
@@ -137,6 +151,11 @@ class Settings(BaseSettings):
     def editor_addresses(self) -> tuple[str, ...]:
         """Where review-mode previews go (besides editors added with an address)."""
         return tuple(_split(self.editor_emails))
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The proxies whose X-Forwarded-For is believed; empty means the direct peer is the client."""
+        return tuple(ip_network(part, strict=False) for part in _split(self.trusted_proxies))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -182,8 +201,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def new_secret() -> str:
-    """A fresh random value fit for NEWSLETTER_SECRET_KEY."""
-    return secrets.token_urlsafe(32)
+    """A fresh random value fit for NEWSLETTER_SECRET_KEY (it passes the strength check)."""
+    return keycheck.new_secret()
 
 
 def _split(value: str) -> list[str]:

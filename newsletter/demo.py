@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, migrate, wiring
+from newsletter import issues, jobs, keycheck, migrate, wiring
 from newsletter.catalog import store
 from newsletter.catalog.json_format import parse_json
 from newsletter.config import Settings, new_secret
@@ -50,7 +50,8 @@ class DemoReport:
 def demo_settings(directory: Path) -> Settings:
     """Settings for the demo: everything inside ``directory``, a secret generated once and kept there."""
     secret_file = directory / "secret.key"
-    if not secret_file.exists():
+    kept = secret_file.read_text(encoding="utf-8").strip() if secret_file.exists() else ""
+    if keycheck.weakness(kept):  # none yet, or one kept by an older version that settings now refuse
         secret_file.write_text(new_secret(), encoding="utf-8")
     return Settings(
         _env_file=None,

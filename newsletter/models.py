@@ -150,6 +150,29 @@ class EditorRow(SQLModel, table=True):
     created_at: datetime
 
 
+class EditorSessionRow(SQLModel, table=True):
+    """One signed-in editor on one device; the cookie holds a random id and only its SHA-256 is kept here."""
+
+    __tablename__ = "editor_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    editor: str = Field(index=True, max_length=100)
+    fingerprint: str = Field(max_length=64)  # of the password hash it was opened with: a new password ends it
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+class EditorLoginFailureRow(SQLModel, table=True):
+    """Recent failed sign-ins under one name, an editor's or not: unknown names are counted alike."""
+
+    __tablename__ = "editor_login_failure"
+
+    name: str = Field(primary_key=True, max_length=100)
+    failures: int
+    last_failure_at: datetime
+    locked_until: datetime | None = None
+
+
 class CatalogSyncRow(SQLModel, table=True):
     """The last fetch of the site's verdict export: validators for the next conditional GET, and its outcome."""
 

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from newsletter.errors import SubscriberError
 from newsletter.models import ToolRow
 from subscribers import service, signup
-from subscribers.site import Site, client_ip
+from subscribers.site import Site
 from subscribers.store import cohort_of
 from subscribers.tokens import TokenError
 
@@ -43,11 +43,11 @@ def router(site: Site) -> APIRouter:
         if not site.csrf_ok(request, _field(form, "csrf")):
             return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
                              days=site.settings.confirm_max_age_days)
-        if not site.limit.allow(client_ip(request)):
+        if not site.limit.allow(site.client_ip(request)):
             return site.page("too_many.html", 429, title="Too many tries")
         if _field(form, "website"):  # the honeypot: a person never fills it in
             return site.page("check_inbox.html", title="Check your inbox")
-        consent = signup.Consent(client_ip(request), request.headers.get("user-agent"))
+        consent = signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
         try:
             row = signup.request_subscription(
                 site.engine, _field(form, "email"), categories=chosen(form), free_only=bool(form.get("free_only")),
@@ -63,7 +63,7 @@ def router(site: Site) -> APIRouter:
         days = site.settings.confirm_max_age_days
         try:
             subscriber_id, address = site.signer.read_confirm(token, max_age=days * 86400)
-            consent = signup.Consent(client_ip(request), request.headers.get("user-agent"))
+            consent = signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
             row = signup.confirm(site.engine, subscriber_id, address, consent=consent)
         except TokenError as exc:
             return site.page("link_expired.html", 400, request=request, title="Link expired", expired=exc.expired,

@@ -1,4 +1,9 @@
-"""What the subscriber pages share: page rendering, CSRF, client address, rate limit, the confirmation email."""
+"""What the subscriber pages share: page rendering, CSRF, client address, rate limit, the confirmation email.
+
+The client address (for the sign-up and login limits and the consent record) is the direct peer's, unless
+that peer is one of ``NEWSLETTER_TRUSTED_PROXIES``: only then is ``X-Forwarded-For`` read, right to left,
+skipping the trusted hops, because anyone can send the header and only our own proxies' entries are true.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +65,13 @@ class Site:
         self.emails = make_environment()
         self.limit = RateLimit(settings.signup_rate_limit)
         self.base = str(settings.public_url).rstrip("/")
+        self.trusted = settings.trusted_networks
         self._send_lock = threading.Lock()
+
+    def client_ip(self, request: Request) -> str:
+        """The visitor's address: the peer's, or behind trusted proxies the nearest untrusted X-Forwarded-For hop."""
+        peer = request.client.host if request.client else None
+        return client_address(peer, request.headers.getlist("x-forwarded-for"), self.trusted)
 
     def page(self, name: str, status: int = 200, *, request: Request | None = None, **values: Any) -> HTMLResponse:
         """Render a page; with ``request``, forms on it get a CSRF token bound to the visitor's cookie."""
@@ -95,6 +108,37 @@ class Site:
             self.provider.send_messages([message])
 
 
-def client_ip(request: Request) -> str:
-    """The visitor's address as the server saw it (run uvicorn with --proxy-headers behind a proxy)."""
-    return request.client.host if request.client else "unknown"
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+def client_address(peer: str | None, forwarded: Sequence[str], trusted: Networks) -> str:
+    """Who sent a request that ``peer`` delivered with these X-Forwarded-For lines, believing ``trusted`` only."""
+    address = _parse_ip(peer or "")
+    if address is None:
+        return peer or "unknown"
+    hops = [hop for line in forwarded for hop in line.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(address, trusted):
+            break
+        entry = _parse_ip(hop)
+        if entry is None:  # garbage is no address: the trusted hop that passed it on is the best we know
+            break
+        address = entry
+    return str(address)
+
+
+def _is_trusted(address: IPv4Address | IPv6Address, trusted: Networks) -> bool:
+    return any(address.version == network.version and address in network for network in trusted)
+
+
+def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    text = text.strip()
+    if text.startswith("["):  # [v6]:port
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # v4:port, as some proxies write it
+        text = text.partition(":")[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    return (address.ipv4_mapped or address) if isinstance(address, IPv6Address) else address  # ::ffff:a.b.c.d

@@ -23,6 +23,7 @@ from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
 from subscribers import archive, forms, service, webhooks
 from subscribers.desk import routes as desk_routes
+from subscribers.desk.auth import Gate
 from subscribers.site import Site
 from subscribers.tokens import TokenError
 
@@ -36,8 +37,12 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(settings: Settings, *, provider: Provider | None = None) -> FastAPI:
-    """The app for ``settings``; confirmation emails go through ``provider`` (default: the configured one)."""
+def create_app(settings: Settings, *, provider: Provider | None = None,
+               gate: Callable[[Site], Gate] | None = None) -> FastAPI:
+    """The app for ``settings``; confirmation emails go through ``provider`` (default: the configured one).
+
+    ``gate`` builds the desk's sign-in gate from the site (tests: a clock, a lower scrypt cost).
+    """
     if provider is None:
         from newsletter.wiring import provider_for  # the composition root; imported late to avoid a cycle
 
@@ -55,7 +60,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
                   openapi_url=None)
     app.include_router(forms.router(site))
     app.include_router(archive.router(site))
-    app.include_router(desk_routes.router(site))
+    app.include_router(desk_routes.router(site, gate=gate(site) if gate else None))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -26,6 +26,8 @@ SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
 FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
 SITE_PAGES = Path(__file__).parent / "fixtures" / "site"
 PG_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL")
+# Random-looking, as the settings demand: import this rather than writing a key into a test.
+TEST_SECRET_KEY = "qJybSUZbdT-b6XhtwjLRp1EsLvTfdX-B3R3IVwOXl-k"
 _ = wiring  # importing wiring registers the subscriber table
 
 
@@ -102,7 +104,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{tmp_path / 'settings.db'}", "outbox_dir": tmp_path / "outbox",
-            "secret_key": "test-secret-key-0123456789", "postal_address": "1 Test Street, Testville",
+            "secret_key": TEST_SECRET_KEY, "postal_address": "1 Test Street, Testville",
             "from_address": "Weekly AI Tool Verdicts <verdicts@news.example.com>",
             "public_url": "https://app.example.com", "site_url": "https://site.example.com/compare/",
         }

@@ -13,7 +13,7 @@ from newsletter.catalog.importer import import_files
 from newsletter.config import Settings, load_settings
 from newsletter.db import session_scope
 from subscribers import store
-from tests.conftest import FIXTURE_PAGES
+from tests.conftest import FIXTURE_PAGES, TEST_SECRET_KEY
 
 
 def seed_this_week(engine: Engine, readers: int = 6) -> None:
@@ -27,7 +27,7 @@ def env_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: 
     """Settings the jobs will read from the environment when the scheduler runs them with no arguments."""
     monkeypatch.chdir(tmp_path)  # no stray .env
     values = {"database_url": database_url, "provider": "file", "outbox_dir": str(tmp_path / "outbox"),
-              "secret_key": "test-secret-key-0123456789", "postal_address": "1 Test Street, Testville",
+              "secret_key": TEST_SECRET_KEY, "postal_address": "1 Test Street, Testville",
               "from_address": "Weekly AI Tool Verdicts <verdicts@news.example.com>",
               "public_url": "https://app.example.com", "site_url": "https://site.example.com/compare/",
               "timezone": "UTC"} | {k: str(v) for k, v in extra.items()}

@@ -1,75 +1,98 @@
-"""Editors' sign-in: password check, a signed session cookie, a login rate limit.
+"""Editors' sign-in: password check, a server-side session per device, login limits per address and per name.
 
-The session cookie holds the editor's name and a fingerprint of their password hash, signed and dated: it
-expires after ``NEWSLETTER_EDITOR_SESSION_HOURS``, and changing a password ends every session made with the old
-one. It is ``HttpOnly``, ``SameSite=Strict`` and scoped to ``/editor``; forms carry the app's CSRF token too.
+The session cookie holds a random id whose row (``subscribers.desk.sessions``) says who is signed in: it
+expires after ``NEWSLETTER_EDITOR_SESSION_HOURS``, signing out deletes it, and changing a password ends every
+session made with the old one. It is ``HttpOnly``, ``SameSite=Strict`` and scoped to ``/editor``; forms carry
+the app's CSRF token too. Failed sign-ins pause sign-in under that name for a while (``lockout``), wherever
+they come from; a sign-in with a hash made at a lower scrypt cost stores a new hash at the current one.
 """
 
 from __future__ import annotations
 
-import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from newsletter import editors
+from subscribers.desk import lockout
+from subscribers.desk.sessions import close_session, find_session, open_session
 from subscribers.site import RateLimit, Site
 
 COOKIE = "editor_session"
 PATH = "/editor"
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC: the gate's clock unless a test passes another."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one sign-in: whether it worked, and until when sign-ins under that name are paused."""
+
+    signed_in: bool
+    paused_until: datetime | None = None
 
 
 class Gate:
-    """Who may use the desk: verifies passwords, mints and reads session cookies."""
+    """Who may use the desk: verifies passwords, limits attempts, opens, reads and closes sessions."""
 
-    def __init__(self, site: Site) -> None:
-        self.site = site
-        self._serializer = URLSafeTimedSerializer(site.secret, salt="editor-session")
-        self._max_age = site.settings.editor_session_hours * 3600
+    def __init__(self, site: Site, *, clock: Clock = utc_now, cost: editors.Cost = editors.COST,
+                 policy: lockout.Policy | None = None) -> None:
+        self.site, self.clock, self.cost = site, clock, cost
+        self.policy = policy or lockout.Policy()
+        self._lifetime = timedelta(hours=site.settings.editor_session_hours)
         self.attempts = RateLimit(10)
         configured = site.settings.editor_password_hash
         self._settings_hash = editors.check_hash(configured.get_secret_value()) if configured else None
+        # Never matches (the key is not a real hash) but costs what a real check costs: no enumeration by timing.
+        self._dummy = f"scrypt${cost.n}${cost.r}${cost.p}${secrets.token_urlsafe(16)}${'A' * 43}"
 
     def _hash_of(self, name: str) -> str | None:
         with Session(self.site.engine) as session:
             return editors.password_hash_of(session, name, self._settings_hash)
 
-    def login(self, name: str, password: str) -> bool:
-        """Whether ``name`` and ``password`` belong to an editor."""
-        stored = self._hash_of(name.strip())
-        if stored is None:
-            editors.verify_password(password, _DUMMY)  # same work for unknown names: no user enumeration by timing
-            return False
-        return editors.verify_password(password, stored)
+    def login(self, name: str, password: str) -> Attempt:
+        """Check ``name`` and ``password``, counting a failure against ``name`` whether or not it is an editor's."""
+        name, now, engine = name.strip(), self.clock(), self.site.engine
+        paused = lockout.paused_until(engine, name, now=now)
+        if paused is not None:  # refused unchecked, even with the right password, and not counted
+            return Attempt(False, paused)
+        stored = self._hash_of(name)
+        if not editors.verify_password(password, stored or self._dummy) or stored is None:
+            return Attempt(False, lockout.record_failure(engine, name, now=now, policy=self.policy))
+        lockout.forget_failures(engine, name)
+        if name != editors.SETTINGS_EDITOR and editors.needs_rehash(stored, cost=self.cost):
+            editors.upgrade_hash(engine, name, password, cost=self.cost)  # the settings' hash is the operator's
+        return Attempt(True)
 
     def open_session(self, response: Response, name: str) -> None:
-        """Set the session cookie for ``name`` on ``response``."""
+        """Start a session for ``name`` and set its cookie on ``response``."""
         stored = self._hash_of(name) or ""
-        token = self._serializer.dumps([name, _fingerprint(stored)])
-        response.set_cookie(COOKIE, token, max_age=self._max_age, path=PATH, httponly=True, samesite="strict",
-                            secure=self.site.base.startswith("https://"))
+        token = open_session(self.site.engine, name, editors.fingerprint(stored), now=self.clock(),
+                             lifetime=self._lifetime)
+        response.set_cookie(COOKIE, token, max_age=int(self._lifetime.total_seconds()), path=PATH, httponly=True,
+                            samesite="strict", secure=self.site.base.startswith("https://"))
 
     def editor(self, request: Request) -> str | None:
-        """The signed-in editor's name, or None (no cookie, expired, tampered, or the password changed)."""
+        """The signed-in editor's name, or None (no cookie, signed out, expired, or the password changed)."""
         token = request.cookies.get(COOKIE)
-        if not token:
+        found = find_session(self.site.engine, token, now=self.clock()) if token else None
+        if found is None:
             return None
-        try:
-            name, fingerprint = self._serializer.loads(token, max_age=self._max_age)
-        except (BadSignature, ValueError, TypeError):
-            return None
-        stored = self._hash_of(str(name))
-        return str(name) if stored is not None and _fingerprint(stored) == fingerprint else None
+        name, fingerprint = found
+        stored = self._hash_of(name)
+        return name if stored is not None and editors.fingerprint(stored) == fingerprint else None
 
-    @staticmethod
-    def close_session(response: Response) -> None:
-        """Clear the session cookie."""
+    def close_session(self, request: Request, response: Response) -> None:
+        """End the request's session on the server and clear its cookie."""
+        token = request.cookies.get(COOKIE)
+        if token:
+            close_session(self.site.engine, token)
         response.delete_cookie(COOKIE, path=PATH)
-
-
-def _fingerprint(stored: str) -> str:
-    return hashlib.sha256(stored.encode()).hexdigest()[:16]
-
-
-_DUMMY = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"

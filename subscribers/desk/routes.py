@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +15,7 @@ from subscribers.desk import issue_page
 from subscribers.desk.auth import Gate
 from subscribers.desk.chart import subscriber_chart
 from subscribers.desk.figures import IssueFigures, subscribers_over_time, unsubscribed_since
-from subscribers.site import Site, client_ip
+from subscribers.site import Site
 from subscribers.store import count_by_status
 
 # The issue page frames its own previews; everything else keeps the app's strict policy.
@@ -25,9 +26,9 @@ DESK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; fo
 class Desk:
     """The desk's collaborators: the site, the gate, and how to render a page for a signed-in editor."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, gate: Gate | None = None) -> None:
         self.site = site
-        self.gate = Gate(site)
+        self.gate = gate or Gate(site)
 
     def page(self, name: str, request: Request, status: int = 200, **values: Any) -> HTMLResponse:
         """A desk page with the CSRF token, the editor's name and the standing catalog warning."""
@@ -39,9 +40,9 @@ class Desk:
         return response
 
 
-def router(site: Site) -> APIRouter:
-    """The desk's routes bound to ``site``."""
-    desk = Desk(site)
+def router(site: Site, *, gate: Gate | None = None) -> APIRouter:
+    """The desk's routes bound to ``site``; ``gate`` replaces the default one (tests: a clock, a lower cost)."""
+    desk = Desk(site, gate)
     routes = APIRouter(prefix="/editor")
 
     @routes.get("/login", response_class=HTMLResponse)
@@ -55,10 +56,16 @@ def router(site: Site) -> APIRouter:
         if not site.csrf_ok(request, str(form.get("csrf") or "")):
             return desk.page("login.html", request, 400, title="Editor sign-in",
                              message="The form expired; sign in again.")
-        if not desk.gate.attempts.allow(client_ip(request)):
+        if not desk.gate.attempts.allow(site.client_ip(request)):
             return desk.page("login.html", request, 429, title="Editor sign-in",
                              message="Too many attempts from your address; wait an hour.")
-        if not desk.gate.login(name, password):
+        attempt = desk.gate.login(name, password)
+        if attempt.paused_until is not None:  # said alike for every name, an editor's or not
+            minutes = math.ceil((attempt.paused_until - desk.gate.clock()).total_seconds() / 60)
+            return desk.page("login.html", request, 429, title="Editor sign-in",
+                             message=f"Too many failed sign-ins under this name. Sign-in under it is paused; "
+                                     f"try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+        if not attempt.signed_in:
             return desk.page("login.html", request, 401, title="Editor sign-in",
                              message="That name and password do not match an editor.")
         response = RedirectResponse("/editor", status_code=303)
@@ -70,7 +77,7 @@ def router(site: Site) -> APIRouter:
         form = await request.form()
         response = RedirectResponse("/editor/login", status_code=303)
         if site.csrf_ok(request, str(form.get("csrf") or "")):
-            Gate.close_session(response)
+            desk.gate.close_session(request, response)
         return response
 
     @routes.get("", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from newsletter.cli import app
-from tests.conftest import FIXTURE_PAGES
+from tests.conftest import FIXTURE_PAGES, TEST_SECRET_KEY
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> I
     """A configured working folder on the test database."""
     monkeypatch.chdir(tmp_path)
     for name, value in {
-        "DATABASE_URL": database_url, "SECRET_KEY": "cli-test-secret-0123456789", "OUTBOX_DIR": str(tmp_path / "out"),
+        "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY, "OUTBOX_DIR": str(tmp_path / "out"),
         "POSTAL_ADDRESS": "1 Test Street", "FROM_ADDRESS": "Verdicts <v@news.example.com>",
         "PUBLIC_URL": "https://app.example.com", "SITE_URL": "https://site.example.com/compare/",
     }.items():

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import secrets
 
-from newsletter.config import load_settings
+import pytest
+from typer.testing import CliRunner
+
+from newsletter import keycheck
+from newsletter.cli import app
+from newsletter.config import load_settings, new_secret
 from newsletter.errors import ConfigError
 
 
@@ -22,7 +28,8 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_pat
     ("NEWSLETTER_FROM_ADDRESS", "nobody", "is not 'Name <address@domain>'"),
     ("NEWSLETTER_DATABASE_URL", "mysql://x", "use sqlite:///path.db or postgresql://"),
     ("NEWSLETTER_PUBLIC_URL", "not a url", "URL"),
-    ("NEWSLETTER_SECRET_KEY", "short", "at least 16 characters"),
+    ("NEWSLETTER_SECRET_KEY", "short", "at least 32"),
+    ("NEWSLETTER_TRUSTED_PROXIES", "10.0.0.1, proxy.internal", "'proxy.internal' is not an IP address or network"),
     ("NEWSLETTER_BATCH_SIZE", "0", "greater than or equal to 1"),
 ])
 def test_a_malformed_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: object, variable: str,
@@ -47,3 +54,61 @@ def test_missing_secret_and_address_say_how_to_fix(monkeypatch: pytest.MonkeyPat
         settings.require_secret()
     with pytest.raises(ConfigError, match="NEWSLETTER_POSTAL_ADDRESS is not set"):
         settings.require_postal_address()
+
+
+WEAK_KEYS = [
+    "password12345678",  # recovered offline from one unsubscribe link in 0.04 s
+    "password12345678password12345678",
+    "test-secret-key-0123456789abcdefghij",
+    "correcthorsebatterystaple12345678",
+    "CorrectHorseBatteryStaple-2024-Production!",
+    "Purple-Monkey-Dishwasher-Seven-Kites",
+    "ThisIsMyVeryLongNewsletterKey2026!",
+    "changeme-changeme-changeme-changeme",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "a1B2c3D4e5F6g7H8a1B2c3D4e5F6g7H8",
+    "0123456789abcdef0123456789abcdef",
+    "9f3Kq7ZabcdefghXw2Lp8Rt5Vn1Mc4Hy",
+    "qwertyuiop-Zx81Lm0Qa7Ws3Ed5Rf9Tg",
+    "aaaaabaaaaacaaaaadaaaaaeaaaaafaaaaag",
+]
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_a_guessable_secret_key_is_refused_with_how_to_make_one(monkeypatch: pytest.MonkeyPatch, tmp_path: object,
+                                                                key: str) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", key)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "NEWSLETTER_SECRET_KEY" in message and "`newsletter secret`" in message
+    assert key[:12] not in message  # the key never reaches a log
+
+
+def test_random_keys_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    rng = secrets.SystemRandom()
+    strong = ["Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T", "b7e0c2f94a1d38e65f0b9a7c4d2e81f3",
+              base64.b64encode(bytes(rng.randrange(256) for _ in range(32))).decode()]
+    for key in strong:
+        assert load_settings(secret_key=key).require_secret() == key
+
+
+def test_every_key_newsletter_secret_prints_is_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    runner = CliRunner()
+    for _ in range(5):
+        printed = runner.invoke(app, ["secret"])
+        assert printed.exit_code == 0, printed.output
+        key = printed.output.strip()
+        assert len(key) >= 32 and load_settings(secret_key=key).require_secret() == key
+    # A random draw looks like a pattern about once in 4,000: the generator must never hand one out.
+    assert all(keycheck.weakness(new_secret()) is None for _ in range(20_000))
+
+
+def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    assert load_settings().trusted_networks == ()
+    monkeypatch.setenv("NEWSLETTER_TRUSTED_PROXIES", "10.0.0.1, 172.16.0.0/12,fd00::/8")
+    assert [str(n) for n in load_settings().trusted_networks] == ["10.0.0.1/32", "172.16.0.0/12", "fd00::/8"]

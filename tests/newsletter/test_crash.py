@@ -21,6 +21,7 @@ from newsletter.db import session_scope
 from newsletter.models import DeliveryRow
 from subscribers import store
 from subscribers.models import Subscriber
+from tests.conftest import TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
 from tests.wire_server import KEY, WireServer
 
@@ -35,7 +36,7 @@ def sender(url: str, provider: str, database_url: str, cwd: Path, log: Path) -> 
     env = os.environ | {
         "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_PROVIDER": provider,
         "NEWSLETTER_PROVIDER_BASE_URL": url, "NEWSLETTER_PROVIDER_API_KEY": KEY,
-        "NEWSLETTER_SECRET_KEY": "crash-test-secret-0123456789", "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
         "NEWSLETTER_BATCH_SIZE": str(BATCH), "NEWSLETTER_CONCURRENCY": str(WORKERS),
         "NEWSLETTER_LEASE_SECONDS": str(LEASE), "NEWSLETTER_MAX_RETRIES": "2",
     }

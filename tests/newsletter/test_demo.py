@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlmodel import Session, func, select
 
+from newsletter import keycheck
 from newsletter.db import make_engine
-from newsletter.demo import demo_catalog, run_demo
+from newsletter.demo import demo_catalog, demo_settings, run_demo
 from newsletter.models import ComparisonRow, DeliveryRow, IssueRow, ToolRow
 from newsletter.values import Week
 from subscribers.models import Subscriber
@@ -59,3 +60,11 @@ def test_demo_command_prints_what_it_did(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for expected in ("Issue 1:", "cohort all:", "Messages written:", "Outbox:", "preview.html"):
         assert expected in result.stdout
+
+
+def test_demo_keeps_one_strong_key_and_replaces_a_weak_one(tmp_path: Path) -> None:
+    first = demo_settings(tmp_path).require_secret()
+    assert demo_settings(tmp_path).require_secret() == first  # kept in the folder: old demo links still verify
+    (tmp_path / "secret.key").write_text("password12345678", encoding="utf-8")  # what older setups may hold
+    replaced = demo_settings(tmp_path).require_secret()
+    assert replaced != first and keycheck.weakness(replaced) is None

@@ -15,6 +15,7 @@ from newsletter import migrate
 from newsletter.cli import app
 from newsletter.db import make_engine
 from newsletter.errors import ConfigError
+from tests.conftest import TEST_SECRET_KEY
 
 runner = CliRunner()
 
@@ -32,7 +33,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
 def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "migration-test-secret-0123")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
     for command in (["issue", "list"], ["subscribers", "list"], ["serve"], ["scheduler"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 1, (command, result.output)

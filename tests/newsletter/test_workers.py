@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from newsletter.models import DeliveryRow
 from newsletter.worker import hand_to_workers, issues_to_send
 from subscribers.models import Subscriber
+from tests.conftest import TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
 from tests.wire_server import KEY, WireServer
 
@@ -30,7 +31,7 @@ def start(url: str, database_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_PROVIDER": "postmark",
         "NEWSLETTER_PROVIDER_BASE_URL": url, "NEWSLETTER_PROVIDER_API_KEY": KEY,
-        "NEWSLETTER_SECRET_KEY": "worker-test-secret-0123456789", "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
         "NEWSLETTER_BATCH_SIZE": str(BATCH), "NEWSLETTER_CONCURRENCY": str(CONCURRENCY),
         "NEWSLETTER_LEASE_SECONDS": "3", "NEWSLETTER_WORKER_POLL_SECONDS": "0.2",
     }

@@ -11,17 +11,20 @@ from fastapi.testclient import TestClient
 
 from newsletter.config import Settings
 from newsletter.delivery.memory import MemoryProvider
+from subscribers.desk.auth import Gate
+from subscribers.site import Site
 from subscribers.web import create_app
+from tests.conftest import TEST_SECRET_KEY
 
-SECRET = "test-secret-key-0123456789"
+SECRET = TEST_SECRET_KEY
 
 
 @contextmanager
-def running(make_settings: Callable[..., Settings], database_url: str, **overrides: Any
-            ) -> Iterator[tuple[TestClient, MemoryProvider]]:
+def running(make_settings: Callable[..., Settings], database_url: str, *, gate: Callable[[Site], Gate] | None = None,
+            **overrides: Any) -> Iterator[tuple[TestClient, MemoryProvider]]:
     outbox = MemoryProvider()
     settings = make_settings(database_url=database_url, secret_key=SECRET, **overrides)
-    with TestClient(create_app(settings, provider=outbox), base_url="https://testserver") as client:
+    with TestClient(create_app(settings, provider=outbox, gate=gate), base_url="https://testserver") as client:
         yield client, outbox
 
 

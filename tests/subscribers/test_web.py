@@ -14,9 +14,10 @@ from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from subscribers.web import create_app
+from tests.conftest import TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
 
-SECRET = "test-secret-key-0123456789"
+SECRET = TEST_SECRET_KEY
 
 
 @pytest.fixture

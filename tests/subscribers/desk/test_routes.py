@@ -14,19 +14,26 @@ from newsletter import editors, issues
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.memory import MemoryProvider
+from subscribers.desk.auth import Gate
+from subscribers.site import Site
 from tests.newsletter.test_issues import build, seed
 from tests.subscribers.helpers import running
 
 PASSWORD = "correct horse battery"
+FAST = editors.Cost(2**10, 8, 1)  # the desk's tests hash at a low cost; test_editors checks the real one
+
+
+def fast_gate(site: Site) -> Gate:
+    return Gate(site, cost=FAST)
 Client = tuple[TestClient, MemoryProvider]
 
 
 @pytest.fixture
 def desk(engine: Engine, make_settings: Callable[..., Settings], database_url: str) -> Iterator[Client]:
     build(engine, seed(engine))
-    editors.add_editor(engine, "ann", PASSWORD, email="ann@example.com")
-    with running(make_settings, database_url, postal_address="1 Test Street", site_url="https://site.example.com/compare/"
-                 ) as client:
+    editors.add_editor(engine, "ann", PASSWORD, email="ann@example.com", cost=FAST)
+    with running(make_settings, database_url, gate=fast_gate, postal_address="1 Test Street",
+                 site_url="https://site.example.com/compare/") as client:
         yield client
 
 
@@ -71,14 +78,14 @@ def test_a_new_password_ends_old_sessions(desk: Client, engine: Engine) -> None:
     client, _ = desk
     sign_in(client)
     assert client.get("/editor", follow_redirects=False).status_code == 200
-    editors.add_editor(engine, "ann", "a brand new passphrase")
+    editors.add_editor(engine, "ann", "a brand new passphrase", cost=FAST)
     assert client.get("/editor", follow_redirects=False).status_code == 303
 
 
 def test_the_editor_from_settings_signs_in_with_the_configured_hash(
         engine: Engine, make_settings: Callable[..., Settings], database_url: str) -> None:
-    hashed = editors.hash_password(PASSWORD)
-    with running(make_settings, database_url, editor_password_hash=hashed) as (client, _):
+    hashed = editors.hash_password(PASSWORD, cost=FAST)
+    with running(make_settings, database_url, gate=fast_gate, editor_password_hash=hashed) as (client, _):
         assert sign_in(client, name="editor").status_code == 303
         assert client.get("/editor").status_code == 200
 

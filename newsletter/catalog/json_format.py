@@ -179,7 +179,7 @@ def _is_integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_VALIDATOR = validators.extend(
+_VALIDATOR: Any = validators.extend(  # type: ignore[no-untyped-call]  # jsonschema leaves extend untyped
     Draft202012Validator, validators={"pattern": _whole_pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )

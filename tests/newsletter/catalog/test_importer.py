@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, func, select
 
 from newsletter.catalog import store
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.config import Settings
 from newsletter.errors import CatalogImportError, UnknownToolError
 from newsletter.models import ComparisonRow, ReviewRow, ToolRow
 from newsletter.values import Week
@@ -149,3 +151,23 @@ def test_a_file_with_a_byte_order_mark_imports(engine: Engine, tmp_path: Path) -
     page.write_text("\ufeff" + (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text(), encoding="utf-8")
     summary = import_files(engine, [catalog, page], published=DAY)
     assert summary.comparisons["created"] == 2
+
+
+def test_the_longest_title_accepted_still_builds_an_issue(engine: Engine, tmp_path: Path,
+                                                          make_settings: Callable[..., Settings]) -> None:
+    from newsletter import jobs, wiring
+    from newsletter.catalog.json_format import schema
+    from newsletter.render import make_environment
+
+    longest = schema()["$defs"]["comparison"]["properties"]["title"]["maxLength"]
+    document = minimal()
+    document["comparisons"][0]["title"] = "T" * longest
+    import_files(engine, [write(tmp_path, "long.json", document)], published=DAY)
+    settings = make_settings()
+    outcome = jobs.build_issue(engine, week=Week(2026, 47), source=wiring.directory_for(settings, engine),
+                               env=make_environment(), context=wiring.render_context(settings),
+                               site_url="https://site.example.com/compare/")
+    assert outcome.created and outcome.subject.endswith("T" * longest)
+    document["comparisons"][0]["title"] = "T" * (longest + 1)
+    with pytest.raises(CatalogImportError, match=r"at \$\.comparisons\[0\]\.title: .* is too long"):
+        import_files(engine, [write(tmp_path, "longer.json", document)], published=DAY)

@@ -8,11 +8,14 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from newsletter.errors import NewsletterError
 
-out = Console()
-err = Console(stderr=True)
+# Printed text is catalog titles, categories, file names and error messages quoting them: never Rich markup,
+# or a title holding "[/bold]" crashes `issue build` and every later `issue list`. Styles go in as Text.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -24,7 +27,7 @@ def handled(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except NewsletterError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     return run
 

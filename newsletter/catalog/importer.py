@@ -22,7 +22,7 @@ def read_batch(path: Path, *, published: date) -> ImportBatch:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogImportError(f"{path}: cannot read the file: {exc}") from None
-    if text.lstrip().startswith(("{", "[")):
+    if text.removeprefix("\ufeff").lstrip().startswith(("{", "[")):  # a UTF-8 byte-order mark is accepted
         return parse_json(text, source=str(path))
     if looks_like_page(text):
         return parse_page(text, source=str(path), published=published)

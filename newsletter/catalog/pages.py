@@ -10,6 +10,12 @@ name, tagline, optional label, percent, ``Panel ship``, optional community figur
 * the *compact* layout has only the ``Reviewer scorecard``: eight quotes in panel order (Builder, Skeptic,
   Futurist, Founder; first tool then second), with no headings or scores. When the quotes' own wording
   clearly contradicts that order (see ``personas.assign``), the wording wins.
+
+Text is held to the rule of ``catalog.text``: a page holding a control character, a lone surrogate or a
+non-character is refused with the line it is on (a tab counts as a space, and a leading byte-order mark is
+accepted). Whatever a page yields must be a catalog the JSON importer accepts, so that its export imports
+again: a review without text is refused naming the persona and the tool, anything else the JSON format
+forbids (an over-long name, a comma in a category) is refused with the JSON path of the offending part.
 """
 
 from __future__ import annotations
@@ -19,16 +25,19 @@ from dataclasses import dataclass
 from datetime import date
 
 from newsletter.catalog import personas
+from newsletter.catalog.json_format import dump_json, parse_json
 from newsletter.catalog.panel import check_published, label_for
 from newsletter.catalog.records import ComparisonRecord, ImportBatch, SideRecord
+from newsletter.catalog.text import refused_character
 from newsletter.errors import CatalogImportError
 from newsletter.values import PERSONAS, CommunityVotes, PanelVerdict, Review, Tool
 
 MARKER = "AI tool comparison"
 SCORECARD = "Reviewer scorecard"
-_PERCENT = re.compile(r"^(\d{1,3})\s*%$")
-_SCORE = re.compile(r"^(\d{1,3})\s*/\s*100\s*[·•|-]\s*(ship|skip)$", re.IGNORECASE)
-_SPLIT = re.compile(r"^(Ship|Mixed|Skip)\s*[·•|-]\s*(\d+)\s+ship\s*/\s*(\d+)\s+skip$", re.IGNORECASE)
+# Matched with fullmatch: `$` would also match before a final newline.
+_PERCENT = re.compile(r"(\d{1,3})\s*%")
+_SCORE = re.compile(r"(\d{1,3})\s*/\s*100\s*[·•|-]\s*(ship|skip)", re.IGNORECASE)
+_SPLIT = re.compile(r"(Ship|Mixed|Skip)\s*[·•|-]\s*(\d{1,9})\s+ship\s*/\s*(\d{1,9})\s+skip", re.IGNORECASE)
 _LABELS = {"Ship", "Mixed", "Skip"}
 _NO_VOTES = {"", "—", "-", "–", "no community votes yet", "no votes yet"}
 _FOOTER = ("Weekly AI Tool Verdicts", "Get the next comparison")
@@ -45,11 +54,40 @@ def slugify(name: str) -> str:
 
 
 def parse_page(text: str, *, source: str, published: date) -> ImportBatch:
-    """Parse one page; CatalogImportError names the missing or malformed part and the file."""
+    """Parse one page into what the JSON importer would accept; CatalogImportError names the file and the part."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    _check_characters(text, source)
     try:
-        return _Parser(_lines(text), published).batch(source)
+        batch = _Parser(_lines(text), published).batch(source)
     except _Missing as exc:
         raise CatalogImportError(f"{source}: {exc}") from None
+    _check_exportable(batch)
+    return batch
+
+
+def _check_characters(text: str, source: str) -> None:
+    if refused_character(text, multiline=True) is None:
+        return
+    for number, line in enumerate(text.split("\n"), start=1):
+        problem = refused_character(line, multiline=False)
+        if problem:
+            shown = repr(line.strip())
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            raise CatalogImportError(f"{source}: line {number} ({shown}): {problem}; remove it")
+
+
+def _check_exportable(batch: ImportBatch) -> None:
+    """Refuse what the JSON importer would refuse, so that the export of what a page stored imports again."""
+    for tool, side in zip(batch.tools, batch.comparisons[0].sides, strict=True):
+        for review in side.reviews:
+            if not review.text.strip():
+                raise CatalogImportError(f"{batch.source}: the {review.persona} review of {tool.name!r} has no "
+                                         "text; give every review its text")
+    try:
+        parse_json(dump_json(list(batch.tools), list(batch.comparisons)), source=batch.source)
+    except CatalogImportError as exc:
+        raise CatalogImportError(f"{exc}\n  (in the catalog the page makes: tools[0] is the first tool, "
+                                 "sides[0] its side of the comparison; fix the page)") from None
 
 
 class _Missing(Exception):
@@ -118,7 +156,7 @@ class _Parser:
     def _head(self, anchor: int) -> tuple[int, str | None, int | None]:
         """Index of the block's category line, its label and percent, walking back from 'Panel ship'."""
         at = anchor - 1
-        match = _PERCENT.match(self.lines[at])
+        match = _PERCENT.fullmatch(self.lines[at])
         if match is None and self.lines[at] not in _NO_VOTES:
             raise _Missing(f"the panel percent before 'Panel ship' is missing (found {self.lines[at]!r})")
         percent = int(match[1]) if match else None
@@ -176,10 +214,12 @@ class _Parser:
     def _panel(self, block: _Block, table: dict[str, tuple[str, str]], i: int) -> PanelVerdict | None:
         row = table.get("Panel verdict")
         if row:
-            match = _SPLIT.match(row[i])
+            match = _SPLIT.fullmatch(row[i])
             if match is None:
                 raise _Missing(f"panel verdict {row[i]!r} is not like 'Mixed · 2 ship / 2 skip'")
             ship, skip = int(match[2]), int(match[3])
+            if ship + skip == 0:
+                raise _Missing(f"{block.name}: panel verdict {row[i]!r} counts no reviewer")
             percent = block.percent if block.percent is not None else round(100 * ship / (ship + skip))
             problem = check_published(percent, ship, ship + skip)
             if problem:
@@ -202,7 +242,7 @@ def parse_community(text: str) -> CommunityVotes | None:
         return None
     votes = re.search(r"(\d[\d,]*)\s+votes?", text)
     percent = re.search(r"(\d{1,3})\s*%", text)
-    if votes is None:
+    if votes is None or len(votes[1]) > 13:
         raise _Missing(f"community figure {text!r} is not like '58% ship · 12 votes' or '—'")
     return CommunityVotes(int(votes[1].replace(",", "")), int(percent[1]) if percent else None)
 
@@ -231,7 +271,7 @@ def _scored(body: list[str]) -> tuple[tuple[Review, ...], tuple[Review, ...]]:
             persona, entries = line, []
         elif persona is None:
             raise _Missing(f"scorecard text before the first reviewer heading: {line[:40]!r}")
-        elif match := _SCORE.match(line):
+        elif match := _SCORE.fullmatch(line):
             score = int(match[1])
             if score > 100:
                 raise _Missing(f"{persona}: score {score}/100 is above 100")

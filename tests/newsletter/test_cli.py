@@ -163,3 +163,28 @@ def test_retry_failed_reopens_a_sent_issue_for_its_failures_only(env: Path, data
     again = runner.invoke(app, ["issue", "send", "1"])
     assert again.exit_code == 1 and "issue 1 is sent; it cannot become sending" in again.output
     assert not list((env / "out").glob("*late@example.com.eml"))
+
+
+def test_catalog_text_is_printed_as_text_not_rich_markup(env: Path) -> None:
+    from tests.newsletter.catalog.test_json_format import minimal
+
+    document = minimal()
+    document["tools"][0]["category"] = "[bold]Writing"
+    document["comparisons"][0]["title"] = "Alpha [/bold] vs Beta [red]"
+    (env / "catalog.json").write_text(json.dumps(document), encoding="utf-8")
+    run("import", "catalog.json")
+    run("subscribers", "add", "a@example.com", "--category", "[bold]Writing")
+    built = run("issue", "build", "--week", "2026-W47")
+    assert "Built issue 1 for 2026-W47: This week's verdict: Alpha [/bold] vs Beta [red]" in built
+    assert "cohort [bold]Writing: 1 subscriber(s)" in built
+    listing = run("issue", "list")
+    assert "│ draft" in listing and "[/bold] vs Beta [red]" in listing  # the table wraps the subject
+
+
+def test_errors_quoting_catalog_text_are_printed_as_text(env: Path) -> None:
+    page = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text().replace("\nDraftsmith\n", "\nDraft[/bold]\x0bsmith\n", 1)
+    (env / "page.txt").write_text(page, encoding="utf-8")
+    for args, says in ((["import", "page.txt"], "Draft[/bold]"), (["import", "[/red].json"], "[/red].json: cannot read")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and says in result.output, result.output
+        assert "Traceback" not in result.output

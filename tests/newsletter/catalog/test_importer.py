@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlmodel import Session, func, select
 
 from newsletter.catalog import store
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.config import Settings
 from newsletter.errors import CatalogImportError, UnknownToolError
 from newsletter.models import ComparisonRow, ReviewRow, ToolRow
 from newsletter.values import Week
@@ -117,3 +119,55 @@ def test_files_that_are_neither_format_are_refused(tmp_path: Path, engine: Engin
     path.write_text("just some notes")
     with pytest.raises(CatalogImportError, match="neither a JSON catalog"):
         import_files(engine, [path], published=DAY)
+
+
+@pytest.mark.parametrize(("mutate", "place"), [
+    (lambda d: d["tools"][0].update(description="Null\x00byte"), "$.tools[0].description"),
+    (lambda d: d["tools"][0].update(tagline="Half \ud83d a pair"), "$.tools[0].tagline"),
+    (lambda d: d["comparisons"][0]["sides"][0].update(community={"votes": 10**19}), "community.votes"),
+    (lambda d: d["comparisons"][0]["sides"][0]["panel"].update(ship=2**40, size=2**40), "panel.ship"),
+])
+def test_values_the_database_cannot_store_are_refused_before_it_sees_them(
+        engine: Engine, tmp_path: Path, mutate: object, place: str) -> None:
+    import_files(engine, [FIXTURE_PAGES / "draftsmith-vs-lede.txt"], published=DAY)
+    before = tmp_path / "before.json"
+    export_file(engine, before)
+    document = minimal()
+    mutate(document)  # type: ignore[operator]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document, ensure_ascii=True), encoding="utf-8")
+    with pytest.raises(CatalogImportError, match=r"bad\.json: at \$\.") as caught:
+        import_files(engine, [path], published=DAY)
+    assert place in str(caught.value)
+    after = tmp_path / "after.json"
+    export_file(engine, after)
+    assert after.read_bytes() == before.read_bytes()
+
+
+def test_a_file_with_a_byte_order_mark_imports(engine: Engine, tmp_path: Path) -> None:
+    catalog = tmp_path / "bom.json"
+    catalog.write_text("\ufeff" + json.dumps(minimal()), encoding="utf-8")
+    page = tmp_path / "bom.txt"
+    page.write_text("\ufeff" + (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text(), encoding="utf-8")
+    summary = import_files(engine, [catalog, page], published=DAY)
+    assert summary.comparisons["created"] == 2
+
+
+def test_the_longest_title_accepted_still_builds_an_issue(engine: Engine, tmp_path: Path,
+                                                          make_settings: Callable[..., Settings]) -> None:
+    from newsletter import jobs, wiring
+    from newsletter.catalog.json_format import schema
+    from newsletter.render import make_environment
+
+    longest = schema()["$defs"]["comparison"]["properties"]["title"]["maxLength"]
+    document = minimal()
+    document["comparisons"][0]["title"] = "T" * longest
+    import_files(engine, [write(tmp_path, "long.json", document)], published=DAY)
+    settings = make_settings()
+    outcome = jobs.build_issue(engine, week=Week(2026, 47), source=wiring.directory_for(settings, engine),
+                               env=make_environment(), context=wiring.render_context(settings),
+                               site_url="https://site.example.com/compare/")
+    assert outcome.created and outcome.subject.endswith("T" * longest)
+    document["comparisons"][0]["title"] = "T" * (longest + 1)
+    with pytest.raises(CatalogImportError, match=r"at \$\.comparisons\[0\]\.title: .* is too long"):
+        import_files(engine, [write(tmp_path, "longer.json", document)], published=DAY)

@@ -85,3 +85,84 @@ def test_dump_then_parse_is_lossless_for_the_demo_catalog() -> None:
     assert parse_json(again, source="again") == parse_json(again, source="again")
     original = copy.deepcopy(json.loads(text))
     assert original["format"] == FORMAT
+
+
+def test_deep_nesting_is_refused_with_a_clear_error() -> None:
+    deep = json.dumps(minimal())[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(CatalogImportError, match=r"cat\.json: .*nest"):
+        parse_json(deep, source="cat.json")
+    document = minimal()
+    nested: Any = "x"
+    for _ in range(200):
+        nested = [nested]
+    document["tools"][0]["pricing_note"] = nested
+    assert "$.tools[0].pricing_note" in error_for(document)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("Bad\ud800", "U+D800"),
+    ("Bad\x00", "U+0000"),
+    ("Bad\x0b", "U+000B"),
+    ("Bad\x0c", "U+000C"),
+    ("Bad\x1b[31m", "U+001B"),
+    ("Bad\x85", "U+0085"),
+    ("Bad\ufffe", "U+FFFE"),
+    ("Bad\U0001ffff", "U+1FFFF"),
+    ("Bad\nname", "U+000A"),
+])
+def test_control_characters_surrogates_and_noncharacters_are_refused_by_field(value: str, says: str) -> None:
+    document = minimal()
+    document["tools"][1]["name"] = value
+    message = error_for(document)
+    assert message.startswith("cat.json: at $.tools[1].name: ") and says in message
+    assert "remove" in message
+
+
+def test_descriptions_and_review_texts_may_hold_tabs_and_newlines() -> None:
+    document = minimal()
+    document["tools"][0]["description"] = "One.\n\nTwo,\tthree."
+    document["comparisons"][0]["sides"][0]["reviews"][0]["text"] = "Line one.\nLine two."
+    batch = parse_json(json.dumps(document), source="cat.json")
+    assert batch.tools[0].description == "One.\n\nTwo,\tthree."
+    document["comparisons"][0]["sides"][1]["reviews"][0]["text"] = "Bell\x07"
+    assert "at $.comparisons[0].sides[1].reviews[0].text: " in error_for(document)
+
+
+@pytest.mark.parametrize("path", [("tools", 0, "slug"), ("comparisons", 0, "slug"), ("tools", 0, "published"),
+                                  ("tools", 0, "category"), ("comparisons", 0, "sides", 0, "tool")])
+def test_patterns_match_the_whole_value_not_up_to_a_trailing_newline(path: tuple[Any, ...]) -> None:
+    document = minimal()
+    parent: Any = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] += "\n"
+    message = error_for(document)
+    assert "at $." + ".".join(str(k) for k in path).replace(".0", "[0]") in message
+
+
+@pytest.mark.parametrize("number", ["10000000000000000000", "2147483648", "-10000000000000000000",
+                                    "9" * 5000, "1e300", "1e400", "70.0", "true"])
+def test_numbers_outside_what_can_be_stored_are_refused_by_path(number: str) -> None:
+    document = minimal()
+    document["comparisons"][0]["sides"][0]["community"] = {"votes": 0, "ship_percent": None}
+    text = json.dumps(document).replace('"votes": 0', f'"votes": {number}')
+    message = error_for_text(text)
+    assert message.startswith("cat.json: at $.comparisons[0].sides[0].community.votes: "), message
+    assert len(message) < 600
+
+
+def error_for_text(text: str) -> str:
+    with pytest.raises(CatalogImportError) as caught:
+        parse_json(text, source="cat.json")
+    return str(caught.value)
+
+
+def test_a_utf8_byte_order_mark_is_accepted() -> None:
+    batch = parse_json("\ufeff" + json.dumps(minimal()), source="cat.json")
+    assert [t.slug for t in batch.tools] == ["alpha", "beta"]
+
+
+def test_dates_outside_the_calendar_the_issue_weeks_cover_are_refused() -> None:
+    document = minimal()
+    document["comparisons"][0]["published"] = "9999-12-31"
+    assert "at $.comparisons[0].published: " in error_for(document)

@@ -119,3 +119,63 @@ def test_slugs_and_community_figures() -> None:
     assert parse_community("—") is None
     assert parse_community("No community votes yet") is None
     assert parse_community("1,204 votes") == CommunityVotes(1204, None)
+
+
+def test_a_review_without_text_is_refused_naming_persona_and_tool() -> None:
+    text = (FIXTURE_PAGES / "iconsmith-vs-huewise.txt").read_text()
+    lines = text.splitlines()
+    skeptic = lines.index("Skeptic")
+    score = next(i for i in range(skeptic + 1, len(lines)) if "/100" in lines[i])
+    following = next(i for i in range(score + 1, len(lines)) if lines[i].strip())
+    del lines[following]  # the Skeptic's review of Iconsmith loses its text; its score line stays
+    with pytest.raises(CatalogImportError) as caught:
+        parse_page("\n".join(lines), source="bad.txt", published=DAY)
+    message = str(caught.value)
+    assert message.startswith("bad.txt: ") and "Skeptic" in message and "Iconsmith" in message, message
+
+
+def test_an_empty_quote_is_refused_naming_persona_and_tool() -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    lines = text.splitlines()
+    quotes = [i for i, line in enumerate(lines) if line.startswith("“")]
+    lines[quotes[3]] = "“ ”"  # the second tool's Skeptic quote
+    with pytest.raises(CatalogImportError, match=r"the Skeptic review of 'Lede' has no text"):
+        parse_page("\n".join(lines), source="bad.txt", published=DAY)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x0c", "\x1b", "\x85", "\ufffe", "\ud800", "\u2028"])
+def test_control_characters_are_refused_with_their_line(char: str) -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    lines = text.splitlines()
+    at = lines.index("Draftsmith")
+    lines[at] = f"Draft{char}smith"
+    with pytest.raises(CatalogImportError) as caught:
+        parse_page("\n".join(lines), source="bad.txt", published=DAY)
+    assert str(caught.value).startswith(f"bad.txt: line {at + 1} ('Draft"), caught.value
+    assert f"U+{ord(char):04X}" in str(caught.value)
+
+
+def test_a_byte_order_mark_tabs_and_carriage_returns_are_accepted() -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    plain = parse_page(text, source="p.txt", published=DAY)
+    odd = "\ufeff" + text.replace("\n", "\r").replace("Draftsmith vs Lede", "Draftsmith\tvs Lede")
+    assert parse_page(odd, source="p.txt", published=DAY) == parse_page(
+        text.replace("Draftsmith vs Lede", "Draftsmith vs Lede"), source="p.txt", published=DAY) == plain
+
+
+def test_what_the_json_format_forbids_is_refused_on_a_page_too() -> None:
+    text = (FIXTURE_PAGES / "draftsmith-vs-lede.txt").read_text()
+    long_name = "Draftsmith" + "x" * 300
+    with pytest.raises(CatalogImportError, match=r"at \$\.tools\[0\]\.name: .* is too long"):
+        parse_page(text.replace("Draftsmith", long_name), source="bad.txt", published=DAY)
+    first_category = text.splitlines()[text.splitlines().index("Draftsmith") - 1]
+    with pytest.raises(CatalogImportError, match=r"categories have no commas"):
+        parse_page(text.replace(f"\n{first_category}\n", f"\n{first_category}, Art\n", 1), source="bad.txt",
+                   published=DAY)
+
+
+def test_a_split_of_nobody_is_refused() -> None:
+    text = (FIXTURE_PAGES / "iconsmith-vs-huewise.txt").read_text().replace("Ship · 3 ship / 1 skip", "Ship · 0 ship / 0 skip")
+    text = text.replace("\n75%\n", "\n—\n")
+    with pytest.raises(CatalogImportError, match="counts no reviewer"):
+        parse_page(text, source="bad.txt", published=DAY)

@@ -60,22 +60,28 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
 
 def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consent,
             now: datetime | None = None) -> Subscriber:
-    """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies."""
+    """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies.
+
+    Only a ``pending`` row is activated: mail scanners fetch old links, and a reader who left (unsubscribed,
+    erased, bounced, complained) must never be brought back by one. A second click while active changes nothing.
+    """
     moment = now or datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Subscriber, subscriber_id)
-        if row is None or row.status in SUPPRESSED:
+        if row is None or row.erased or row.status in SUPPRESSED:
             raise SubscriberError("this confirmation link no longer applies")
-        if address == row.pending_email:
+        if address == row.pending_email:  # an address change: the status stays what it is
             taken = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
             if taken is not None:
                 raise SubscriberError("that address is already subscribed")
             row.email, row.pending_email = address, None
-        elif address != row.email:
+        elif address != row.email or row.status not in ("pending", "active"):
             raise SubscriberError("this confirmation link no longer applies")
-        elif row.status != "active":
-            row.status = "active"
-        row.confirmed_at = row.confirmed_at if row.status == "active" and row.confirmed_at else moment
+        elif row.status == "pending":
+            row.status, row.confirmed_at = "active", moment
+            row.unsubscribed_at = row.unsubscribe_channel = None  # a reader who came back through double opt-in
+        else:
+            return row  # already active: a repeat click (or a scanner) leaves the evidence of the first one
         row.confirmed_ip, row.confirmed_user_agent = consent.ip, (consent.user_agent or "")[:400] or None
         session.commit()
         return row

@@ -27,6 +27,9 @@ def router(site: Site) -> APIRouter:
         with Session(site.engine) as session:
             return [c for c in session.exec(select(ToolRow.category).distinct().order_by(col(ToolRow.category)))]
 
+    def resend_after() -> timedelta:
+        return timedelta(minutes=site.settings.confirm_resend_minutes)
+
     def chosen(form: FormData) -> list[str]:
         known = set(categories())
         return [str(c) for c in form.getlist("category") if str(c) in known]
@@ -51,7 +54,7 @@ def router(site: Site) -> APIRouter:
         try:
             row = signup.request_subscription(
                 site.engine, _field(form, "email"), categories=chosen(form), free_only=bool(form.get("free_only")),
-                consent=consent, resend_after=timedelta(minutes=site.settings.confirm_resend_minutes))
+                consent=consent, resend_after=resend_after(), secret=site.secret)
         except SubscriberError:
             row = None  # same answer for every address: nothing to learn here
         if row is not None and row.id is not None:
@@ -91,13 +94,40 @@ def router(site: Site) -> APIRouter:
             message = "Saved."
             new = _field(form, "email")
             if new and new.lower() != row.email:
-                row = signup.request_address_change(site.engine, subscriber_id, new)
-                assert row.pending_email is not None
-                site.send_confirmation(subscriber_id, row.pending_email, change=True)
-                message = f"Saved. Confirm {row.pending_email} from the email we just sent there."
+                change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret)
+                if change.send:
+                    site.send_confirmation(subscriber_id, change.address, change=True)
+                message = f"Saved. Confirm {change.address} from the email we just sent there."
         except (TokenError, SubscriberError, ValueError) as exc:
             return _preferences(token, request, message=f"Not saved: {exc}", status=400)
         return _preferences(token, request, message=message)
+
+    @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
+    def resubscribe_page(token: str, request: Request) -> HTMLResponse:
+        from subscribers.web import mask  # web includes this router; imported late to avoid a cycle
+
+        try:
+            row = service.get(site.engine, site.signer.read("unsubscribe", token))
+        except (TokenError, SubscriberError):
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        return site.page("resubscribe.html", request=request, title="Subscribe again", address=mask(row.email),
+                         action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
+
+    @routes.post("/resubscribe/{token}", response_class=HTMLResponse)
+    async def resubscribe(token: str, request: Request) -> HTMLResponse:
+        form = await request.form()
+        if not site.csrf_ok(request, _field(form, "csrf")):
+            return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
+                             days=site.settings.confirm_max_age_days)
+        consent = signup.Consent(client_ip(request), request.headers.get("user-agent"))
+        try:
+            row = signup.request_resubscription(site.engine, site.signer.read("unsubscribe", token),
+                                                consent=consent, resend_after=resend_after())
+        except (TokenError, SubscriberError):
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        if row is not None and row.id is not None:
+            site.send_confirmation(row.id, row.email)
+        return site.page("check_inbox.html", title="Check your inbox")
 
     def _preferences(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:
         try:

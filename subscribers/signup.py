@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from newsletter.errors import SubscriberError
 from subscribers.models import Subscriber
-from subscribers.store import categories_text, normalise_address
+from subscribers.store import categories_text, is_erased, normalise_address
 
 CONSENT_TEXT = ("Send me Weekly AI Tool Verdicts: one email a week with head-to-head verdicts on new AI tools, "
                 "for the categories I chose. I can unsubscribe from any issue with one click.")
@@ -32,9 +32,10 @@ class Consent:
 
 
 def request_subscription(engine: Engine, address: str, *, categories: Sequence[str], free_only: bool,
-                         consent: Consent, resend_after: timedelta,
+                         consent: Consent, resend_after: timedelta, secret: str,
                          now: datetime | None = None) -> Subscriber | None:
-    """Record a sign-up; the subscriber to send a confirmation to now, or None (active, suppressed, or too soon).
+    """Record a sign-up; the subscriber to send a confirmation to now, or None (active, suppressed, erased earlier,
+    or too soon).
 
     SubscriberError only for an address that isn't one.
     """
@@ -42,20 +43,49 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
     moment = now or datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
-        if row is None:  # new, or erased earlier: either way this is fresh consent, confirmed by double opt-in
+        if row is None and is_erased(session, email, secret):
+            return None  # erased for good: the same page as everyone, and no mail
+        if row is None:  # new: fresh consent, confirmed by double opt-in
             row = Subscriber(email=email, status="pending", created_at=moment, source="signup")
             session.add(row)
-        elif row.status in ("active", *SUPPRESSED):
-            return None  # nothing to confirm, or never to be mailed again
-        elif row.status == "pending" and _recent(row.confirmation_sent_at, moment - resend_after):
-            return None  # a confirmation went out a moment ago
-        row.status = "pending"
+        elif not _may_ask(row, moment - resend_after):
+            return None
         row.categories, row.free_only = categories_text(categories), free_only
-        row.consent_at, row.consent_ip, row.consent_user_agent, row.consent_text = (
-            moment, consent.ip, (consent.user_agent or "")[:400] or None, consent.text)
-        row.confirmation_sent_at = moment
+        _ask(row, consent, moment)
         session.commit()
         return row
+
+
+def request_resubscription(engine: Engine, subscriber_id: int, *, consent: Consent, resend_after: timedelta,
+                           now: datetime | None = None) -> Subscriber | None:
+    """A reader who left asks to come back with their old preferences: pending again, so they confirm again.
+
+    Returns the subscriber to send a confirmation to now, or None (active, suppressed, or too soon);
+    SubscriberError for an unknown or erased subscriber.
+    """
+    moment = now or datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as session:
+        row = _live(session, subscriber_id)
+        if not _may_ask(row, moment - resend_after):
+            return None
+        _ask(row, consent, moment)
+        session.commit()
+        return row
+
+
+def _may_ask(row: Subscriber, since: datetime) -> bool:
+    """Whether a sign-up of an existing row may (re)start double opt-in now."""
+    if row.status in ("active", *SUPPRESSED):
+        return False  # nothing to confirm, or never to be mailed again
+    return not (row.status == "pending" and _recent(row.confirmation_sent_at, since))  # not a moment ago
+
+
+def _ask(row: Subscriber, consent: Consent, moment: datetime) -> None:
+    """Make ``row`` pending with this consent, its confirmation sent at ``moment``."""
+    row.status = "pending"
+    row.consent_at, row.consent_ip, row.consent_user_agent, row.consent_text = (
+        moment, consent.ip, (consent.user_agent or "")[:400] or None, consent.text)
+    row.confirmation_sent_at = moment
 
 
 def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consent,
@@ -99,16 +129,29 @@ def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequen
         return row
 
 
-def request_address_change(engine: Engine, subscriber_id: int, new_address: str) -> Subscriber:
-    """Remember the new address until its owner confirms it; the old one keeps getting mail meanwhile."""
+@dataclass(frozen=True, slots=True)
+class AddressChange:
+    """The answer to an address change: the address to confirm, and whether to email it."""
+
+    address: str
+    send: bool
+
+
+def request_address_change(engine: Engine, subscriber_id: int, new_address: str, *, secret: str) -> AddressChange:
+    """Remember the new address until its owner confirms it; the old one keeps getting mail meanwhile.
+
+    An address erased earlier gets the same answer but no mail and is not remembered: it stays suppressed.
+    """
     email = normalise_address(new_address)
     with Session(engine, expire_on_commit=False) as session:
         row = _live(session, subscriber_id)
         if email == row.email:
             raise SubscriberError("that is already your address")
-        row.pending_email = email
+        erased = is_erased(session, email, secret)
+        if not erased:
+            row.pending_email = email
         session.commit()
-        return row
+        return AddressChange(email, send=not erased)
 
 
 def _live(session: Session, subscriber_id: int) -> Subscriber:

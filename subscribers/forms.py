@@ -91,16 +91,19 @@ def router(site: Site) -> APIRouter:
             pause = int(_field(form, "pause") or 0)
             row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(form),
                                             free_only=bool(form.get("free_only")), pause=pause)
-            message = "Saved."
+            message, status = "Saved.", 200
             new = _field(form, "email")
             if new and new.lower() != row.email:
-                change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret)
+                change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret,
+                                                       resend_after=resend_after())
                 if change.send:
                     site.send_confirmation(subscriber_id, change.address, change=True)
-                message = f"Saved. Confirm {change.address} from the email we just sent there."
+                message = (f"Saved. Not sent: {change.refused}." if change.refused else
+                           f"Saved. Confirm {change.address} from the email we just sent there.")
+                status = 429 if change.refused else 200
         except (TokenError, SubscriberError, ValueError) as exc:
             return _preferences(token, request, message=f"Not saved: {exc}", status=400)
-        return _preferences(token, request, message=message)
+        return _preferences(token, request, message=message, status=status)
 
     @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
     def resubscribe_page(token: str, request: Request) -> HTMLResponse:

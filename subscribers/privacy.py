@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
 from subscribers import service
-from subscribers.models import STATUSES, Subscriber
+from subscribers.models import STATUSES, AddressChangeMail, Subscriber
 from subscribers.store import categories_text, is_erased, normalise_address
 from subscribers.store import erased_address as erased_address  # where erasure is documented
 
@@ -44,6 +45,7 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
         row.status = row.status if row.status in ("bounced", "complained") else "unsubscribed"
         row.erased = True
         service.drop_queued(session, row.id, reason="subscriber erased")
+        session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
         session.commit()
 
 

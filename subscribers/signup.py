@@ -6,20 +6,24 @@ never reveal who subscribes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
-from subscribers.models import Subscriber
+from subscribers.models import AddressChangeMail, Subscriber
 from subscribers.store import categories_text, is_erased, normalise_address
 
 CONSENT_TEXT = ("Send me Weekly AI Tool Verdicts: one email a week with head-to-head verdicts on new AI tools, "
                 "for the categories I chose. I can unsubscribe from any issue with one click.")
 SUPPRESSED = ("bounced", "complained")
+ADDRESS_CHANGES_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +135,32 @@ def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequen
 
 @dataclass(frozen=True, slots=True)
 class AddressChange:
-    """The answer to an address change: the address to confirm, and whether to email it."""
+    """The answer to an address change: the address to confirm, whether to email it, or why not now."""
 
     address: str
     send: bool
+    refused: str | None = None
 
 
-def request_address_change(engine: Engine, subscriber_id: int, new_address: str, *, secret: str) -> AddressChange:
+def request_address_change(engine: Engine, subscriber_id: int, new_address: str, *, secret: str,
+                           resend_after: timedelta, now: datetime | None = None) -> AddressChange:
     """Remember the new address until its owner confirms it; the old one keeps getting mail meanwhile.
 
-    An address erased earlier gets the same answer but no mail and is not remembered: it stays suppressed.
+    Each target gets at most one confirmation per ``resend_after`` (whoever asks) and each subscriber asks at
+    most ADDRESS_CHANGES_PER_DAY times a day: the page must not become a way to flood someone's inbox. An
+    address erased earlier gets the same answers but no mail and is not remembered: it stays suppressed.
     """
     email = normalise_address(new_address)
+    moment = now or datetime.now(UTC)
+    target = _target(email, secret)
     with Session(engine, expire_on_commit=False) as session:
-        row = _live(session, subscriber_id)
+        row = _live(session, subscriber_id, lock=True)  # one subscriber's requests are counted one at a time
         if email == row.email:
             raise SubscriberError("that is already your address")
+        refused = _change_refused(session, subscriber_id, target, email, moment, resend_after)
+        if refused:
+            return AddressChange(email, send=False, refused=refused)
+        session.add(AddressChangeMail(subscriber_id=subscriber_id, target=target, sent_at=moment))
         erased = is_erased(session, email, secret)
         if not erased:
             row.pending_email = email
@@ -154,8 +168,28 @@ def request_address_change(engine: Engine, subscriber_id: int, new_address: str,
         return AddressChange(email, send=not erased)
 
 
-def _live(session: Session, subscriber_id: int) -> Subscriber:
-    row = session.get(Subscriber, subscriber_id)
+def _change_refused(session: Session, subscriber_id: int, target: str, email: str, moment: datetime,
+                    resend_after: timedelta) -> str | None:
+    """Why no confirmation may go out now, or None; forgets mails older than a day on the way."""
+    session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.sent_at) < moment - timedelta(days=1)))
+    recent = select(func.count()).select_from(AddressChangeMail)
+    if session.exec(recent.where(AddressChangeMail.target == target,
+                                 col(AddressChangeMail.sent_at) > moment - resend_after)).one():
+        minutes = max(1, round(resend_after.total_seconds() / 60))
+        return f"a confirmation went to {email} a moment ago; use it, or ask again in {minutes} minutes"
+    if session.exec(recent.where(AddressChangeMail.subscriber_id == subscriber_id)).one() \
+            >= ADDRESS_CHANGES_PER_DAY:
+        return f"at most {ADDRESS_CHANGES_PER_DAY} address changes a day; try again tomorrow"
+    return None
+
+
+def _target(address: str, secret: str) -> str:
+    """The salted hash an address-change target is counted under."""
+    return hmac.new(secret.encode(), b"address-change:" + address.encode(), hashlib.sha256).hexdigest()
+
+
+def _live(session: Session, subscriber_id: int, *, lock: bool = False) -> Subscriber:
+    row = session.get(Subscriber, subscriber_id, with_for_update=lock)
     if row is None or row.erased:
         raise SubscriberError("this link no longer applies")
     return row

@@ -21,6 +21,9 @@ from subscribers.store import categories_text, is_erased, normalise_address
 from subscribers.store import erased_address as erased_address  # where erasure is documented
 
 CSV_FIELDS = ("email", "name", "categories", "free_only", "status", "consented_at", "confirmed_at")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such cells leave with a
+# leading apostrophe, which spreadsheets hide, and the import takes it off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
@@ -91,7 +94,7 @@ def _rows(text: str, source: str) -> Iterable[tuple[int, dict[str, str]]]:
     if reader.fieldnames is None or "email" not in reader.fieldnames:
         raise SubscriberError(f"{source}: the first line must name the columns, including 'email'")
     for number, raw in enumerate(reader, start=2):
-        values = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        values = {k.strip(): unescape_cell((v or "").strip()) for k, v in raw.items() if k}
         try:
             values["email"] = normalise_address(values.get("email", ""))
         except SubscriberError as exc:
@@ -128,11 +131,26 @@ def export_csv(engine: Engine) -> str:
     with Session(engine) as session:
         query = select(Subscriber).where(col(Subscriber.erased).is_(False)).order_by(col(Subscriber.id))
         for row in session.exec(query):
-            writer.writerow({"email": row.email, "name": row.name or "", "categories": row.categories,
-                             "free_only": "yes" if row.free_only else "", "status": row.status,
-                             "consented_at": _plain(row.consent_at) or "",
-                             "confirmed_at": _plain(row.confirmed_at) or ""})
+            cells = {"email": row.email, "name": row.name or "", "categories": row.categories,
+                     "free_only": "yes" if row.free_only else "", "status": row.status,
+                     "consented_at": _plain(row.consent_at) or "", "confirmed_at": _plain(row.confirmed_at) or ""}
+            writer.writerow({k: escape_cell(v) for k, v in cells.items()})
     return out.getvalue()
+
+
+def escape_cell(value: str) -> str:
+    """The cell as exported: an apostrophe before anything a spreadsheet would run as a formula."""
+    return f"'{value}" if _formula(value) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The cell as imported: the apostrophe ``escape_cell`` added, taken off again (an exact round trip)."""
+    return value[1:] if value.startswith("'") and _formula(value) else value
+
+
+def _formula(value: str) -> bool:
+    # Apostrophes already in front count too, so that a value that itself starts with "'=" survives the trip.
+    return value.lstrip("'")[:1] in FORMULA_START
 
 
 def _by_address(session: Session, address: str) -> Subscriber:

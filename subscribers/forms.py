@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
 from newsletter.errors import SubscriberError
 from newsletter.models import ToolRow
-from subscribers import service, signup
+from subscribers import mailer, service, signup
 from subscribers.site import Site, client_ip
 from subscribers.store import cohort_of
 from subscribers.tokens import TokenError
@@ -41,7 +41,7 @@ def router(site: Site) -> APIRouter:
                          consent=signup.CONSENT_TEXT)
 
     @routes.post("/subscribe", response_class=HTMLResponse)
-    async def subscribe(request: Request) -> HTMLResponse:
+    async def subscribe(request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
         if not site.csrf_ok(request, _field(form, "csrf")):
             return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
@@ -58,7 +58,7 @@ def router(site: Site) -> APIRouter:
         except SubscriberError:
             row = None  # same answer for every address: nothing to learn here
         if row is not None and row.id is not None:
-            site.send_confirmation(row.id, row.email)
+            mailer.confirm_later(background, site, row.id, row.email)  # after the answer: it never waits on mail
         return site.page("check_inbox.html", title="Check your inbox")
 
     @routes.get("/confirm/{token}", response_class=HTMLResponse)
@@ -82,7 +82,7 @@ def router(site: Site) -> APIRouter:
         return _preferences(token, request)
 
     @routes.post("/preferences/{token}", response_class=HTMLResponse)
-    async def save_preferences(token: str, request: Request) -> HTMLResponse:
+    async def save_preferences(token: str, request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
         if not site.csrf_ok(request, _field(form, "csrf")):
             return _preferences(token, request, message="The form expired; please save again.", status=400)
@@ -97,7 +97,7 @@ def router(site: Site) -> APIRouter:
                 change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret,
                                                        resend_after=resend_after())
                 if change.send:
-                    site.send_confirmation(subscriber_id, change.address, change=True)
+                    mailer.confirm_later(background, site, subscriber_id, change.address, change=True)
                 message = (f"Saved. Not sent: {change.refused}." if change.refused else
                            f"Saved. Confirm {change.address} from the email we just sent there.")
                 status = 429 if change.refused else 200
@@ -117,7 +117,7 @@ def router(site: Site) -> APIRouter:
                          action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
 
     @routes.post("/resubscribe/{token}", response_class=HTMLResponse)
-    async def resubscribe(token: str, request: Request) -> HTMLResponse:
+    async def resubscribe(token: str, request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
         if not site.csrf_ok(request, _field(form, "csrf")):
             return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
@@ -129,7 +129,7 @@ def router(site: Site) -> APIRouter:
         except (TokenError, SubscriberError):
             return site.page("invalid_link.html", 400, title="Link not valid")
         if row is not None and row.id is not None:
-            site.send_confirmation(row.id, row.email)
+            mailer.confirm_later(background, site, row.id, row.email)
         return site.page("check_inbox.html", title="Check your inbox")
 
     def _preferences(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:

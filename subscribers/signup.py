@@ -77,6 +77,16 @@ def request_resubscription(engine: Engine, subscriber_id: int, *, consent: Conse
         return row
 
 
+def confirmation_not_sent(engine: Engine, subscriber_id: int, *, resend_after: timedelta) -> None:
+    """The last confirmation never left (the provider failed): let the pending reader ask again at once."""
+    with Session(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is not None and row.status == "pending" and row.confirmation_sent_at is not None:
+            # Moved back rather than cleared: clearing would age the sign-up to its creation for the purge.
+            row.confirmation_sent_at = _aware(row.confirmation_sent_at) - resend_after
+            session.commit()
+
+
 def _may_ask(row: Subscriber, since: datetime) -> bool:
     """Whether a sign-up of an existing row may (re)start double opt-in now."""
     if row.status in ("active", *SUPPRESSED):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -42,6 +42,8 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
     """Erase personal data; keep a salted hash and a suppressing status so the address is never mailed again."""
     with Session(engine) as session:
         row = _by_address(session, address)
+        # An address change to this address, still unconfirmed, must not bring it back either.
+        session.exec(update(Subscriber).where(col(Subscriber.pending_email) == row.email).values(pending_email=None))
         row.email = erased_address(row.email, secret)
         row.name = row.consent_ip = row.consent_user_agent = row.confirmed_ip = row.confirmed_user_agent = None
         row.pending_email = None

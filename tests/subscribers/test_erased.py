@@ -128,3 +128,20 @@ def test_an_address_change_to_an_erased_address_sends_nothing(engine: Engine, da
         assert to_erased.status_code == to_other.status_code == 200
         assert "Confirm eve@example.org" in to_erased.text and "Confirm zed@example.org" in to_other.text
         assert [m.to for m in outbox.outbox] == ["zed@example.org"]
+
+
+def test_an_address_change_asked_before_the_target_was_erased_no_longer_confirms(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    secret = make_settings().require_secret()
+    with session_scope(engine) as session:
+        store.add_active(session, ["pat@example.org", "eve@example.org"])
+    subscriber = by_address(engine, "pat@example.org")
+    assert subscriber is not None and subscriber.id is not None
+    url = f"/preferences/{Signer(secret).mint('manage', subscriber.id)}"
+    with running(make_settings, database_url) as (client, outbox):
+        client.post(url, data={"csrf": csrf(client, url), "email": "eve@example.org"})
+        link = link_in(outbox, "eve@example.org")
+        privacy.forget(engine, "eve@example.org", secret=secret)
+        assert client.get(link).status_code == 400
+    assert by_address(engine, "eve@example.org") is None
+    assert by_address(engine, "pat@example.org") is not None

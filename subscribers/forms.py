@@ -107,21 +107,14 @@ def router(site: Site) -> APIRouter:
 
     @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
     def resubscribe_page(token: str, request: Request) -> HTMLResponse:
-        from subscribers.web import mask  # web includes this router; imported late to avoid a cycle
-
-        try:
-            row = service.get(site.engine, site.signer.read("unsubscribe", token))
-        except (TokenError, SubscriberError):
-            return site.page("invalid_link.html", 400, title="Link not valid")
-        return site.page("resubscribe.html", request=request, title="Subscribe again", address=mask(row.email),
-                         action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
+        return _resubscribe(token, request)
 
     @routes.post("/resubscribe/{token}", response_class=HTMLResponse)
     async def resubscribe(token: str, request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
-        if not site.csrf_ok(request, _field(form, "csrf")):
-            return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
-                             days=site.settings.confirm_max_age_days)
+        if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not start anything
+            return _resubscribe(token, request, message="The form expired; please press the button again.",
+                                status=400)
         consent = signup.Consent(client_ip(request), request.headers.get("user-agent"))
         try:
             row = signup.request_resubscription(site.engine, site.signer.read("unsubscribe", token),
@@ -131,6 +124,16 @@ def router(site: Site) -> APIRouter:
         if row is not None and row.id is not None:
             mailer.confirm_later(background, site, row.id, row.email)
         return site.page("check_inbox.html", title="Check your inbox")
+
+    def _resubscribe(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:
+        from subscribers.web import mask  # web includes this router; imported late to avoid a cycle
+
+        try:
+            row = service.get(site.engine, site.signer.read("unsubscribe", token))
+        except (TokenError, SubscriberError):
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        return site.page("resubscribe.html", status, request=request, title="Subscribe again", message=message,
+                         address=mask(row.email), action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
 
     def _preferences(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:
         try:

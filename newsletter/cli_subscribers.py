@@ -26,11 +26,13 @@ def subscribers_add(
     category: Annotated[list[str] | None, typer.Option(help="Only this category (repeat for more).")] = None,
     free_only: Annotated[bool, typer.Option("--free-only", help="Only comparisons with a free tool.")] = False,
 ) -> None:
-    """Add subscribers as active (operators vouch for their consent)."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
-        outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only)
+    """Add subscribers as active (operators vouch for their consent); addresses erased earlier stay out."""
+    settings = load_settings()
+    with wiring.database(settings) as engine, session_scope(engine) as session:
+        outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only,
+                                              secret=settings.require_secret())
     for address, change in outcome:
-        out.print(f"{change:>9}  {address}")
+        out.print(f"{change:>9}  {address}" + ("  (erased earlier: stays suppressed)" if change == "erased" else ""))
 
 
 @subscribers_app.command("list")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
 from newsletter.errors import SubscriberError
 from newsletter.models import ToolRow
-from subscribers import service, signup
+from subscribers import mailer, service, signup
 from subscribers.site import Site
 from subscribers.store import cohort_of
 from subscribers.tokens import TokenError
@@ -27,6 +27,9 @@ def router(site: Site) -> APIRouter:
         with Session(site.engine) as session:
             return [c for c in session.exec(select(ToolRow.category).distinct().order_by(col(ToolRow.category)))]
 
+    def resend_after() -> timedelta:
+        return timedelta(minutes=site.settings.confirm_resend_minutes)
+
     def chosen(form: FormData) -> list[str]:
         known = set(categories())
         return [str(c) for c in form.getlist("category") if str(c) in known]
@@ -38,7 +41,7 @@ def router(site: Site) -> APIRouter:
                          consent=signup.CONSENT_TEXT)
 
     @routes.post("/subscribe", response_class=HTMLResponse)
-    async def subscribe(request: Request) -> HTMLResponse:
+    async def subscribe(request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
         if not site.csrf_ok(request, _field(form, "csrf")):
             return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
@@ -51,11 +54,11 @@ def router(site: Site) -> APIRouter:
         try:
             row = signup.request_subscription(
                 site.engine, _field(form, "email"), categories=chosen(form), free_only=bool(form.get("free_only")),
-                consent=consent, resend_after=timedelta(minutes=site.settings.confirm_resend_minutes))
+                consent=consent, resend_after=resend_after(), secret=site.secret)
         except SubscriberError:
             row = None  # same answer for every address: nothing to learn here
         if row is not None and row.id is not None:
-            site.send_confirmation(row.id, row.email)
+            mailer.confirm_later(background, site, row.id, row.email)  # after the answer: it never waits on mail
         return site.page("check_inbox.html", title="Check your inbox")
 
     @routes.get("/confirm/{token}", response_class=HTMLResponse)
@@ -79,7 +82,7 @@ def router(site: Site) -> APIRouter:
         return _preferences(token, request)
 
     @routes.post("/preferences/{token}", response_class=HTMLResponse)
-    async def save_preferences(token: str, request: Request) -> HTMLResponse:
+    async def save_preferences(token: str, request: Request, background: BackgroundTasks) -> HTMLResponse:
         form = await request.form()
         if not site.csrf_ok(request, _field(form, "csrf")):
             return _preferences(token, request, message="The form expired; please save again.", status=400)
@@ -88,16 +91,49 @@ def router(site: Site) -> APIRouter:
             pause = int(_field(form, "pause") or 0)
             row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(form),
                                             free_only=bool(form.get("free_only")), pause=pause)
-            message = "Saved."
+            message, status = "Saved.", 200
             new = _field(form, "email")
             if new and new.lower() != row.email:
-                row = signup.request_address_change(site.engine, subscriber_id, new)
-                assert row.pending_email is not None
-                site.send_confirmation(subscriber_id, row.pending_email, change=True)
-                message = f"Saved. Confirm {row.pending_email} from the email we just sent there."
+                change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret,
+                                                       resend_after=resend_after())
+                if change.send:
+                    mailer.confirm_later(background, site, subscriber_id, change.address, change=True)
+                message = (f"Saved. Not sent: {change.refused}." if change.refused else
+                           f"Saved. Confirm {change.address} from the email we just sent there.")
+                status = 429 if change.refused else 200
         except (TokenError, SubscriberError, ValueError) as exc:
             return _preferences(token, request, message=f"Not saved: {exc}", status=400)
-        return _preferences(token, request, message=message)
+        return _preferences(token, request, message=message, status=status)
+
+    @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
+    def resubscribe_page(token: str, request: Request) -> HTMLResponse:
+        return _resubscribe(token, request)
+
+    @routes.post("/resubscribe/{token}", response_class=HTMLResponse)
+    async def resubscribe(token: str, request: Request, background: BackgroundTasks) -> HTMLResponse:
+        form = await request.form()
+        if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not start anything
+            return _resubscribe(token, request, message="The form expired; please press the button again.",
+                                status=400)
+        consent = signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
+        try:
+            row = signup.request_resubscription(site.engine, site.signer.read("unsubscribe", token),
+                                                consent=consent, resend_after=resend_after())
+        except (TokenError, SubscriberError):
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        if row is not None and row.id is not None:
+            mailer.confirm_later(background, site, row.id, row.email)
+        return site.page("check_inbox.html", title="Check your inbox")
+
+    def _resubscribe(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:
+        from subscribers.web import mask  # web includes this router; imported late to avoid a cycle
+
+        try:
+            row = service.get(site.engine, site.signer.read("unsubscribe", token))
+        except (TokenError, SubscriberError):
+            return site.page("invalid_link.html", 400, title="Link not valid")
+        return site.page("resubscribe.html", status, request=request, title="Subscribe again", message=message,
+                         address=mask(row.email), action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
 
     def _preferences(token: str, request: Request, *, message: str = "", status: int = 200) -> HTMLResponse:
         try:

@@ -50,3 +50,17 @@ class WebhookEvent(SQLModel, table=True):
     provider: str = Field(max_length=20)
     event_id: str = Field(max_length=300, unique=True)
     received_at: datetime
+
+
+class AddressChangeMail(SQLModel, table=True):
+    """An address-change confirmation emailed, kept a day so every web worker limits them alike.
+
+    ``target`` is a salted hash, not the address: the target may be someone who never subscribed.
+    """
+
+    __tablename__ = "address_change_mail"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(index=True)
+    target: str = Field(max_length=64, index=True)
+    sent_at: datetime = Field(index=True)

@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
 from subscribers import service
-from subscribers.models import STATUSES, Subscriber
-from subscribers.store import categories_text, normalise_address
+from subscribers.models import STATUSES, AddressChangeMail, Subscriber
+from subscribers.store import categories_text, is_erased, normalise_address
+from subscribers.store import erased_address as erased_address  # where erasure is documented
 
 CSV_FIELDS = ("email", "name", "categories", "free_only", "status", "consented_at", "confirmed_at")
-
-
-def erased_address(address: str, secret: str) -> str:
-    """What stays of an erased address: a salted hash, enough to keep suppressing it and nothing more."""
-    digest = hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:40]
-    return f"erased-{digest}@invalid"
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such cells leave with a
+# leading apostrophe, which spreadsheets hide, and the import takes it off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
@@ -45,12 +42,15 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
     """Erase personal data; keep a salted hash and a suppressing status so the address is never mailed again."""
     with Session(engine) as session:
         row = _by_address(session, address)
+        # An address change to this address, still unconfirmed, must not bring it back either.
+        session.exec(update(Subscriber).where(col(Subscriber.pending_email) == row.email).values(pending_email=None))
         row.email = erased_address(row.email, secret)
         row.name = row.consent_ip = row.consent_user_agent = row.confirmed_ip = row.confirmed_user_agent = None
         row.pending_email = None
         row.status = row.status if row.status in ("bounced", "complained") else "unsubscribed"
         row.erased = True
         service.drop_queued(session, row.id, reason="subscriber erased")
+        session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
         session.commit()
 
 
@@ -73,7 +73,7 @@ def import_csv(engine: Engine, text: str, *, secret: str, source: str = "csv") -
     with Session(engine) as session:
         for number, values in rows:
             email = values["email"]
-            if session.exec(select(Subscriber).where(Subscriber.email == erased_address(email, secret))).first():
+            if is_erased(session, email, secret):
                 report.skipped += 1
                 continue
             row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
@@ -96,7 +96,7 @@ def _rows(text: str, source: str) -> Iterable[tuple[int, dict[str, str]]]:
     if reader.fieldnames is None or "email" not in reader.fieldnames:
         raise SubscriberError(f"{source}: the first line must name the columns, including 'email'")
     for number, raw in enumerate(reader, start=2):
-        values = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        values = {k.strip(): unescape_cell((v or "").strip()) for k, v in raw.items() if k}
         try:
             values["email"] = normalise_address(values.get("email", ""))
         except SubscriberError as exc:
@@ -133,11 +133,26 @@ def export_csv(engine: Engine) -> str:
     with Session(engine) as session:
         query = select(Subscriber).where(col(Subscriber.erased).is_(False)).order_by(col(Subscriber.id))
         for row in session.exec(query):
-            writer.writerow({"email": row.email, "name": row.name or "", "categories": row.categories,
-                             "free_only": "yes" if row.free_only else "", "status": row.status,
-                             "consented_at": _plain(row.consent_at) or "",
-                             "confirmed_at": _plain(row.confirmed_at) or ""})
+            cells = {"email": row.email, "name": row.name or "", "categories": row.categories,
+                     "free_only": "yes" if row.free_only else "", "status": row.status,
+                     "consented_at": _plain(row.consent_at) or "", "confirmed_at": _plain(row.confirmed_at) or ""}
+            writer.writerow({k: escape_cell(v) for k, v in cells.items()})
     return out.getvalue()
+
+
+def escape_cell(value: str) -> str:
+    """The cell as exported: an apostrophe before anything a spreadsheet would run as a formula."""
+    return f"'{value}" if _formula(value) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The cell as imported: the apostrophe ``escape_cell`` added, taken off again (an exact round trip)."""
+    return value[1:] if value.startswith("'") and _formula(value) else value
+
+
+def _formula(value: str) -> bool:
+    # Apostrophes already in front count too, so that a value that itself starts with "'=" survives the trip.
+    return value.lstrip("'")[:1] in FORMULA_START
 
 
 def _by_address(session: Session, address: str) -> Subscriber:

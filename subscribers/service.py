@@ -1,4 +1,7 @@
-"""Subscriber actions with their side effects: unsubscribe (and drop what is still queued), resubscribe."""
+"""Subscriber actions with their side effects: unsubscribe (and drop what is still queued).
+
+Coming back after leaving goes through double opt-in again: ``signup.request_resubscription``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,12 @@ from subscribers.models import Subscriber
 
 
 def get(engine: Engine, subscriber_id: int) -> Subscriber:
-    """The subscriber, or SubscriberError when the id is unknown (e.g. erased)."""
+    """The subscriber, or SubscriberError when the id is unknown or erased (their links no longer work)."""
     with Session(engine) as session:
-        return _row(session, subscriber_id)
+        row = _row(session, subscriber_id)
+        if row.erased:
+            raise SubscriberError(f"subscriber {subscriber_id} was erased")
+        return row
 
 
 def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
@@ -33,17 +39,6 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
         drop_queued(session, subscriber_id, reason=f"unsubscribed ({channel})")
         session.commit()
     return changed
-
-
-def resubscribe(engine: Engine, subscriber_id: int) -> bool:
-    """Undo an unsubscribe; True if reactivated. Bounced or complained addresses stay suppressed."""
-    with Session(engine) as session:
-        row = _row(session, subscriber_id)
-        if row.status != "unsubscribed":
-            return False
-        row.status, row.unsubscribed_at, row.unsubscribe_channel = "active", None, None
-        session.commit()
-    return True
 
 
 def drop_queued(session: Session, subscriber_id: int | None, *, reason: str) -> None:

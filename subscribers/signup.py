@@ -6,20 +6,24 @@ never reveal who subscribes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
-from subscribers.models import Subscriber
-from subscribers.store import categories_text, normalise_address
+from subscribers.models import AddressChangeMail, Subscriber
+from subscribers.store import categories_text, is_erased, normalise_address
 
 CONSENT_TEXT = ("Send me Weekly AI Tool Verdicts: one email a week with head-to-head verdicts on new AI tools, "
                 "for the categories I chose. I can unsubscribe from any issue with one click.")
 SUPPRESSED = ("bounced", "complained")
+ADDRESS_CHANGES_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +36,10 @@ class Consent:
 
 
 def request_subscription(engine: Engine, address: str, *, categories: Sequence[str], free_only: bool,
-                         consent: Consent, resend_after: timedelta,
+                         consent: Consent, resend_after: timedelta, secret: str,
                          now: datetime | None = None) -> Subscriber | None:
-    """Record a sign-up; the subscriber to send a confirmation to now, or None (active, suppressed, or too soon).
+    """Record a sign-up; the subscriber to send a confirmation to now, or None (active, suppressed, erased earlier,
+    or too soon).
 
     SubscriberError only for an address that isn't one.
     """
@@ -42,40 +47,85 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
     moment = now or datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
-        if row is None:  # new, or erased earlier: either way this is fresh consent, confirmed by double opt-in
+        if row is None and is_erased(session, email, secret):
+            return None  # erased for good: the same page as everyone, and no mail
+        if row is None:  # new: fresh consent, confirmed by double opt-in
             row = Subscriber(email=email, status="pending", created_at=moment, source="signup")
             session.add(row)
-        elif row.status in ("active", *SUPPRESSED):
-            return None  # nothing to confirm, or never to be mailed again
-        elif row.status == "pending" and _recent(row.confirmation_sent_at, moment - resend_after):
-            return None  # a confirmation went out a moment ago
-        row.status = "pending"
+        elif not _may_ask(row, moment - resend_after):
+            return None
         row.categories, row.free_only = categories_text(categories), free_only
-        row.consent_at, row.consent_ip, row.consent_user_agent, row.consent_text = (
-            moment, consent.ip, (consent.user_agent or "")[:400] or None, consent.text)
-        row.confirmation_sent_at = moment
+        _ask(row, consent, moment)
         session.commit()
         return row
 
 
+def request_resubscription(engine: Engine, subscriber_id: int, *, consent: Consent, resend_after: timedelta,
+                           now: datetime | None = None) -> Subscriber | None:
+    """A reader who left asks to come back with their old preferences: pending again, so they confirm again.
+
+    Returns the subscriber to send a confirmation to now, or None (active, suppressed, or too soon);
+    SubscriberError for an unknown or erased subscriber.
+    """
+    moment = now or datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as session:
+        row = _live(session, subscriber_id)
+        if not _may_ask(row, moment - resend_after):
+            return None
+        _ask(row, consent, moment)
+        session.commit()
+        return row
+
+
+def confirmation_not_sent(engine: Engine, subscriber_id: int, *, resend_after: timedelta) -> None:
+    """The last confirmation never left (the provider failed): let the pending reader ask again at once."""
+    with Session(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is not None and row.status == "pending" and row.confirmation_sent_at is not None:
+            # Moved back rather than cleared: clearing would age the sign-up to its creation for the purge.
+            row.confirmation_sent_at = _aware(row.confirmation_sent_at) - resend_after
+            session.commit()
+
+
+def _may_ask(row: Subscriber, since: datetime) -> bool:
+    """Whether a sign-up of an existing row may (re)start double opt-in now."""
+    if row.status in ("active", *SUPPRESSED):
+        return False  # nothing to confirm, or never to be mailed again
+    return not (row.status == "pending" and _recent(row.confirmation_sent_at, since))  # not a moment ago
+
+
+def _ask(row: Subscriber, consent: Consent, moment: datetime) -> None:
+    """Make ``row`` pending with this consent, its confirmation sent at ``moment``."""
+    row.status = "pending"
+    row.consent_at, row.consent_ip, row.consent_user_agent, row.consent_text = (
+        moment, consent.ip, (consent.user_agent or "")[:400] or None, consent.text)
+    row.confirmation_sent_at = moment
+
+
 def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consent,
             now: datetime | None = None) -> Subscriber:
-    """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies."""
+    """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies.
+
+    Only a ``pending`` row is activated: mail scanners fetch old links, and a reader who left (unsubscribed,
+    erased, bounced, complained) must never be brought back by one. A second click while active changes nothing.
+    """
     moment = now or datetime.now(UTC)
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Subscriber, subscriber_id)
-        if row is None or row.status in SUPPRESSED:
+        if row is None or row.erased or row.status in SUPPRESSED:
             raise SubscriberError("this confirmation link no longer applies")
-        if address == row.pending_email:
+        if address == row.pending_email:  # an address change: the status stays what it is
             taken = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
             if taken is not None:
                 raise SubscriberError("that address is already subscribed")
             row.email, row.pending_email = address, None
-        elif address != row.email:
+        elif address != row.email or row.status not in ("pending", "active"):
             raise SubscriberError("this confirmation link no longer applies")
-        elif row.status != "active":
-            row.status = "active"
-        row.confirmed_at = row.confirmed_at if row.status == "active" and row.confirmed_at else moment
+        elif row.status == "pending":
+            row.status, row.confirmed_at = "active", moment
+            row.unsubscribed_at = row.unsubscribe_channel = None  # a reader who came back through double opt-in
+        else:
+            return row  # already active: a repeat click (or a scanner) leaves the evidence of the first one
         row.confirmed_ip, row.confirmed_user_agent = consent.ip, (consent.user_agent or "")[:400] or None
         session.commit()
         return row
@@ -93,20 +143,63 @@ def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequen
         return row
 
 
-def request_address_change(engine: Engine, subscriber_id: int, new_address: str) -> Subscriber:
-    """Remember the new address until its owner confirms it; the old one keeps getting mail meanwhile."""
+@dataclass(frozen=True, slots=True)
+class AddressChange:
+    """The answer to an address change: the address to confirm, whether to email it, or why not now."""
+
+    address: str
+    send: bool
+    refused: str | None = None
+
+
+def request_address_change(engine: Engine, subscriber_id: int, new_address: str, *, secret: str,
+                           resend_after: timedelta, now: datetime | None = None) -> AddressChange:
+    """Remember the new address until its owner confirms it; the old one keeps getting mail meanwhile.
+
+    Each target gets at most one confirmation per ``resend_after`` (whoever asks) and each subscriber asks at
+    most ADDRESS_CHANGES_PER_DAY times a day: the page must not become a way to flood someone's inbox. An
+    address erased earlier gets the same answers but no mail and is not remembered: it stays suppressed.
+    """
     email = normalise_address(new_address)
+    moment = now or datetime.now(UTC)
+    target = _target(email, secret)
     with Session(engine, expire_on_commit=False) as session:
-        row = _live(session, subscriber_id)
+        row = _live(session, subscriber_id, lock=True)  # one subscriber's requests are counted one at a time
         if email == row.email:
             raise SubscriberError("that is already your address")
-        row.pending_email = email
+        refused = _change_refused(session, subscriber_id, target, email, moment, resend_after)
+        if refused:
+            return AddressChange(email, send=False, refused=refused)
+        session.add(AddressChangeMail(subscriber_id=subscriber_id, target=target, sent_at=moment))
+        erased = is_erased(session, email, secret)
+        if not erased:
+            row.pending_email = email
         session.commit()
-        return row
+        return AddressChange(email, send=not erased)
 
 
-def _live(session: Session, subscriber_id: int) -> Subscriber:
-    row = session.get(Subscriber, subscriber_id)
+def _change_refused(session: Session, subscriber_id: int, target: str, email: str, moment: datetime,
+                    resend_after: timedelta) -> str | None:
+    """Why no confirmation may go out now, or None; forgets mails older than a day on the way."""
+    session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.sent_at) < moment - timedelta(days=1)))
+    recent = select(func.count()).select_from(AddressChangeMail)
+    if session.exec(recent.where(AddressChangeMail.target == target,
+                                 col(AddressChangeMail.sent_at) > moment - resend_after)).one():
+        minutes = max(1, round(resend_after.total_seconds() / 60))
+        return f"a confirmation went to {email} a moment ago; use it, or ask again in {minutes} minutes"
+    if session.exec(recent.where(AddressChangeMail.subscriber_id == subscriber_id)).one() \
+            >= ADDRESS_CHANGES_PER_DAY:
+        return f"at most {ADDRESS_CHANGES_PER_DAY} address changes a day; try again tomorrow"
+    return None
+
+
+def _target(address: str, secret: str) -> str:
+    """The salted hash an address-change target is counted under."""
+    return hmac.new(secret.encode(), b"address-change:" + address.encode(), hashlib.sha256).hexdigest()
+
+
+def _live(session: Session, subscriber_id: int, *, lock: bool = False) -> Subscriber:
+    row = session.get(Subscriber, subscriber_id, with_for_update=lock)
     if row is None or row.erased:
         raise SubscriberError("this link no longer applies")
     return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from newsletter.values import Cohort, Recipient
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 
-Added = Literal["added", "updated", "unchanged"]
+Added = Literal["added", "updated", "unchanged", "erased"]
 
 
 def normalise_address(address: str) -> str:
@@ -26,6 +28,18 @@ def normalise_address(address: str) -> str:
         return validate_email(address.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
+
+
+def erased_address(address: str, secret: str) -> str:
+    """What stays of an erased address: a salted hash, enough to keep suppressing it and nothing more."""
+    digest = hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:40]
+    return f"erased-{digest}@invalid"
+
+
+def is_erased(session: Session, address: str, secret: str) -> bool:
+    """Whether the (normalised) address was erased: every way back in asks this before adding anyone."""
+    return session.exec(select(Subscriber.id).where(Subscriber.email == erased_address(address, secret))).first() \
+        is not None
 
 
 def categories_text(categories: Iterable[str]) -> str:
@@ -39,14 +53,20 @@ def categories_text(categories: Iterable[str]) -> str:
 
 def add_active(
     session: Session, addresses: Sequence[str], *, categories: Sequence[str] = (), free_only: bool = False,
-    now: datetime | None = None,
+    now: datetime | None = None, secret: str | None = None,
 ) -> list[tuple[str, Added]]:
-    """Add or update subscribers as active (the operator vouches for consent); all addresses or none."""
+    """Add or update subscribers as active (the operator vouches for consent); all addresses or none.
+
+    With ``secret``, an address erased earlier is left out and reported ``erased``: erasure is for good.
+    """
     normalised = [normalise_address(a) for a in addresses]
     prefs = categories_text(categories)
     moment = now or datetime.now(UTC)
     outcome: list[tuple[str, Added]] = []
     for address in dict.fromkeys(normalised):
+        if secret is not None and is_erased(session, address, secret):
+            outcome.append((address, "erased"))
+            continue
         row = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
         if row is None:
             session.add(Subscriber(email=address, status="active", categories=prefs, free_only=free_only,

@@ -94,14 +94,6 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
         return site.page("unsubscribed.html", title="Unsubscribed", address=found[1],
                          resubscribe=f"/resubscribe/{token}")
 
-    @app.post("/resubscribe/{token}", response_class=HTMLResponse)
-    def resubscribe(token: str) -> HTMLResponse:
-        found = subscriber_for(token)
-        if found is None:
-            return site.page("invalid_link.html", 400, title="Link not valid")
-        service.resubscribe(engine, found[0])
-        return site.page("resubscribed.html", title="Subscribed again", address=found[1])
-
     @app.post("/webhooks/{provider_name}")
     async def webhook(provider_name: str, request: Request) -> JSONResponse:
         verify = verifier(settings, provider_name)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -93,3 +98,33 @@ def test_cli_export_forget_import(env: Path, engine: Engine) -> None:  # noqa: F
     assert forgot.exit_code == 0 and "Erased" in forgot.output
     gone = runner.invoke(app, ["subscribers", "export", "ann@example.org"])
     assert gone.exit_code == 1 and "no subscriber with the address" in gone.output
+
+
+def test_csv_export_neutralises_formulas_and_import_takes_them_back(engine: Engine) -> None:
+    names = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1", "-1", "@SUM(A1)", "\tTab", "\rReturn", "'quoted", "Ann"]
+    with Session(engine) as session:
+        for i, name in enumerate(names):
+            session.add(Subscriber(email=f"r{i}@example.org", name=name, status="active", created_at=datetime.now(UTC)))
+        session.add(Subscriber(email="=cmd@example.org", name="", status="active", created_at=datetime.now(UTC)))
+        session.commit()
+    exported = privacy.export_csv(engine)
+    cells = [cell for line in csv.reader(io.StringIO(exported)) for cell in line]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    assert "'=HYPERLINK(" in exported and "'=cmd@example.org" in exported and "'quoted" in exported
+    with Session(engine) as session:
+        for row in session.exec(select(Subscriber)):
+            session.delete(row)
+        session.commit()
+    report = privacy.import_csv(engine, exported, secret=SECRET)
+    assert report.added == len(names) + 1
+    found = rows(engine)
+    assert [found[f"r{i}@example.org"].name for i in range(len(names))] == names  # the round trip is exact
+    assert "=cmd@example.org" in found
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from("'=+-@\t\rab, \""), max_size=8))
+def test_cell_escaping_round_trips_and_never_starts_a_formula(value: str) -> None:
+    escaped = privacy.escape_cell(value)
+    assert escaped[:1] not in privacy.FORMULA_START
+    assert privacy.unescape_cell(escaped) == value

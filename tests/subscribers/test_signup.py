@@ -125,3 +125,21 @@ def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
         assert "You're in" in client.get(link_in(outbox, "pat@new.example.org")).text
         assert row(engine, "pat@new.example.org") is not None and row(engine, "pat@example.org") is None
         assert client.get("/preferences/nonsense").status_code == 400
+
+
+def test_an_old_confirmation_link_does_not_bring_back_a_reader_who_left(engine: Engine, database_url: str,
+                                                                        make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url) as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "gone@example.org"})
+        link = link_in(outbox, "gone@example.org")
+        assert "You're in" in client.get(link).text
+        assert "You're in" in client.get(link).text  # a second click while active changes nothing
+        subscriber = row(engine, "gone@example.org")
+        assert subscriber is not None and subscriber.id is not None
+        unsubscribe = f"/unsubscribe/{Signer(SECRET).mint('unsubscribe', subscriber.id)}"
+        client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+        for _ in range(2):  # a mail scanner fetches the old link again
+            again = client.get(link)
+            assert again.status_code == 400 and "This link doesn't work" in again.text
+        left = row(engine, "gone@example.org")
+        assert left is not None and left.status == "unsubscribed" and left.unsubscribe_channel == "one-click"

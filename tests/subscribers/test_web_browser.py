@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,17 @@ def test_unsubscribe_with_the_button_on_a_phone(engine: Engine, live: str, brows
     page.screenshot(path=str(tmp_path / "unsubscribed.png"), full_page=True)
     assert status(engine, subscriber) == "unsubscribed"
     page.get_by_role("button", name="Subscribe again").click()
-    page.get_by_role("heading", name="Welcome back").wait_for()
+    page.get_by_role("heading", name="Subscribe again?").wait_for()  # a GET shows the consent and a button
+    assert status(engine, subscriber) == "unsubscribed"
+    page.get_by_role("button", name="Subscribe again").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    assert status(engine, subscriber) == "pending"  # back only once the new confirmation is clicked
+    (mail,) = (tmp_path / "outbox").glob("*.eml")
+    body = email.message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
+    assert body is not None
+    link = re.search(rf"{re.escape(live)}/confirm/\S+", body.get_content())
+    assert link, body.get_content()
+    page.goto(link[0])
+    page.get_by_role("heading", name="You're in").wait_for()
     assert status(engine, subscriber) == "active"
     page.close()

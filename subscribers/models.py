@@ -50,3 +50,14 @@ class WebhookEvent(SQLModel, table=True):
     provider: str = Field(max_length=20)
     event_id: str = Field(max_length=300, unique=True)
     received_at: datetime
+
+
+class WebhookToken(SQLModel, table=True):
+    """A Mailgun signature token already used, kept for the replay window; the signature doesn't cover the body."""
+
+    __tablename__ = "webhook_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)  # SHA-256 of the token: fixed width whatever was signed
+    body_digest: str = Field(max_length=64)
+    signed_at: datetime = Field(index=True)

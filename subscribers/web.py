@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
-from subscribers import archive, forms, service, webhooks
+from subscribers import archive, forms, limits, service, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.site import Site
 from subscribers.tokens import TokenError
@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None) -> FastA
 
     app = FastAPI(title=settings.publication_name, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
     app.include_router(forms.router(site))
     app.include_router(archive.router(site))
     app.include_router(desk_routes.router(site))

@@ -13,6 +13,9 @@
     │   ├── IssueNotFound        no issue with that number
     │   └── IssueStateError      the issue's status forbids the action (e.g. sending a cancelled issue)
     ├── SubscriberError          a subscriber operation was refused (bad address, unknown subscriber)
+    ├── WebhookError             a provider webhook was refused; nothing it carried was applied
+    │   ├── WebhookRejected      authentication failed, or a signature was used before (401)
+    │   └── WebhookPayloadError  the body is not the service's JSON, or a field has the wrong type (400)
     └── ProviderError            a whole batch failed at the provider
         ├── ProviderUnavailable  transient: safe to retry the batch later
         ├── ProviderAuthError    credentials refused: the issue is paused until the setting is fixed
@@ -65,6 +68,18 @@ class IssueStateError(IssueError):
 
 class SubscriberError(NewsletterError):
     """A subscriber operation was refused (invalid address, unknown subscriber)."""
+
+
+class WebhookError(NewsletterError):
+    """A provider webhook was refused; nothing it carried was applied."""
+
+
+class WebhookRejected(WebhookError):
+    """The webhook failed authentication, or reused a signature (answered 401)."""
+
+
+class WebhookPayloadError(WebhookError):
+    """The webhook body is not the service's JSON or a field has the wrong type (answered 400)."""
 
 
 class ProviderError(NewsletterError):

@@ -64,3 +64,14 @@ class AddressChangeMail(SQLModel, table=True):
     subscriber_id: int = Field(index=True)
     target: str = Field(max_length=64, index=True)
     sent_at: datetime = Field(index=True)
+
+
+class WebhookToken(SQLModel, table=True):
+    """A Mailgun signature token already used, kept for the replay window; the signature doesn't cover the body."""
+
+    __tablename__ = "webhook_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)  # SHA-256 of the token: fixed width whatever was signed
+    body_digest: str = Field(max_length=64)
+    signed_at: datetime = Field(index=True)

@@ -1,9 +1,12 @@
-"""Provider webhooks: verify each service's authentication on the raw body, map events, apply them once.
+"""Provider webhooks: verify each service's authentication, map events, apply them once.
 
 Authentication, as shared/providers.md describes it: Postmark, HTTP Basic; SendGrid, ECDSA P-256/SHA-256 over
 timestamp + body; Mailgun, HMAC-SHA256 of timestamp + token inside the body; Resend, Svix HMAC over
-``id.timestamp.body``. Signed timestamps more than 5 minutes off are refused as replays; Postmark signs nothing,
-so there the event id (and every service's) is remembered and a repeat changes nothing.
+``id.timestamp.body``. What travels in headers is checked before the body is read, so a stranger's large body
+is never read at all. Signed timestamps more than 5 minutes off are refused as replays; Mailgun's signature
+does not cover the body, so its tokens are remembered for that window and a token reused with another body is
+refused. Every service's event ids are remembered in the same transaction that applies the event: a repeat
+changes nothing, and a failure leaves no trace, so the service's retry applies it.
 """
 
 from __future__ import annotations
@@ -12,220 +15,226 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
+import logging
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
+from sqlalchemy import delete, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel, col, select
+from starlette.concurrency import run_in_threadpool
 
+from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.models import DeliveryRow
 from subscribers import service
-from subscribers.models import Subscriber, WebhookEvent
+from subscribers.models import Subscriber, WebhookEvent, WebhookToken
+from subscribers.webhook_payloads import PARSERS, Event, Kind, load_json
 
-Kind = Literal["hard_bounce", "soft_bounce", "complaint", "unsubscribe", "delivered", "ignored"]
+__all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply", "handle", "now_seconds"]
 WINDOW = 300
-
-
-class WebhookRejected(Exception):
-    """The request failed authentication (answered 401; nothing changes)."""
+log = logging.getLogger("subscribers.webhooks")
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """One provider event in our own terms."""
+class Token:
+    """A verified Mailgun token, its signed time and the digest of the body it came with."""
 
-    provider: str
-    event_id: str
-    kind: Kind
-    address: str | None
-    delivery_id: int | None
+    token: str
+    signed_at: float
+    body_digest: str
 
 
-def _fresh(timestamp: str, now: float) -> None:
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One service's checks: ``headers`` before the body is read (its result unused), ``body`` on the raw bytes."""
+
+    headers: Callable[[Mapping[str, str], float], object]
+    body: Callable[[Mapping[str, str], bytes, float], Token | None]
+
+
+def _fresh(timestamp: str, now: float) -> float:
     try:
-        age = abs(now - float(timestamp))
+        moment = float(timestamp)
     except ValueError:
         raise WebhookRejected("timestamp is not a number") from None
-    if age > WINDOW:
+    if not math.isfinite(moment) or abs(now - moment) > WINDOW:  # NaN compares false with everything
         raise WebhookRejected("timestamp outside the 5-minute window (a replay?)")
+    return moment
 
 
 def verify_postmark(headers: Mapping[str, str], body: bytes, *, username: str, password: str, now: float) -> None:
-    """HTTP Basic credentials, compared in constant time."""
+    """HTTP Basic credentials, compared in constant time; the body plays no part."""
     expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
     if not hmac.compare_digest(headers.get("authorization", "").encode(), expected.encode()):
         raise WebhookRejected("bad credentials")
 
 
+def sendgrid_headers(headers: Mapping[str, str], now: float) -> bytes:
+    """A fresh signed timestamp and a base64 signature in the headers; returns the decoded signature."""
+    _fresh(headers.get("x-twilio-email-event-webhook-timestamp", ""), now)
+    try:
+        signature = base64.b64decode(headers.get("x-twilio-email-event-webhook-signature", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookRejected("signature header is not base64") from None
+    if not signature:
+        raise WebhookRejected("no signature header")
+    return signature
+
+
 def verify_sendgrid(headers: Mapping[str, str], body: bytes, *, public_key: str, now: float) -> None:
     """ECDSA P-256 / SHA-256 signature of timestamp + raw body, with SendGrid's public key."""
-    timestamp = headers.get("x-twilio-email-event-webhook-timestamp", "")
-    signature = headers.get("x-twilio-email-event-webhook-signature", "")
-    _fresh(timestamp, now)
+    signature = sendgrid_headers(headers, now)
+    timestamp = headers["x-twilio-email-event-webhook-timestamp"]
     try:
         key = load_der_public_key(base64.b64decode(public_key))
         assert isinstance(key, ec.EllipticCurvePublicKey)
-        key.verify(base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        key.verify(signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise WebhookRejected("bad signature") from exc
 
 
-def verify_mailgun(headers: Mapping[str, str], body: bytes, *, signing_key: str, now: float) -> None:
-    """Hex HMAC-SHA256 of timestamp + token, carried inside the JSON body."""
+def verify_mailgun(headers: Mapping[str, str], body: bytes, *, signing_key: str, now: float) -> Token:
+    """Hex HMAC-SHA256 of timestamp + token, carried inside the JSON body; returns the token to remember."""
+    payload = load_json(body)
     try:
-        signature = json.loads(body)["signature"]
-        timestamp, token, given = str(signature["timestamp"]), str(signature["token"]), str(signature["signature"])
-    except (ValueError, KeyError, TypeError):
+        signature = payload["signature"]
+        timestamp, token, given = signature["timestamp"], signature["token"], signature["signature"]
+    except (KeyError, TypeError, IndexError):
         raise WebhookRejected("no signature in the body") from None
-    _fresh(timestamp, now)
-    expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given):
+    if not (isinstance(timestamp, str | int) and isinstance(token, str) and isinstance(given, str)):
+        raise WebhookRejected("signature fields are not strings")
+    moment = _fresh(str(timestamp), now)
+    expected = hmac.new(signing_key.encode(), (str(timestamp) + token).encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass")):
         raise WebhookRejected("bad signature")
+    return Token(token, moment, hashlib.sha256(body).hexdigest())
+
+
+def resend_headers(headers: Mapping[str, str], now: float) -> list[str]:
+    """A message id, a fresh timestamp and at least one ``v1,`` signature; returns the offered signatures."""
+    if not headers.get("svix-id"):
+        raise WebhookRejected("no svix-id header")
+    _fresh(headers.get("svix-timestamp", ""), now)
+    offered = [part[3:] for part in headers.get("svix-signature", "").split() if part.startswith("v1,")]
+    if not offered:
+        raise WebhookRejected("no v1 signature in svix-signature")
+    return offered
 
 
 def verify_resend(headers: Mapping[str, str], body: bytes, *, secret: str, now: float) -> None:
     """Svix: base64 HMAC-SHA256 of ``id.timestamp.body`` with the base64 secret after ``whsec_``."""
-    message_id, timestamp = headers.get("svix-id", ""), headers.get("svix-timestamp", "")
-    _fresh(timestamp, now)
+    offered = resend_headers(headers, now)
     try:
         key = base64.b64decode(secret.removeprefix("whsec_"))
     except binascii.Error as exc:
         raise WebhookRejected("webhook secret is not base64") from exc
-    expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + body,
-                                         hashlib.sha256).digest()).decode()
-    offered = [part.split(",", 1)[1] for part in headers.get("svix-signature", "").split() if part.startswith("v1,")]
-    if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
+    signed = f"{headers['svix-id']}.{headers['svix-timestamp']}.".encode("utf-8", "surrogateescape") + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    if not any(hmac.compare_digest(expected, candidate.encode("utf-8", "surrogateescape")) for candidate in offered):
         raise WebhookRejected("bad signature")
 
 
-def parse_postmark(headers: Mapping[str, str], payload: Any) -> list[Event]:
-    """One event per POST, by RecordType."""
-    record = str(payload.get("RecordType", ""))
-    address = payload.get("Email") or payload.get("Recipient")
-    delivery = _int((payload.get("Metadata") or {}).get("delivery_id"))
-    event_id = f"postmark:{record}:{payload.get('ID') or payload.get('MessageID')}:{payload.get('ChangedAt', '')}"
-    kind: Kind = "ignored"
-    if record == "Bounce":
-        kind = "hard_bounce" if payload.get("Type") in ("HardBounce", "BadEmailAddress") or payload.get(
-            "Inactive") else "soft_bounce"
-    elif record == "SpamComplaint":
-        kind = "complaint"
-    elif record == "SubscriptionChange" and payload.get("SuppressSending"):
-        kind = {"HardBounce": "hard_bounce", "SpamComplaint": "complaint"}.get(
-            str(payload.get("SuppressionReason")), "unsubscribe")  # type: ignore[assignment]
-    elif record == "Delivery":
-        kind = "delivered"
-    return [Event("postmark", event_id, kind, address, delivery)]
+async def handle(provider: str, gate: Gate, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]],
+                 engine: Engine, *, soft_limit: int) -> tuple[int, dict[str, Any]]:
+    """One webhook request → (HTTP status, JSON answer): 401 refused, 400 malformed, 503 retry later, 200 done."""
+    now = now_seconds()
+    try:
+        gate.headers(headers, now)
+        body = await read_body()  # capped by subscribers.limits: 413 beyond it
+        token = gate.body(headers, body, now)
+        events = PARSERS[provider](headers, load_json(body))
+        applied = await run_in_threadpool(apply, engine, events, soft_limit=soft_limit, token=token)
+    except WebhookRejected as exc:
+        return 401, {"error": str(exc)}
+    except WebhookPayloadError as exc:
+        return 400, {"error": str(exc)}
+    except SQLAlchemyError:
+        log.exception("%s webhook could not be applied; nothing of it was stored", provider)
+        return 503, {"error": "the events could not be applied; nothing was stored, so a retry will apply them"}
+    return 200, {"received": len(events), "applied": applied}
 
 
-def parse_sendgrid(headers: Mapping[str, str], payload: Any) -> list[Event]:
-    """A JSON array of events; our delivery id comes back as a custom arg."""
-    kinds: dict[str, Kind] = {"spamreport": "complaint", "unsubscribe": "unsubscribe",
-                              "group_unsubscribe": "unsubscribe", "delivered": "delivered"}
-    events = []
-    for item in payload if isinstance(payload, list) else []:
-        name = str(item.get("event"))
-        kind: Kind = kinds.get(name, "ignored")
-        if name == "bounce":
-            kind = "soft_bounce" if item.get("type") == "blocked" else "hard_bounce"
-        events.append(Event("sendgrid", f"sendgrid:{item.get('sg_event_id')}", kind, item.get("email"),
-                            _int(item.get("delivery_id"))))
-    return events
+def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token | None = None,
+          now: datetime | None = None) -> int:
+    """Apply the events not seen before, in one transaction with remembering them; returns how many changed something.
 
-
-def parse_mailgun(headers: Mapping[str, str], payload: Any) -> list[Event]:
-    """``event-data`` with the event, its severity and our user variables."""
-    data = payload.get("event-data") or {}
-    name = str(data.get("event"))
-    kinds: dict[str, Kind] = {"complained": "complaint", "unsubscribed": "unsubscribe", "delivered": "delivered"}
-    kind: Kind = kinds.get(name, "ignored")
-    if name == "failed":
-        kind = "hard_bounce" if data.get("severity") == "permanent" else "soft_bounce"
-    delivery = _int((data.get("user-variables") or {}).get("delivery_id"))
-    return [Event("mailgun", f"mailgun:{data.get('id')}", kind, data.get("recipient"), delivery)]
-
-
-def parse_resend(headers: Mapping[str, str], payload: Any) -> list[Event]:
-    """Svix envelope ``{type, data}``; our delivery id is a tag."""
-    name = str(payload.get("type"))
-    data = payload.get("data") or {}
-    kind: Kind = {"email.complained": "complaint", "email.delivered": "delivered"}.get(name, "ignored")  # type: ignore[assignment]
-    if name == "email.bounced":
-        kind = "hard_bounce" if (data.get("bounce") or {}).get("type") == "Permanent" else "soft_bounce"
-    elif name == "email.suppressed":
-        kind = "hard_bounce"
-    to = data.get("to") or [None]
-    tags = data.get("tags") or {}
-    delivery = _int(tags.get("delivery_id") if isinstance(tags, dict) else None)
-    return [Event("resend", f"resend:{headers.get('svix-id')}", kind, to[0], delivery)]
-
-
-PARSERS: dict[str, Callable[[Mapping[str, str], Any], list[Event]]] = {
-    "postmark": parse_postmark, "sendgrid": parse_sendgrid, "mailgun": parse_mailgun, "resend": parse_resend}
-
-
-def apply(engine: Engine, events: list[Event], *, soft_limit: int, now: datetime | None = None) -> int:
-    """Apply events not seen before; returns how many changed something."""
+    Anything failing rolls back the whole request, ids and token included. A Mailgun ``token`` used before with
+    another body raises WebhookRejected.
+    """
     moment = now or datetime.now(UTC)
-    applied = 0
-    for event in events:
-        if event.kind == "ignored" or not _first_time(engine, event, moment):
-            continue
-        applied += _apply_one(engine, event, soft_limit)
+    with Session(engine) as session:
+        if token is not None:
+            _remember(session, token, moment)
+        applied = 0
+        for event in events:
+            if event.kind != "ignored" and _first_time(session, event, moment):
+                applied += _apply_one(session, event, soft_limit, moment)
+        session.commit()
     return applied
 
 
-def _first_time(engine: Engine, event: Event, moment: datetime) -> bool:
-    try:
-        with Session(engine) as session:
-            session.add(WebhookEvent(provider=event.provider, event_id=event.event_id[:300], received_at=moment))
-            session.commit()
-        return True
-    except IntegrityError:
-        return False
+def _insert_ignoring_duplicates(session: Session, model: type[SQLModel], **values: Any) -> bool:
+    # ON CONFLICT DO NOTHING instead of catching IntegrityError: a failed INSERT would abort PostgreSQL's
+    # transaction, and a concurrent insert of the same key waits for the other transaction's outcome.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = inspect(model).local_table
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    return session.execute(statement).first() is not None
 
 
-def _apply_one(engine: Engine, event: Event, soft_limit: int) -> int:
-    with Session(engine) as session:
-        delivery = session.get(DeliveryRow, event.delivery_id) if event.delivery_id else None
-        row = session.get(Subscriber, delivery.subscriber_id) if delivery else None
-        if row is None and event.address:
-            row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()
-        if row is None:
-            return 0
-        if event.kind == "unsubscribe":
-            session.close()
-            assert row.id is not None
-            service.unsubscribe(engine, row.id, channel=event.provider)
-            return 1
-        if event.kind == "soft_bounce":
-            row.soft_bounces += 1
-            if row.soft_bounces >= soft_limit and row.status in ("active", "pending"):
-                row.status = "bounced"
-        elif event.kind in ("hard_bounce", "complaint") and row.status != "complained":
-            row.status = "bounced" if event.kind == "hard_bounce" else "complained"
-        if row.status in ("bounced", "complained") and row.unsubscribed_at is None:
-            row.unsubscribed_at, row.unsubscribe_channel = datetime.now(UTC), event.provider
-        if delivery is not None and event.kind in ("hard_bounce", "complaint"):
-            delivery.status = "bounced" if event.kind == "hard_bounce" else "complained"
-        session.commit()
+def _first_time(session: Session, event: Event, moment: datetime) -> bool:
+    return _insert_ignoring_duplicates(session, WebhookEvent, provider=event.provider,
+                                       event_id=event.event_id, received_at=moment)
+
+
+def _remember(session: Session, token: Token, moment: datetime) -> None:
+    # A token signed longer ago than the window would be refused as stale anyway; twice the window allows for
+    # clock skew between web workers.
+    session.execute(delete(WebhookToken).where(col(WebhookToken.signed_at) < moment - timedelta(seconds=2 * WINDOW)))
+    digest = hashlib.sha256(token.token.encode("utf-8", "surrogatepass")).hexdigest()
+    signed_at = datetime.fromtimestamp(token.signed_at, UTC)
+    if _insert_ignoring_duplicates(session, WebhookToken, digest=digest,
+                                   body_digest=token.body_digest, signed_at=signed_at):
+        return
+    stored = session.exec(select(WebhookToken.body_digest).where(WebhookToken.digest == digest)).one_or_none()
+    if stored != token.body_digest:  # the same body again is the service's own retry: its events dedupe
+        raise WebhookRejected("this signature was already used with another body (a replay?)")
+
+
+def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime) -> int:
+    delivery = session.get(DeliveryRow, event.delivery_id) if event.delivery_id else None
+    row = session.get(Subscriber, delivery.subscriber_id) if delivery else None
+    if row is None and event.address:
+        row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()
+    if row is None:
+        return 0
+    if event.kind == "unsubscribe":
+        if row.status in ("active", "pending"):
+            row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", moment, event.provider
+        service.drop_queued(session, row.id, reason=f"unsubscribed ({event.provider})")
         return 1
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    if event.kind == "soft_bounce":
+        row.soft_bounces += 1
+        if row.soft_bounces >= soft_limit and row.status in ("active", "pending"):
+            row.status = "bounced"
+    elif event.kind in ("hard_bounce", "complaint") and row.status != "complained":
+        row.status = "bounced" if event.kind == "hard_bounce" else "complained"
+    if row.status in ("bounced", "complained") and row.unsubscribed_at is None:
+        row.unsubscribed_at, row.unsubscribe_channel = moment, event.provider
+    if delivery is not None and event.kind in ("hard_bounce", "complaint"):
+        delivery.status = "bounced" if event.kind == "hard_bounce" else "complained"
+    return 1
 
 
 def now_seconds() -> float:

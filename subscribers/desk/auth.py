@@ -37,7 +37,8 @@ class Gate:
 
     def login(self, name: str, password: str) -> bool:
         """Whether ``name`` and ``password`` belong to an editor."""
-        stored = self._hash_of(name.strip())
+        # A name with a control character is no editor's (and PostgreSQL refuses NUL in a query).
+        stored = self._hash_of(name.strip()) if name.isprintable() else None
         if stored is None:
             editors.verify_password(password, _DUMMY)  # same work for unknown names: no user enumeration by timing
             return False

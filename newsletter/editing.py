@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.digest import assemble, narrow
 from newsletter.errors import IssueError
+from newsletter.render import _defuse as defuse  # the one way catalog text is kept from posing as a slot
 from newsletter.values import Cohort, Digest, DigestEntry
 
 Move = Literal["up", "down", "pin", "unpin", "drop", "restore"]
@@ -115,14 +116,15 @@ def clean_note(text: str) -> str:
 
 
 def note_html(note: str) -> str:
-    """The note's Markdown as safe HTML: raw HTML is escaped, unsafe link schemes are refused."""
-    return _MARKDOWN.render(note).strip() if note else ""
+    """The note's Markdown as safe HTML: raw HTML is escaped, unsafe link schemes are refused, and a ``%%{name}%%``
+    in it stays text (the HTML enters the template as markup, past the escaping that defuses catalog text)."""
+    return str(defuse(_MARKDOWN.render(note).strip())) if note else ""
 
 
 def note_text(note: str) -> str:
     """The note for the text version: Markdown reads well as it is, without emphasis markers, and with links
-    written ``text (url)``."""
-    return _EMPHASIS.sub(r"\2", _STRONG.sub(r"\2", _LINK.sub(r"\1 (\2)", note)))
+    written ``text (url)``; a ``%%{name}%%`` in it stays text."""
+    return str(defuse(_EMPHASIS.sub(r"\2", _STRONG.sub(r"\2", _LINK.sub(r"\1 (\2)", note)))))
 
 
 def clean_header(text: str, *, name: str, limit: int) -> str | None:

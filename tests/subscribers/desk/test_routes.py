@@ -238,3 +238,20 @@ def test_control_characters_in_desk_fields_get_a_clear_refusal(desk: Client, eng
     with session_scope(engine) as session:
         row = issues.get_issue(session, 1)
         assert (row.note, row.subject_override, row.preheader_override) == ("", None, None)  # nothing half-saved
+
+
+@pytest.mark.parametrize("note", ["Ask %%{foo}%% anything", "Leave at %%{unsubscribe_url}%% if you must",
+                                  "**%%{web_url}%%** and [here](https://site.example.com/%%{preferences_url}%%)"])
+def test_placeholders_in_a_note_stay_text_for_every_reader(desk: Client, note: str) -> None:
+    client, outbox = desk
+    sign_in(client)
+    saved = post(client, "/editor/issues/1/edit", note=note, subject="", preheader="")
+    assert saved.status_code == 303, saved.text
+    assert client.get(saved.headers["location"]).status_code == 200
+    name = re.findall(r"%%\{(\w+)\}%%", note)[0]
+    preview = client.get("/editor/issues/1/preview").text
+    assert f"{{{name}}}%%" in preview  # shown as written, not filled with the reader's own link
+    post(client, "/editor/issues/1/test", addresses="ed@example.com")
+    (message,) = outbox.outbox
+    for body in (message.html, message.text):
+        assert f"{{{name}}}%%" in body and "%%{" not in body

@@ -243,15 +243,19 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     """Serve the subscriber pages and webhooks with uvicorn."""
     import uvicorn
 
+    from subscribers.access_log import log_config
+
     settings = load_settings()
     with wiring.database(settings):
         pass  # refuse to start on an out-of-date schema
+    logging = log_config()  # the access log never holds a subscriber's token
     if workers > 1:
-        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_config=logging)
         return
     from subscribers.web import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=logging)
 
 
 @app.command()

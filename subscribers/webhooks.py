@@ -88,7 +88,7 @@ def verify_mailgun(headers: Mapping[str, str], body: bytes, *, signing_key: str,
         raise WebhookRejected("no signature in the body") from None
     _fresh(timestamp, now)
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given):
+    if not (given.isascii() and hmac.compare_digest(expected, given)):  # compare_digest refuses non-ASCII str
         raise WebhookRejected("bad signature")
 
 
@@ -103,7 +103,7 @@ def verify_resend(headers: Mapping[str, str], body: bytes, *, secret: str, now: 
     expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + body,
                                          hashlib.sha256).digest()).decode()
     offered = [part.split(",", 1)[1] for part in headers.get("svix-signature", "").split() if part.startswith("v1,")]
-    if not any(hmac.compare_digest(expected, candidate) for candidate in offered):
+    if not any(candidate.isascii() and hmac.compare_digest(expected, candidate) for candidate in offered):
         raise WebhookRejected("bad signature")
 
 

@@ -185,3 +185,26 @@ def test_desk_forms_with_random_fields(fuzzed: Fuzzed, signed_in: bool) -> None:
         fuzzed.send("GET", "/editor/issues/1/preview", params={"cohort": cohort})
 
     check()
+
+
+def test_webhook_signatures_of_any_text(engine: Engine, database_url: str,
+                                        make_settings: Callable[..., Settings]) -> None:
+    import json
+    import time
+
+    config = make_settings(database_url=database_url, mailgun_webhook_signing_key="mailgun-signing-key",
+                           resend_webhook_secret="whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM=")
+    with TestClient(create_app(config, provider=MemoryProvider())) as client:
+        @FUZZ
+        @given(signature=texts, token=texts)
+        def check(signature: str, token: str) -> None:
+            now = str(int(time.time()))
+            body = {"signature": {"timestamp": now, "token": token, "signature": signature}, "event-data": {}}
+            mailgun = client.post("/webhooks/mailgun", content=json.dumps(body))
+            assert mailgun.status_code == 401, mailgun.text
+            resend = client.post("/webhooks/resend", content=b"{}", headers={
+                "svix-id": "msg_1", "svix-timestamp": now,
+                "svix-signature": f"v1,{signature}".encode("utf-8", "replace")})
+            assert resend.status_code == 401, resend.text
+
+        check()

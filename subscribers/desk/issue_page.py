@@ -205,7 +205,10 @@ def _moment(text: str, site: Any) -> datetime:
         local = datetime.fromisoformat(text)
     except ValueError:
         raise IssueError("give the send time as date and time, e.g. 2026-11-24T07:00") from None
-    moment = local.replace(tzinfo=site.settings.zone).astimezone(UTC)
+    try:
+        moment = local.replace(tzinfo=site.settings.zone).astimezone(UTC)
+    except OverflowError:  # the first or last hours of year 1 or 9999, shifted past the calendar's end
+        raise IssueError(f"{text} is at the end of the calendar; pick a time in the coming weeks") from None
     if (datetime.now(UTC) - moment).total_seconds() > 300:
         raise IssueError(f"{text} ({site.settings.timezone}) has passed; pick a time ahead")
     return moment

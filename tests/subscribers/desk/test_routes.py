@@ -255,3 +255,16 @@ def test_placeholders_in_a_note_stay_text_for_every_reader(desk: Client, note: s
     (message,) = outbox.outbox
     for body in (message.html, message.text):
         assert f"{{{name}}}%%" in body and "%%{" not in body
+
+
+@pytest.mark.parametrize("send_at", ["9999-12-31T23:30", "0001-01-01T00:00"])
+def test_a_send_time_at_the_ends_of_the_calendar_is_refused(engine: Engine, make_settings: Callable[..., Settings],
+                                                            database_url: str, send_at: str) -> None:
+    build(engine, seed(engine))
+    editors.add_editor(engine, "ann", PASSWORD)
+    with running(make_settings, database_url, postal_address="1 Test Street", timezone="Asia/Tokyo"
+                 if send_at.startswith("0001") else "America/New_York") as (client, _):
+        sign_in(client)
+        refused = post(client, "/editor/issues/1/status", action="schedule", send_at=send_at)
+        assert refused.status_code == 400 and "pick a time" in refused.text
+    assert status_of(engine) == "draft"

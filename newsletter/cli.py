@@ -244,18 +244,21 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     """Serve the subscriber pages and webhooks with uvicorn."""
     import uvicorn
 
+    from subscribers.access_log import log_config
+
     settings = load_settings()
     with wiring.database(settings):
         pass  # refuse to start on an out-of-date schema
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
+    logging = log_config()  # the access log never holds a subscriber's token
     if workers > 1:
         uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    proxy_headers=False)
+                    proxy_headers=False, log_config=logging)
         return
     from subscribers.web import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, log_config=logging)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.digest import assemble, narrow
 from newsletter.errors import IssueError
+from newsletter.render import _defuse as defuse  # the one way catalog text is kept from posing as a slot
 from newsletter.values import Cohort, Digest, DigestEntry
 
 Move = Literal["up", "down", "pin", "unpin", "drop", "restore"]
@@ -24,6 +25,8 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EMPHASIS = re.compile(r"(?<![*\w])([*_])(?=\S)([^*_\n]+?)(?<=\S)\1(?![*\w])")
+# Control characters other than line breaks and tabs: no mail client shows them, and PostgreSQL refuses NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,25 +109,34 @@ class Edits:
 def clean_note(text: str) -> str:
     """The note as stored: line endings normalised, trimmed; IssueError when it is too long for an email."""
     note = text.replace("\r\n", "\n").strip()
+    _refuse_control(note, "note")
     if len(note) > NOTE_LIMIT:
         raise IssueError(f"the note is {len(note)} characters; keep it under {NOTE_LIMIT}")
     return note
 
 
 def note_html(note: str) -> str:
-    """The note's Markdown as safe HTML: raw HTML is escaped, unsafe link schemes are refused."""
-    return _MARKDOWN.render(note).strip() if note else ""
+    """The note's Markdown as safe HTML: raw HTML is escaped, unsafe link schemes are refused, and a ``%%{name}%%``
+    in it stays text (the HTML enters the template as markup, past the escaping that defuses catalog text)."""
+    return str(defuse(_MARKDOWN.render(note).strip())) if note else ""
 
 
 def note_text(note: str) -> str:
     """The note for the text version: Markdown reads well as it is, without emphasis markers, and with links
-    written ``text (url)``."""
-    return _EMPHASIS.sub(r"\2", _STRONG.sub(r"\2", _LINK.sub(r"\1 (\2)", note)))
+    written ``text (url)``; a ``%%{name}%%`` in it stays text."""
+    return str(defuse(_EMPHASIS.sub(r"\2", _STRONG.sub(r"\2", _LINK.sub(r"\1 (\2)", note)))))
 
 
 def clean_header(text: str, *, name: str, limit: int) -> str | None:
     """A subject or preheader override: one line, trimmed, None when empty; IssueError when too long."""
     value = " ".join(text.split())
+    _refuse_control(value, name)
     if len(value) > limit:
         raise IssueError(f"the {name} is {len(value)} characters; keep it under {limit}")
     return value or None
+
+
+def _refuse_control(text: str, name: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise IssueError(f"the {name} contains a control character (U+{ord(found[0]):04X}); remove it")

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.models import IssueCohortRow, IssueRow
 from newsletter.render import Fill
-from subscribers.site import Site
+from subscribers.site import IssueNumber, Site
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -34,7 +34,7 @@ def router(site: Site) -> APIRouter:
         return Response(atom(site, sent()), media_type="application/atom+xml")
 
     @routes.get("/archive/{number}", response_class=HTMLResponse)
-    def web_version(number: int) -> HTMLResponse:
+    def web_version(number: IssueNumber) -> HTMLResponse:
         with Session(site.engine) as session:
             found = session.exec(select(IssueCohortRow.html).join(IssueRow, col(IssueRow.id) == col(
                 IssueCohortRow.issue_id)).where(IssueRow.number == number, IssueRow.status == "sent",

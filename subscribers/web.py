@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.db import make_engine
 from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
-from subscribers import archive, forms, limits, service, webhooks
+from subscribers import archive, error_pages, forms, limits, service, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.desk.auth import Gate
 from subscribers.site import Site
@@ -34,6 +34,13 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+def security_headers_for(settings: Settings) -> dict[str, str]:
+    """The headers of every answer; HSTS only when the app is served over https (never for http://localhost)."""
+    https = str(settings.public_url).startswith("https://")
+    return SECURITY_HEADERS | HSTS if https else dict(SECURITY_HEADERS)
 
 
 def create_app(settings: Settings, *, provider: Provider | None = None,
@@ -61,12 +68,13 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     app.include_router(forms.router(site))
     app.include_router(archive.router(site))
     app.include_router(desk_routes.router(site, gate=gate(site) if gate else None))
+    headers = security_headers_for(settings)
+    error_pages.install(app, site, headers)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)  # a route may set a stricter or wider policy of its own
+        error_pages.secure(response.headers, headers)
         return response
 
     def subscriber_for(token: str) -> tuple[int, str] | None:

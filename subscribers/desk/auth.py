@@ -61,6 +61,9 @@ class Gate:
     def login(self, name: str, password: str) -> Attempt:
         """Check ``name`` and ``password``, counting a failure against ``name`` whether or not it is an editor's."""
         name, now, engine = name.strip(), self.clock(), self.site.engine
+        if not name.isprintable():  # no editor's name holds a control character (and PostgreSQL refuses NUL)
+            editors.verify_password(password, self._dummy)  # the same work as for any other unknown name
+            return Attempt(False)
         paused = lockout.paused_until(engine, name, now=now)
         if paused is not None:  # refused unchecked, even with the right password, and not counted
             return Attempt(False, paused)

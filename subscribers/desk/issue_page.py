@@ -26,6 +26,7 @@ from newsletter.jobs import preview_recipient
 from newsletter.models import IssueRow
 from newsletter.render import PreparedEmail
 from subscribers.desk.figures import IssueFigures, unsubscribed_since
+from subscribers.site import IssueNumber
 from subscribers.store import normalise_address
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return message.html, message.text
 
     @routes.get("/issues/{number}/preview", response_class=HTMLResponse)
-    def preview(number: int, request: Request, cohort: str = issues.ALL) -> Response:
+    def preview(number: IssueNumber, request: Request, cohort: str = issues.ALL) -> Response:
         if desk.gate.editor(request) is None:
             return Response("sign in first", status_code=401)
         try:
@@ -79,7 +80,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return HTMLResponse(filled(number, snapshots[cohort])[0], headers=PREVIEW_HEADERS)
 
     @routes.get("/issues/{number}", response_class=HTMLResponse)
-    def issue(number: int, request: Request, cohort: str = issues.ALL, done: str = "") -> Response:
+    def issue(number: IssueNumber, request: Request, cohort: str = issues.ALL, done: str = "") -> Response:
         if desk.gate.editor(request) is None:
             return RedirectResponse("/editor/login", status_code=303)
         try:
@@ -137,7 +138,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return cast(core.Renderer, wiring().renderer_for(site.settings, site.engine))
 
     @routes.post("/issues/{number}/edit")
-    async def edit(number: int, request: Request) -> Response:
+    async def edit(number: IssueNumber, request: Request) -> Response:
         def change(form: FormData, _editor: str) -> str:
             note = clean_note(_text(form, "note"))
             subject = clean_header(_text(form, "subject"), name="subject", limit=300)
@@ -148,7 +149,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return await act(number, request, change)
 
     @routes.post("/issues/{number}/lineup")
-    async def arrange(number: int, request: Request) -> Response:
+    async def arrange(number: IssueNumber, request: Request) -> Response:
         def change(form: FormData, _editor: str) -> str:
             slug, move = _text(form, "slug"), _text(form, "move")
             if move not in MOVES:
@@ -161,7 +162,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return await act(number, request, change)
 
     @routes.post("/issues/{number}/test")
-    async def test(number: int, request: Request) -> Response:
+    async def test(number: IssueNumber, request: Request) -> Response:
         def send(form: FormData, _editor: str) -> str:
             addresses = [normalise_address(a) for a in _text(form, "addresses").replace(";", ",").split(",")
                          if a.strip()]
@@ -171,7 +172,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
         return await act(number, request, send)
 
     @routes.post("/issues/{number}/status")
-    async def status(number: int, request: Request) -> Response:
+    async def status(number: IssueNumber, request: Request) -> Response:
         def change(form: FormData, editor: str) -> str:
             action = _text(form, "action")
             if action == "approve":
@@ -204,7 +205,10 @@ def _moment(text: str, site: Any) -> datetime:
         local = datetime.fromisoformat(text)
     except ValueError:
         raise IssueError("give the send time as date and time, e.g. 2026-11-24T07:00") from None
-    moment = local.replace(tzinfo=site.settings.zone).astimezone(UTC)
+    try:
+        moment = local.replace(tzinfo=site.settings.zone).astimezone(UTC)
+    except OverflowError:  # the first or last hours of year 1 or 9999, shifted past the calendar's end
+        raise IssueError(f"{text} is at the end of the calendar; pick a time in the coming weeks") from None
     if (datetime.now(UTC) - moment).total_seconds() > 300:
         raise IssueError(f"{text} ({site.settings.timezone}) has passed; pick a time ahead")
     return moment

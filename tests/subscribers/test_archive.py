@@ -42,3 +42,12 @@ def test_archive_shows_sent_issues_without_personal_links(engine: Engine, databa
         assert entry.find(f"{ATOM}link").get("href") == "https://app.example.com/archive/1"  # type: ignore[union-attr]
         assert root.findtext(f"{ATOM}updated", "").endswith("Z")
         assert client.get("/archive/99").status_code == 404
+
+
+def test_issue_numbers_past_any_stored_one_are_not_found(engine: Engine, database_url: str,
+                                                         make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url) as (client, _):
+        for number in ("99999999999999999999999", str(2**63), str(2**31), "-9223372036854775809", "0", "1e3"):
+            answer = client.get(f"/archive/{number}")
+            assert answer.status_code == 404 and "Page not found" in answer.text, number
+            assert client.head(f"/archive/{number}").status_code == 404

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from newsletter import migrate
 from newsletter.config import Settings
+from newsletter.db import make_engine
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from subscribers.web import create_app
 from tests.conftest import TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
+from tests.subscribers.helpers import csrf, running
 
 SECRET = TEST_SECRET_KEY
 
@@ -99,3 +105,79 @@ def test_security_headers(engine: Engine, client: TestClient) -> None:
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+def headers_are_secure(answer: Any) -> None:
+    assert answer.headers["x-content-type-options"] == "nosniff", answer.headers
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["referrer-policy"] == "no-referrer" and answer.headers["x-frame-options"] == "DENY"
+
+
+def test_a_csrf_token_with_non_ascii_characters_is_an_expired_form(engine: Engine, database_url: str,
+                                                                   make_settings: Callable[..., Settings]) -> None:
+    seed(engine)
+    _, manage = token_for(engine, "free@example.com", "manage")
+    with running(make_settings, database_url) as (client, _):
+        token = csrf(client, "/subscribe")
+        for bad in ("é", token[:-1] + "é", "ü" * 64):
+            signup = client.post("/subscribe", data={"csrf": bad, "email": "new@example.com"})
+            assert signup.status_code == 400 and "Send a new link" in signup.text
+            saved = client.post(f"/preferences/{manage}", data={"csrf": bad, "pause": "1"})
+            assert saved.status_code == 400 and "The form expired" in saved.text
+            headers_are_secure(saved)
+
+
+def test_unknown_routes_get_the_sites_404_page(client: TestClient) -> None:
+    for path in ("/nope", "/archive/abc", "/editor/issues/x", "/confirm", "/%C3%A9/..%2f"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html"), path
+        assert "Page not found" in answer.text and "<main>" in answer.text and "Weekly AI Tool Verdicts" in answer.text
+        assert '{"detail"' not in answer.text
+        headers_are_secure(answer)
+
+
+def test_a_wrong_method_gets_a_page_with_the_headers(client: TestClient) -> None:
+    answer = client.request("DELETE", "/subscribe")
+    assert answer.status_code == 405 and answer.headers["content-type"].startswith("text/html")
+    assert "GET" in answer.headers["allow"] and '{"detail"' not in answer.text
+    headers_are_secure(answer)
+
+
+def test_head_answers_wherever_get_does(engine: Engine, client: TestClient) -> None:
+    seed(engine)
+    _, manage = token_for(engine, "free@example.com", "manage")
+    for path in ("/", "/subscribe", "/archive", "/archive.atom", "/archive/1", f"/preferences/{manage}",
+                 "/unsubscribe/garbage", "/confirm/garbage", "/editor/login", "/nope"):
+        got, head = client.get(path, follow_redirects=False), client.head(path, follow_redirects=False)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        headers_are_secure(head)
+    assert client.head("/unsubscribe/garbage", follow_redirects=False).status_code == 400  # a HEAD changes nothing
+
+
+def test_an_unexpected_failure_is_a_500_page_with_the_headers_and_no_traceback(
+        tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    app = create_app(make_settings(database_url=url))
+    with TestClient(app, raise_server_exceptions=False) as broken:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE tool"))  # the database changes under the running app
+        answer = broken.get("/subscribe")
+    engine.dispose()
+    assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/html")
+    assert "Something went wrong" in answer.text and "<main>" in answer.text
+    assert "Traceback" not in answer.text and "OperationalError" not in answer.text and "no such" not in answer.text
+    headers_are_secure(answer)
+
+
+@pytest.mark.parametrize("public_url, hsts", [("https://app.example.com", True), ("http://localhost:8000", False)])
+def test_hsts_only_when_served_over_https(engine: Engine, database_url: str, make_settings: Callable[..., Settings],
+                                         public_url: str, hsts: bool) -> None:
+    with running(make_settings, database_url, public_url=public_url) as (client, _):
+        for answer in (client.get("/subscribe"), client.get("/nope"), client.request("DELETE", "/subscribe")):
+            if hsts:
+                assert answer.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+            else:
+                assert "strict-transport-security" not in answer.headers

@@ -201,3 +201,77 @@ def test_figures_count_outcomes_and_readers_who_left_after_the_issue(desk: Clien
     figures = client.get("/editor/issues/1").text.split('id="figures"')[1]
     assert re.search(r"Submitted</th><td class=\"n\">10<", figures)
     assert re.search(r"Unsubscribed since</th><td class=\"n\">1<", figures)
+
+
+def test_issue_numbers_past_any_stored_one_are_not_found(desk: Client) -> None:
+    client, _ = desk
+    sign_in(client)
+    for number in ("99999999999999999999999", str(2**63), str(2**31), "-1"):
+        assert client.get(f"/editor/issues/{number}").status_code == 404
+        assert client.get(f"/editor/issues/{number}/preview").status_code == 404
+        for action in ("edit", "lineup", "test", "status"):
+            answer = post(client, f"/editor/issues/{number}/{action}", action="approve")
+            assert answer.status_code == 404, (number, action)
+
+
+def test_a_csrf_token_with_non_ascii_characters_is_an_expired_form(desk: Client, engine: Engine) -> None:
+    client, _ = desk
+    token(client, "/editor/login")  # the CSRF cookie
+    for bad in ("é", "ü" * 64):
+        refused = client.post("/editor/login", data={"name": "ann", "password": PASSWORD, "csrf": bad})
+        assert refused.status_code == 400 and "The form expired" in refused.text
+    sign_in(client)
+    for bad in ("é", "ü" * 64):
+        for action, fields in (("edit", {"note": "x"}), ("lineup", {"slug": "x", "move": "up"}),
+                               ("test", {"addresses": "ed@example.com"}), ("status", {"action": "approve"})):
+            answer = client.post(f"/editor/issues/1/{action}", data={"csrf": bad, **fields}, follow_redirects=False)
+            assert answer.status_code == 400 and "The form expired" in answer.text, action
+        assert client.post("/editor/logout", data={"csrf": bad}, follow_redirects=False).status_code == 303
+    assert status_of(engine) == "draft"
+    assert client.get("/editor", follow_redirects=False).status_code == 200  # a forged sign-out did nothing
+
+
+def test_control_characters_in_desk_fields_get_a_clear_refusal(desk: Client, engine: Engine) -> None:
+    client, _ = desk
+    token(client, "/editor/login")
+    nul = client.post("/editor/login", data={"name": "ann\x00", "password": PASSWORD,
+                                             "csrf": token(client, "/editor/login")})
+    assert nul.status_code == 401 and "do not match" in nul.text  # PostgreSQL refuses NUL in text: no query
+    sign_in(client)
+    for field in ("note", "subject", "preheader"):
+        fields = {"note": "", "subject": "", "preheader": ""} | {field: "Big\x00week"}
+        refused = post(client, "/editor/issues/1/edit", **fields)
+        assert refused.status_code == 400 and f"the {field} contains a control character" in refused.text, field
+    with session_scope(engine) as session:
+        row = issues.get_issue(session, 1)
+        assert (row.note, row.subject_override, row.preheader_override) == ("", None, None)  # nothing half-saved
+
+
+@pytest.mark.parametrize("note", ["Ask %%{foo}%% anything", "Leave at %%{unsubscribe_url}%% if you must",
+                                  "**%%{web_url}%%** and [here](https://site.example.com/%%{preferences_url}%%)"])
+def test_placeholders_in_a_note_stay_text_for_every_reader(desk: Client, note: str) -> None:
+    client, outbox = desk
+    sign_in(client)
+    saved = post(client, "/editor/issues/1/edit", note=note, subject="", preheader="")
+    assert saved.status_code == 303, saved.text
+    assert client.get(saved.headers["location"]).status_code == 200
+    name = re.findall(r"%%\{(\w+)\}%%", note)[0]
+    preview = client.get("/editor/issues/1/preview").text
+    assert f"{{{name}}}%%" in preview  # shown as written, not filled with the reader's own link
+    post(client, "/editor/issues/1/test", addresses="ed@example.com")
+    (message,) = outbox.outbox
+    for body in (message.html, message.text):
+        assert f"{{{name}}}%%" in body and "%%{" not in body
+
+
+@pytest.mark.parametrize("send_at", ["9999-12-31T23:30", "0001-01-01T00:00"])
+def test_a_send_time_at_the_ends_of_the_calendar_is_refused(engine: Engine, make_settings: Callable[..., Settings],
+                                                            database_url: str, send_at: str) -> None:
+    build(engine, seed(engine))
+    editors.add_editor(engine, "ann", PASSWORD)
+    with running(make_settings, database_url, postal_address="1 Test Street", timezone="Asia/Tokyo"
+                 if send_at.startswith("0001") else "America/New_York") as (client, _):
+        sign_in(client)
+        refused = post(client, "/editor/issues/1/status", action="schedule", send_at=send_at)
+        assert refused.status_code == 400 and "pick a time" in refused.text
+    assert status_of(engine) == "draft"

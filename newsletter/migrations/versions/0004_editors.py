@@ -1,6 +1,6 @@
 """editor sessions kept server-side, failed sign-ins per name
 
-Revision ID: 0003_editors
+Revision ID: 0004_editors
 Revises: 0003_sends
 Create Date: 2026-11-24 02:30:00.000000
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0003_editors'
+revision = '0004_editors'
 down_revision = '0003_sends'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """readers: a log of address-change confirmations, to limit them across web workers
 
-Revision ID: 0003_readers
-Revises: 0003_editors
+Revision ID: 0005_readers
+Revises: 0004_editors
 Create Date: 2026-12-04 02:18:29.053418
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0003_readers'
-down_revision = '0003_editors'
+revision = '0005_readers'
+down_revision = '0004_editors'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """webhook tokens: Mailgun signature tokens remembered for the replay window
 
-Revision ID: 0003_webhooks
-Revises: 0003_readers
+Revision ID: 0006_webhooks
+Revises: 0005_readers
 Create Date: 2026-12-04 02:30:00.000000
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0003_webhooks'
-down_revision = '0003_readers'
+revision = '0006_webhooks'
+down_revision = '0005_readers'
 branch_labels = None
 depends_on = None
 

@@ -8,14 +8,15 @@ a claimed batch is reclaimed whole when its lease expires, and the next run fini
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;
 ``ProviderUnavailable`` releases the batch and stops the run (run again later); ``ProviderAuthError``
-pauses the issue.
+pauses the issue. A provider that fails part-way says what it settled first (``ProviderError.settled`` and
+``unknown``): those are recorded, and only the rest of the batch shares the failure.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -207,23 +208,39 @@ def _send_batch(run: _Run, claim: claims.Claim) -> tuple[list[SendResult], int, 
     try:
         results = run.provider.send_messages(messages) if messages else []
     except ProviderAuthError as exc:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        claims.release(run.engine, _keep_settled(run, claim, exc))
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
         reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
-        claims.record(run.engine, [], dropped=dropped, failed=ids, reason=reason)
-        return [], len(dropped), len(ids), reason
-    except ProviderError:
-        claims.release(run.engine, [d for d, _, _ in claim.rows])
+        rest = set(_keep_settled(run, claim, exc))
+        failed = [i for i in ids if i in rest]
+        claims.record(run.engine, [], dropped=dropped, failed=failed, reason=reason)
+        return list(exc.settled), len(dropped), len(failed) + len(exc.unknown), reason
+    except ProviderError as exc:
+        claims.release(run.engine, _keep_settled(run, claim, exc))
         raise
     claims.record(run.engine, results, dropped=dropped)
+    _suppress_permanent(run, claim, results)
+    return results, len(dropped), 0, None
+
+
+def _keep_settled(run: _Run, claim: claims.Claim, exc: ProviderError) -> list[int]:
+    """Record what a provider settled before failing part-way (``exc.settled``, ``exc.unknown``), so that a
+    retry never sends those again; returns the delivery ids of the claim left to the failure."""
+    done = {r.delivery_id for r in exc.settled} | set(exc.unknown)
+    if done:
+        claims.record(run.engine, exc.settled, failed=exc.unknown, reason=claims.UNKNOWN_OUTCOME + str(exc))
+        _suppress_permanent(run, claim, exc.settled)
+    return [d for d, _, _ in claim.rows if d not in done]
+
+
+def _suppress_permanent(run: _Run, claim: claims.Claim, results: Sequence[SendResult]) -> None:
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:
         run.source.suppress(permanent, reason="bounced")
-    return results, len(dropped), 0, None
 
 
 def _pause(engine: Engine, number: int, error: str) -> None:

@@ -21,11 +21,15 @@ Added = Literal["added", "updated", "unchanged"]
 
 
 def normalise_address(address: str) -> str:
-    """The address as stored: syntax checked (no DNS lookups), domain lowercased; SubscriberError if invalid."""
+    """The address as stored: syntax checked (no DNS lookups), lowercased, an internationalised domain in its
+    ASCII (IDNA) form (``user@xn--bcher-kva.example``); SubscriberError if invalid."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+        checked = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
+    # The ASCII domain routes everywhere and keeps one row per reader whichever form they typed; a non-ASCII
+    # local part has no ASCII form and is kept (SMTP sends it only where the server offers SMTPUTF8).
+    return f"{checked.local_part}@{checked.ascii_domain}".lower()
 
 
 def categories_text(categories: Iterable[str]) -> str:

@@ -47,6 +47,12 @@ def test_csv_import_keeps_consent_rules_and_is_all_or_nothing(engine: Engine) ->
     assert "ann@example.org,Ann,\"Design,Writing\",,active,2025-03-01T00:00:00+00:00," in exported
 
 
+
+def test_csv_import_stores_an_internationalised_domain_in_ascii(engine: Engine) -> None:
+    privacy.import_csv(engine, "email,status\nuser@bücher.example,pending\n", secret=SECRET)
+    report = privacy.import_csv(engine, "email,status\nuser@xn--bcher-kva.example,pending\n", secret=SECRET)
+    assert list(rows(engine)) == ["user@xn--bcher-kva.example"] and report.updated == 1
+
 def test_export_then_forget_keeps_only_a_suppressing_hash(engine: Engine) -> None:
     directory = seed(engine)
     build(engine, directory)

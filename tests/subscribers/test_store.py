@@ -29,6 +29,18 @@ def test_add_normalises_dedupes_and_updates(engine: Engine) -> None:
     assert add(engine, "ann@example.com", categories=("Writing",))[0][1] == "unchanged"
 
 
+
+def test_an_internationalised_domain_is_stored_in_its_ascii_form(engine: Engine) -> None:
+    assert store.normalise_address(" User@Bücher.Example ") == "user@xn--bcher-kva.example"
+    assert store.normalise_address("üser@bücher.example") == "üser@xn--bcher-kva.example"  # needs SMTPUTF8
+    assert add(engine, "user@bücher.example", "user@XN--BCHER-KVA.example") == [
+        ("user@xn--bcher-kva.example", "added")]
+    assert add(engine, "USER@BÜCHER.EXAMPLE")[0][1] == "unchanged"
+    with Session(engine) as session:
+        assert [row.email for row in store.page(session)] == ["user@xn--bcher-kva.example"]
+    found = store.Directory(engine, LINKS).find("user@bücher.example")
+    assert found is not None and found[0].address == "user@xn--bcher-kva.example"
+
 def test_an_invalid_address_adds_nobody(engine: Engine) -> None:
     with pytest.raises(SubscriberError, match="'not-an-address' is not a valid email address"):
         add(engine, "ok@example.com", "not-an-address")

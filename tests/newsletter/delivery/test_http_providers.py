@@ -38,10 +38,10 @@ def server() -> Iterator[WireServer]:
 
 
 def messages(count: int, *, cohorts: int = 1, start: int = 1, bad: dict[int, str] | None = None,
-             pad: int = 0) -> list[Message]:
+             pad: int = 0, subject: str = "Subject {c}") -> list[Message]:
     """``count`` personalised messages over ``cohorts`` bodies; ``bad`` replaces some addresses."""
     filler = "<p>" + "verdict " * (pad // 8) + "</p>"
-    prepared = [PreparedEmail.of(RenderedEmail(f"c{c}", f"Subject {c}", "pre",
+    prepared = [PreparedEmail.of(RenderedEmail(f"c{c}", subject.format(c=c), "pre",
                                                HTML.replace("Hello", f"Hello {c}") + filler, TEXT), key=f"1:c{c}")
                 for c in range(cohorts)]
     out = []
@@ -81,6 +81,27 @@ def test_every_reader_gets_their_own_message(name: str, server: WireServer) -> N
     requests = [service for service, _ in server.state.requests]
     assert requests == [name] * (2 if name in ("sendgrid", "mailgun") else 1)  # body once per cohort
 
+
+
+# A catalog title as an importer may have stored it: CR/LF, a bare LF, Unicode line and paragraph separators.
+BROKEN_SUBJECT = "Patchwise vs\r\nStackpilot {c}\n,\u2028and 2 more \u2029verdicts\x85 \r"
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_line_breaks_in_a_subject_become_spaces(name: str, server: WireServer) -> None:
+    with make(name, server) as provider:
+        results = provider.send_messages(messages(3, cohorts=2, subject=BROKEN_SUBJECT))
+    assert all(r.status == "submitted" for r in results)
+    assert sorted(item.subject for item in server.state.received) == [
+        "Patchwise vs Stackpilot 0 , and 2 more verdicts"] * 1 + ["Patchwise vs Stackpilot 1 , and 2 more verdicts"] * 2
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_an_internationalised_domain_goes_out_in_ascii(name: str, server: WireServer) -> None:
+    with make(name, server) as provider:
+        results = provider.send_messages(messages(2, bad={1: "user@bücher.example"}))
+    assert all(r.status == "submitted" for r in results)
+    assert sorted(item.to for item in server.state.received) == ["reader2@example.org", "user@xn--bcher-kva.example"]
 
 def test_fills_itself_sends_the_fills_itself(server: WireServer) -> None:
     with make("sendgrid", server) as sendgrid:

@@ -29,7 +29,7 @@ from newsletter.delivery.smtp import SmtpProvider
 from newsletter.dispatch import send_issue
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow
-from tests.newsletter.delivery.test_http_providers import messages
+from tests.newsletter.delivery.test_http_providers import BROKEN_SUBJECT, messages
 from tests.newsletter.test_dispatch import ENVELOPE
 from tests.newsletter.test_issues import build, seed
 
@@ -210,7 +210,7 @@ def plain(port: int) -> SmtpProvider:
                                                  ("drop-data", (3,))])
 def test_a_failure_mid_batch_keeps_what_the_server_accepted(fault: str, unknown: tuple[int, ...]) -> None:
     handler = FaultyInbox(fault)
-    with serving(handler) as port, pytest.raises(ProviderUnavailable) as caught:
+    with serving(handler, enable_SMTPUTF8=False) as port, pytest.raises(ProviderUnavailable) as caught:
         plain(port).send_messages(messages(5))
     assert [(r.delivery_id, r.status) for r in caught.value.settled] == [(1, "submitted"), (2, "submitted")]
     assert caught.value.unknown == unknown
@@ -238,3 +238,57 @@ def test_a_resend_after_a_failure_mid_batch_gives_every_reader_one_copy(engine: 
         assert rows == {("submitted", False)}
         assert report.submitted == readers - 2
     assert sorted(handler.copies().values()) == [1] * readers
+
+
+class Keeper:
+    """Keeps every message, with the MAIL options it came with."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+
+def header_lines(raw: bytes) -> dict[bytes, bytes]:
+    head = re.sub(rb"\r\n[ \t]+", b" ", raw.split(b"\r\n\r\n", 1)[0])
+    return {line.split(b":", 1)[0].lower(): line for line in head.split(b"\r\n")}
+
+
+def test_an_idn_domain_goes_out_in_ascii_and_a_utf8_local_part_needs_smtputf8() -> None:
+    batch = messages(3, bad={1: "user@bücher.example", 2: "üser@bücher.example"})
+    handler = Keeper()
+    with serving(handler, enable_SMTPUTF8=False) as port:
+        results = plain(port).send_messages(batch)
+    assert [(r.status, r.permanent) for r in results] == [("submitted", False), ("rejected", False),
+                                                          ("submitted", False)]
+    assert results[1].reason is not None and "needs SMTPUTF8" in results[1].reason
+    assert [e.rcpt_tos for e in handler.envelopes] == [["user@xn--bcher-kva.example"], ["reader3@example.org"]]
+    raw = handler.envelopes[0].original_content
+    assert isinstance(raw, bytes) and raw.isascii()
+    assert header_lines(raw)[b"to"] == b"To: user@xn--bcher-kva.example"
+    assert all("SMTPUTF8" not in e.mail_options for e in handler.envelopes)
+
+
+def test_smtputf8_is_used_only_where_the_server_offers_it_and_a_message_needs_it() -> None:
+    batch = messages(2, bad={1: "üser@bücher.example"})
+    handler = Keeper()
+    with serving(handler, enable_SMTPUTF8=True) as port:
+        results = plain(port).send_messages(batch)
+    assert [r.status for r in results] == ["submitted", "submitted"]
+    first, second = handler.envelopes
+    assert first.rcpt_tos == ["üser@xn--bcher-kva.example"] and first.smtp_utf8
+    assert isinstance(first.original_content, bytes)
+    assert header_lines(first.original_content)[b"to"] == "To: üser@xn--bcher-kva.example".encode()
+    assert second.rcpt_tos == ["reader2@example.org"] and not second.smtp_utf8
+    assert isinstance(second.original_content, bytes) and second.original_content.isascii()
+
+
+def test_line_breaks_in_a_subject_become_spaces_on_the_wire() -> None:
+    handler = Keeper()
+    with serving(handler) as port:
+        plain(port).send_messages(messages(1, subject=BROKEN_SUBJECT))
+    raw = handler.envelopes[0].original_content
+    assert isinstance(raw, bytes)
+    assert header_lines(raw)[b"subject"] == b"Subject: Patchwise vs Stackpilot 0 , and 2 more verdicts"

@@ -113,8 +113,6 @@ class SmtpProvider(Provider):
                               f"non-ASCII address), which {self.host} does not offer")
         try:
             refusal = _transaction(connection, sender, recipient, _wire(mime, international), international)
-        except _Stop:
-            raise
         except (smtplib.SMTPException, OSError) as exc:
             raise _Stop(f"connection lost before the message was complete: {exc!r}") from exc
         if refusal is not None:

@@ -7,16 +7,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
 from newsletter.delivery.http import HttpProvider
 from newsletter.delivery.mailgun import MailgunProvider
 from newsletter.delivery.postmark import PostmarkProvider
 from newsletter.delivery.resend import ResendProvider, idempotency_key
 from newsletter.delivery.sendgrid import SendGridProvider
-from newsletter.dispatch import Envelope, personalise
+from newsletter.dispatch import Envelope, personalise, send_issue
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, RenderedEmail
+from tests.newsletter.test_issues import build, seed
 from tests.wire_server import DOMAIN, KEY, Fault, WireServer
 
 ENVELOPE = Envelope("Weekly AI Tool Verdicts <verdicts@news.example.com>", "Weekly AI Tool Verdicts", DOMAIN,
@@ -246,3 +248,28 @@ def replace_template(message: Message) -> Message:
     from dataclasses import replace
 
     return replace(message, template=None, slots=(), html='<p>"quoted" – ünïcode</p>', text="line\nbreak")
+
+
+@pytest.mark.parametrize("name", ["sendgrid", "mailgun"])
+def test_a_failure_after_some_requests_keeps_what_the_service_accepted(name: str, server: WireServer) -> None:
+    server.state.faults.extend([Fault(), Fault(500), Fault(500)])  # the second body's request fails for good
+    batch = messages(6, cohorts=3)
+    with make(name, server, max_retries=1) as provider, pytest.raises(ProviderUnavailable) as caught:
+        provider.send_messages(batch)
+    first_body = [m.delivery_id for m in batch if m.delivery_id % 3 == 1]
+    assert [(r.delivery_id, r.status) for r in caught.value.settled] == [(i, "submitted") for i in first_body]
+    assert sorted(int(item.delivery_id) for item in server.state.received) == first_body
+
+
+def test_a_resend_after_a_failure_between_requests_gives_every_reader_one_copy(engine: Engine,
+                                                                              server: WireServer) -> None:
+    directory = seed(engine)
+    build(engine, directory)  # ten readers in four cohorts: one batch of four bodies
+    server.state.faults.extend([Fault(), Fault(500), Fault(500)])
+    with make("sendgrid", server, max_retries=1) as provider:
+        with pytest.raises(ProviderUnavailable):
+            send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+        assert 0 < len(server.state.received) < 10
+        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+    assert report.status == "sent"
+    assert sorted(server.by_recipient().values()) == [1] * 10

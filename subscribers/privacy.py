@@ -18,7 +18,7 @@ from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
 from subscribers import service
 from subscribers.models import STATUSES, Subscriber
-from subscribers.store import categories_text, normalise_address
+from subscribers.store import categories_text, normalise_address, stored_forms
 
 CSV_FIELDS = ("email", "name", "categories", "free_only", "status", "consented_at", "confirmed_at")
 
@@ -73,7 +73,8 @@ def import_csv(engine: Engine, text: str, *, secret: str, source: str = "csv") -
     with Session(engine) as session:
         for number, values in rows:
             email = values["email"]
-            if session.exec(select(Subscriber).where(Subscriber.email == erased_address(email, secret))).first():
+            erased = [erased_address(form, secret) for form in stored_forms(email)]
+            if session.exec(select(Subscriber).where(col(Subscriber.email).in_(erased))).first():
                 report.skipped += 1
                 continue
             row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()

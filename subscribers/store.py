@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
@@ -30,6 +31,19 @@ def normalise_address(address: str) -> str:
     # The ASCII domain routes everywhere and keeps one row per reader whichever form they typed; a non-ASCII
     # local part has no ASCII form and is kept (SMTP sends it only where the server offers SMTPUTF8).
     return f"{checked.local_part}@{checked.ascii_domain}".lower()
+
+
+def stored_forms(address: str) -> list[str]:
+    """The forms a normalised address may have been stored in: itself, and before domains were kept in IDNA
+    form, its Unicode domain (an erased address's hash was taken of that)."""
+    local, _, domain = address.rpartition("@")
+    if "xn--" not in domain:
+        return [address]
+    try:
+        unicode_form = f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:
+        return [address]
+    return [address, unicode_form] if unicode_form != address else [address]
 
 
 def categories_text(categories: Iterable[str]) -> str:

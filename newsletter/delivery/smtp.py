@@ -109,8 +109,9 @@ class SmtpProvider(Provider):
         sender, recipient = ascii_domain(parseaddr(message.sender)[1]), ascii_domain(message.to)
         international = not (sender + recipient).isascii()
         if international and not connection.has_extn("smtputf8"):
-            return SendResult(message.delivery_id, "rejected", reason=f"smtp: {recipient!r} needs SMTPUTF8 (a "
-                              f"non-ASCII address), which {self.host} does not offer")
+            # The reason names no address: reasons are counted per kind in a send's summary.
+            return SendResult(message.delivery_id, "rejected", reason=f"smtp: a non-ASCII address needs SMTPUTF8, "
+                              f"which {self.host} does not offer")
         try:
             refusal = _transaction(connection, sender, recipient, _wire(mime, international), international)
         except (smtplib.SMTPException, OSError) as exc:

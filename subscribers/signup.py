@@ -62,6 +62,7 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
             now: datetime | None = None) -> Subscriber:
     """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies."""
     moment = now or datetime.now(UTC)
+    address = normalise_address(address)  # a link minted before domains were stored in ASCII names the Unicode form
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is None or row.status in SUPPRESSED:

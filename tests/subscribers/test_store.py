@@ -73,3 +73,16 @@ def test_cohorts_members_and_recipients(engine: Engine) -> None:
 def test_categories_with_commas_are_refused(engine: Engine) -> None:
     with pytest.raises(SubscriberError, match="contains a comma"):
         add(engine, "a@example.com", categories=("Design, Writing",))
+
+
+def test_a_sign_up_with_a_unicode_domain_is_stored_and_confirmed_in_ascii(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from subscribers import signup
+
+    consent = signup.Consent("127.0.0.1", "test")
+    row = signup.request_subscription(engine, "Reader@Bücher.example", categories=(), free_only=False,
+                                      consent=consent, resend_after=timedelta(minutes=10))
+    assert row is not None and row.id is not None and row.email == "reader@xn--bcher-kva.example"
+    # A link minted before addresses were stored in ASCII names the Unicode form: it still confirms.
+    assert signup.confirm(engine, row.id, "reader@bücher.example", consent=consent).status == "active"

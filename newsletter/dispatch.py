@@ -9,7 +9,8 @@ idempotent provider byte-identical, under the same key), and the next run finish
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;
 ``ProviderUnavailable`` releases the batch and stops the run (run again later); ``ProviderAuthError``
-pauses the issue.
+pauses the issue. A provider that fails part-way says what it settled first (``ProviderError.settled`` and
+``unknown``): those are recorded, and only the rest of the batch shares the failure.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -222,25 +223,47 @@ def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> O
                 pacer.wait(len(messages))
             results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
-        claims.release(run.engine, claim, unsent=True)  # refused credentials: the service took nothing
+        _keep_settled(run, claim, exc)
+        claims.release(run.engine, claim, unsent=True)  # refused credentials: the rest reached no one
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
         reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
-        return [], len(dropped), len(claims.record(run.engine, claim, failed=ids, reason=reason)), reason
-    except ProviderError:
-        claims.release(run.engine, claim)
+        settled, rest = _keep_settled(run, claim, exc)
+        failed = claims.record(run.engine, claim, failed=[i for i in ids if i in rest], reason=reason)
+        return settled, len(dropped), len(failed) + len(exc.unknown), reason
+    except ProviderError as exc:
+        _keep_settled(run, claim, exc)
+        claims.release(run.engine, claim)  # only the rows still queued: what was settled stays recorded
         raise
     # The provider has the batch now: its results ride out a database outage (fencing keeps a late write out).
     written = outage.persist(lambda: claims.record(run.engine, claim, results), url=run.url,
                              within=run.lease.total_seconds())
     results = [result for result in results if result.delivery_id in written]
+    _suppress_permanent(run, claim, results)
+    return results, len(dropped), 0, None
+
+
+def _keep_settled(run: _Run, claim: claims.Claim, exc: ProviderError) -> tuple[list[SendResult], set[int]]:
+    """Record what a provider settled before failing part-way (``exc.settled``, ``exc.unknown``), so that a
+    retry never sends those again; returns the settled results this sender recorded and the delivery ids of
+    the claim left to the failure."""
+    done = {r.delivery_id for r in exc.settled} | set(exc.unknown)
+    settled: list[SendResult] = []
+    if done:
+        written = claims.record(run.engine, claim, exc.settled, failed=exc.unknown,
+                                reason=claims.UNKNOWN_OUTCOME + str(exc))
+        settled = [result for result in exc.settled if result.delivery_id in written]
+        _suppress_permanent(run, claim, settled)
+    return settled, {d for d in claim.ids if d not in done}
+
+
+def _suppress_permanent(run: _Run, claim: claims.Claim, results: Sequence[SendResult]) -> None:
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
     if permanent:
         run.source.suppress(permanent, reason="bounced")
-    return results, len(dropped), 0, None
 
 
 def _messages(run: _Run, claim: claims.Claim) -> tuple[list[Message] | None, list[int]]:

@@ -22,8 +22,20 @@
         ├── ProviderRequestError the service refused the request as malformed: retrying cannot help
         └── ProviderAmbiguous    the request went out and no answer came: the service may have accepted it
 
+A provider that fails part-way through a batch says what it settled first: ``settled`` holds the results of
+the messages the service answered, and ``unknown`` the delivery ids it may have taken without answering; the
+failure applies only to the rest of the batch.
+
 Third-party exceptions are wrapped at the boundary where they occur; nothing else escapes the core.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.values import SendResult
 
 
 class NewsletterError(Exception):
@@ -84,6 +96,12 @@ class WebhookPayloadError(WebhookError):
 
 class ProviderError(NewsletterError):
     """A whole batch failed at the provider; per-recipient refusals are data, not errors."""
+
+    def __init__(self, message: str = "", *, settled: Iterable[SendResult] = (), unknown: Iterable[int] = ()) -> None:
+        super().__init__(message)
+        # A partial batch: these were answered (or may have been taken) before the failure, so a retry skips them.
+        self.settled: tuple[SendResult, ...] = tuple(settled)
+        self.unknown: tuple[int, ...] = tuple(unknown)
 
 
 class ProviderUnavailable(ProviderError):

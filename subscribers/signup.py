@@ -110,6 +110,7 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
     erased, bounced, complained) must never be brought back by one. A second click while active changes nothing.
     """
     moment = now or datetime.now(UTC)
+    address = normalise_address(address)  # a link minted before domains were stored in ASCII names the Unicode form
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is None or row.erased or row.status in SUPPRESSED:

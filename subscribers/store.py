@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
@@ -23,11 +24,28 @@ Added = Literal["added", "updated", "unchanged", "erased"]
 
 
 def normalise_address(address: str) -> str:
-    """The address as stored: syntax checked (no DNS lookups), domain lowercased; SubscriberError if invalid."""
+    """The address as stored: syntax checked (no DNS lookups), lowercased, an internationalised domain in its
+    ASCII (IDNA) form (``user@xn--bcher-kva.example``); SubscriberError if invalid."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+        checked = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
+    # The ASCII domain routes everywhere and keeps one row per reader whichever form they typed; a non-ASCII
+    # local part has no ASCII form and is kept (SMTP sends it only where the server offers SMTPUTF8).
+    return f"{checked.local_part}@{checked.ascii_domain}".lower()
+
+
+def stored_forms(address: str) -> list[str]:
+    """The forms a normalised address may have been stored in: itself, and before domains were kept in IDNA
+    form, its Unicode domain (an erased address's hash was taken of that)."""
+    local, _, domain = address.rpartition("@")
+    if "xn--" not in domain:
+        return [address]
+    try:
+        unicode_form = f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:
+        return [address]
+    return [address, unicode_form] if unicode_form != address else [address]
 
 
 def erased_address(address: str, secret: str) -> str:
@@ -37,9 +55,10 @@ def erased_address(address: str, secret: str) -> str:
 
 
 def is_erased(session: Session, address: str, secret: str) -> bool:
-    """Whether the (normalised) address was erased: every way back in asks this before adding anyone."""
-    return session.exec(select(Subscriber.id).where(Subscriber.email == erased_address(address, secret))).first() \
-        is not None
+    """Whether the (normalised) address was erased, in any form it was stored in: every way back in asks this
+    before adding anyone."""
+    hashes = [erased_address(form, secret) for form in stored_forms(address)]
+    return session.exec(select(Subscriber.id).where(col(Subscriber.email).in_(hashes))).first() is not None
 
 
 def categories_text(categories: Iterable[str]) -> str:

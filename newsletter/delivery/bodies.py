@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from newsletter.errors import ProviderError
 from newsletter.values import SLOT, BodyTemplate, Message, SendResult
 
 
@@ -27,11 +28,17 @@ def per_body(messages: Sequence[Message], limit: int,
              send_group: Callable[[list[Message]], str | None]) -> list[SendResult]:
     """One request per shared body: ``send_group`` sends a group and returns the request's id, or raises.
 
-    Every message of an accepted request is submitted under that id; results come back in input order.
+    Every message of an accepted request is submitted under that id; results come back in input order. When a
+    request fails, the error carries the results of the requests accepted before it (``ProviderError.settled``),
+    so that a retry sends only what the service has not taken.
     """
     results: dict[int, SendResult] = {}
     for group in by_body(messages, limit):
-        provider_id = send_group(group)
+        try:
+            provider_id = send_group(group)
+        except ProviderError as exc:
+            exc.settled = (*exc.settled, *results.values())
+            raise
         for message in group:
             results[message.delivery_id] = SendResult(message.delivery_id, "submitted", provider_id=provider_id)
     return [results[m.delivery_id] for m in messages]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from newsletter.delivery.base import Provider
+from newsletter.delivery.headers import one_line
 from newsletter.values import Message, SendResult
 
 
@@ -21,7 +22,7 @@ class ConsoleProvider(Provider):
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
         """Print each message's summary; every message counts as submitted."""
         for message in messages:
-            self.stream.write(f"{message.to} | {message.subject} | html {len(message.html)} B, "
+            self.stream.write(f"{message.to} | {one_line(message.subject)} | html {len(message.html)} B, "
                               f"text {len(message.text)} B\n")
         self.stream.flush()
         return [SendResult(m.delivery_id, "submitted", provider_id=f"console-{m.delivery_id}") for m in messages]

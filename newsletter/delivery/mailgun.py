@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
+from newsletter.delivery.headers import ascii_domain, one_line
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -54,9 +55,9 @@ def _form(group: Sequence[Message], tag: str) -> tuple[dict[str, Any], list[tupl
     first = group[0]
     body = body_of(first)
     header_names = [name for name, _ in first.headers]
-    variables = {m.to: _variables(m, header_names) for m in group}
+    variables = {ascii_domain(m.to): _variables(m, header_names) for m in group}
     data: dict[str, Any] = {
-        "from": first.sender, "to": [m.to for m in group], "subject": first.subject,
+        "from": first.sender, "to": [ascii_domain(m.to) for m in group], "subject": one_line(first.subject),
         "text": rewrite(body.text, lambda n: f"%recipient.{n}%"),
         "html": rewrite(body.html, lambda n: f"%recipient.{n}_html%"),
         "recipient-variables": json.dumps(variables, separators=(",", ":")),
@@ -75,5 +76,5 @@ def _variables(message: Message, header_names: list[str]) -> dict[str, str]:
         values[f"{name}_html"] = escaped(value)
     headers = dict(message.headers)
     for index, name in enumerate(header_names):
-        values[f"h{index}"] = headers.get(name, "")
+        values[f"h{index}"] = one_line(headers.get(name, ""))
     return values

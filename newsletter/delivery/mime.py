@@ -12,6 +12,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from newsletter.delivery.headers import ascii_domain, one_line
 from newsletter.values import Message
 
 RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
@@ -22,20 +23,16 @@ def build_mime(message: Message, *, domain: str) -> EmailMessage:
     """The message as MIME, with a fresh Message-ID on ``domain`` (never the host name)."""
     mime = EmailMessage(policy=_POLICY)
     mime["From"] = message.sender
-    mime["To"] = message.to
-    mime["Subject"] = _one_line(message.subject)
+    mime["To"] = ascii_domain(message.to)  # a Unicode domain would come out RFC 2047-encoded, unroutable
+    mime["Subject"] = one_line(message.subject)
     mime["Date"] = formatdate(usegmt=True)
     mime["Message-ID"] = make_msgid(domain=domain)
     for name, value in message.headers:
         if name.lower() in RAW_HEADERS:
-            mime.set_raw(name, _one_line(value).replace(", <", ",\n <"))
+            mime.set_raw(name, one_line(value).replace(", <", ",\n <"))
         else:
-            mime[name] = _one_line(value)
+            mime[name] = one_line(value)
     mime.set_content(message.text, cte="quoted-printable")
     mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
     return mime
 
-
-def _one_line(value: str) -> str:
-    """Header values never carry CR or LF from content: that would be header injection."""
-    return " ".join(value.replace("\r", " ").replace("\n", " ").split())

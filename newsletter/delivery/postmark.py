@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from newsletter.delivery.bodies import JsonBodies, json_array, json_object
+from newsletter.delivery.headers import ascii_domain, one_line
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -50,8 +51,8 @@ class PostmarkProvider(HttpProvider):
 
     def _body(self, message: Message) -> bytes:
         fields = {
-            "From": message.sender, "To": message.to, "Subject": message.subject,
-            "Headers": [{"Name": name, "Value": value} for name, value in message.headers],
+            "From": message.sender, "To": ascii_domain(message.to), "Subject": one_line(message.subject),
+            "Headers": [{"Name": name, "Value": one_line(value)} for name, value in message.headers],
             "MessageStream": self.message_stream, "Tag": self.tag,
             "Metadata": {"delivery_id": str(message.delivery_id)},
             "TrackOpens": False, "TrackLinks": "None",

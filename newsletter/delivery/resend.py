@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from newsletter.delivery.bodies import JsonBodies, json_array, json_object
+from newsletter.delivery.headers import ascii_domain, one_line
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderAmbiguous, ProviderRequestError, ProviderUnavailable
 from newsletter.values import Message, SendResult
@@ -74,8 +75,8 @@ class ResendProvider(HttpProvider):
         return _results(messages, answer)
 
     def _body(self, message: Message) -> bytes:
-        fields = {"from": message.sender, "to": [message.to], "subject": message.subject,
-                  "headers": dict(message.headers),
+        fields = {"from": message.sender, "to": [ascii_domain(message.to)], "subject": one_line(message.subject),
+                  "headers": {name: one_line(value) for name, value in message.headers},
                   "tags": [{"name": "delivery_id", "value": str(message.delivery_id)}]}
         return json_object(fields, {"html": self.bodies.html(message), "text": self.bodies.text(message)})
 

@@ -12,6 +12,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
+from newsletter.delivery.headers import ascii_domain, one_line
 from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
 from newsletter.values import Message, SendResult
@@ -53,7 +54,7 @@ def _request(group: Sequence[Message]) -> dict[str, Any]:
     return {
         "personalizations": [_personalization(m) for m in group],
         "from": {"email": address, "name": name} if name else {"email": address},
-        "subject": first.subject,
+        "subject": one_line(first.subject),
         "content": [{"type": "text/plain", "value": rewrite(body.text, lambda n: f"%%{{{n}}}%%")},
                     {"type": "text/html", "value": rewrite(body.html, lambda n: f"%%{{{n}|html}}%%")}],
         "categories": ["weekly-digest"],
@@ -65,6 +66,6 @@ def _personalization(message: Message) -> dict[str, Any]:
     for name, value in message.slots:
         substitutions[f"%%{{{name}}}%%"] = value
         substitutions[f"%%{{{name}|html}}%%"] = escaped(value)
-    headers = {k: v for k, v in message.headers if k.lower() not in RESERVED}
-    return {"to": [{"email": message.to}], "substitutions": substitutions, "headers": headers,
+    headers = {k: one_line(v) for k, v in message.headers if k.lower() not in RESERVED}
+    return {"to": [{"email": ascii_domain(message.to)}], "substitutions": substitutions, "headers": headers,
             "custom_args": {"delivery_id": str(message.delivery_id)}}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
@@ -64,3 +67,49 @@ def test_a_schema_behind_the_code_is_refused_then_upgraded_with_its_data(tmp_pat
         row = connection.exec_driver_sql("SELECT subject, note, arrangement, send_at FROM issue").one()
     assert tuple(row) == ("Old issue", "", "", None)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated only to 0002, on SQLite or on a PostgreSQL schema of its own."""
+    from alembic import command
+
+    from tests.conftest import PG_URL
+
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    elif not PG_URL:
+        pytest.skip("PostgreSQL tests need NEWSLETTER_TEST_DATABASE_URL")
+    else:
+        admin = make_engine(PG_URL)
+        with admin.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        engine = make_engine(f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}")
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    yield engine
+    engine.dispose()
+    if request.param == "postgresql":
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_stored_internationalised_domains_are_rewritten_in_ascii(at_0002: Engine) -> None:
+    insert = ("INSERT INTO subscriber (email, pending_email, status, categories, free_only, source, created_at, "
+              "pause_remaining, soft_bounces, erased) VALUES (:email, :pending, 'active', '', false, 'signup', "
+              "'2026-11-16 07:00:00', 0, 0, false)")
+    rows = [("user@bücher.example", None), ("ann@example.com", "ann@bücher.example"), ("bob@bücher.example", None),
+            ("bob@xn--bcher-kva.example", None), ("üser@bücher.example", None)]
+    with at_0002.begin() as connection:
+        connection.execute(text(insert), [{"email": email, "pending": pending} for email, pending in rows])
+    migrate.upgrade(at_0002)
+    with at_0002.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT email, pending_email FROM subscriber ORDER BY id").all()
+    assert [tuple(r) for r in stored] == [
+        ("user@xn--bcher-kva.example", None), ("ann@example.com", "ann@xn--bcher-kva.example"),
+        ("bob@bücher.example", None),  # its ASCII form is another row already: left as it was, sent in ASCII
+        ("bob@xn--bcher-kva.example", None), ("üser@xn--bcher-kva.example", None)]

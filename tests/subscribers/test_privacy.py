@@ -52,6 +52,21 @@ def test_csv_import_keeps_consent_rules_and_is_all_or_nothing(engine: Engine) ->
     assert "ann@example.org,Ann,\"Design,Writing\",,active,2025-03-01T00:00:00+00:00," in exported
 
 
+
+def test_csv_import_stores_an_internationalised_domain_in_ascii(engine: Engine) -> None:
+    privacy.import_csv(engine, "email,status\nuser@bücher.example,pending\n", secret=SECRET)
+    report = privacy.import_csv(engine, "email,status\nuser@xn--bcher-kva.example,pending\n", secret=SECRET)
+    assert list(rows(engine)) == ["user@xn--bcher-kva.example"] and report.updated == 1
+
+
+def test_an_address_erased_in_its_unicode_form_stays_suppressed(engine: Engine) -> None:
+    with Session(engine) as session:  # erased before domains were stored in ASCII: the hash is of the Unicode form
+        session.add(Subscriber(email=privacy.erased_address("user@bücher.example", SECRET), status="unsubscribed",
+                               erased=True, created_at=datetime(2026, 1, 5, tzinfo=UTC)))
+        session.commit()
+    report = privacy.import_csv(engine, "email,status\nuser@bücher.example,pending\n", secret=SECRET)
+    assert report.skipped == 1 and report.added == 0
+
 def test_export_then_forget_keeps_only_a_suppressing_hash(engine: Engine) -> None:
     directory = seed(engine)
     build(engine, directory)

@@ -29,6 +29,18 @@ def test_add_normalises_dedupes_and_updates(engine: Engine) -> None:
     assert add(engine, "ann@example.com", categories=("Writing",))[0][1] == "unchanged"
 
 
+
+def test_an_internationalised_domain_is_stored_in_its_ascii_form(engine: Engine) -> None:
+    assert store.normalise_address(" User@Bücher.Example ") == "user@xn--bcher-kva.example"
+    assert store.normalise_address("üser@bücher.example") == "üser@xn--bcher-kva.example"  # needs SMTPUTF8
+    assert add(engine, "user@bücher.example", "user@XN--BCHER-KVA.example") == [
+        ("user@xn--bcher-kva.example", "added")]
+    assert add(engine, "USER@BÜCHER.EXAMPLE")[0][1] == "unchanged"
+    with Session(engine) as session:
+        assert [row.email for row in store.page(session)] == ["user@xn--bcher-kva.example"]
+    found = store.Directory(engine, LINKS).find("user@bücher.example")
+    assert found is not None and found[0].address == "user@xn--bcher-kva.example"
+
 def test_an_invalid_address_adds_nobody(engine: Engine) -> None:
     with pytest.raises(SubscriberError, match="'not-an-address' is not a valid email address"):
         add(engine, "ok@example.com", "not-an-address")
@@ -61,3 +73,16 @@ def test_cohorts_members_and_recipients(engine: Engine) -> None:
 def test_categories_with_commas_are_refused(engine: Engine) -> None:
     with pytest.raises(SubscriberError, match="contains a comma"):
         add(engine, "a@example.com", categories=("Design, Writing",))
+
+
+def test_a_sign_up_with_a_unicode_domain_is_stored_and_confirmed_in_ascii(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from subscribers import signup
+
+    consent = signup.Consent("127.0.0.1", "test")
+    row = signup.request_subscription(engine, "Reader@Bücher.example", categories=(), free_only=False,
+                                      consent=consent, resend_after=timedelta(minutes=10))
+    assert row is not None and row.id is not None and row.email == "reader@xn--bcher-kva.example"
+    # A link minted before addresses were stored in ASCII names the Unicode form: it still confirms.
+    assert signup.confirm(engine, row.id, "reader@bücher.example", consent=consent).status == "active"

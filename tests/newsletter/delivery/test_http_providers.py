@@ -7,16 +7,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
 from newsletter.delivery.http import HttpProvider
 from newsletter.delivery.mailgun import MailgunProvider
 from newsletter.delivery.postmark import PostmarkProvider
 from newsletter.delivery.resend import ResendProvider, idempotency_key
 from newsletter.delivery.sendgrid import SendGridProvider
-from newsletter.dispatch import Envelope, personalise
+from newsletter.dispatch import Envelope, personalise, send_issue
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, RenderedEmail
+from tests.newsletter.test_issues import build, seed
 from tests.wire_server import DOMAIN, KEY, Fault, WireServer
 
 ENVELOPE = Envelope("Weekly AI Tool Verdicts <verdicts@news.example.com>", "Weekly AI Tool Verdicts", DOMAIN,
@@ -38,10 +40,10 @@ def server() -> Iterator[WireServer]:
 
 
 def messages(count: int, *, cohorts: int = 1, start: int = 1, bad: dict[int, str] | None = None,
-             pad: int = 0) -> list[Message]:
+             pad: int = 0, subject: str = "Subject {c}") -> list[Message]:
     """``count`` personalised messages over ``cohorts`` bodies; ``bad`` replaces some addresses."""
     filler = "<p>" + "verdict " * (pad // 8) + "</p>"
-    prepared = [PreparedEmail.of(RenderedEmail(f"c{c}", f"Subject {c}", "pre",
+    prepared = [PreparedEmail.of(RenderedEmail(f"c{c}", subject.format(c=c), "pre",
                                                HTML.replace("Hello", f"Hello {c}") + filler, TEXT), key=f"1:c{c}")
                 for c in range(cohorts)]
     out = []
@@ -81,6 +83,27 @@ def test_every_reader_gets_their_own_message(name: str, server: WireServer) -> N
     requests = [service for service, _ in server.state.requests]
     assert requests == [name] * (2 if name in ("sendgrid", "mailgun") else 1)  # body once per cohort
 
+
+
+# A catalog title as an importer may have stored it: CR/LF, a bare LF, Unicode line and paragraph separators.
+BROKEN_SUBJECT = "Patchwise vs\r\nStackpilot {c}\n,\u2028and 2 more \u2029verdicts\x85 \r"
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_line_breaks_in_a_subject_become_spaces(name: str, server: WireServer) -> None:
+    with make(name, server) as provider:
+        results = provider.send_messages(messages(3, cohorts=2, subject=BROKEN_SUBJECT))
+    assert all(r.status == "submitted" for r in results)
+    assert sorted(item.subject for item in server.state.received) == [
+        "Patchwise vs Stackpilot 0 , and 2 more verdicts"] * 1 + ["Patchwise vs Stackpilot 1 , and 2 more verdicts"] * 2
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_an_internationalised_domain_goes_out_in_ascii(name: str, server: WireServer) -> None:
+    with make(name, server) as provider:
+        results = provider.send_messages(messages(2, bad={1: "user@bücher.example"}))
+    assert all(r.status == "submitted" for r in results)
+    assert sorted(item.to for item in server.state.received) == ["reader2@example.org", "user@xn--bcher-kva.example"]
 
 def test_fills_itself_sends_the_fills_itself(server: WireServer) -> None:
     with make("sendgrid", server) as sendgrid:
@@ -237,3 +260,28 @@ def replace_template(message: Message) -> Message:
     from dataclasses import replace
 
     return replace(message, template=None, slots=(), html='<p>"quoted" – ünïcode</p>', text="line\nbreak")
+
+
+@pytest.mark.parametrize("name", ["sendgrid", "mailgun"])
+def test_a_failure_after_some_requests_keeps_what_the_service_accepted(name: str, server: WireServer) -> None:
+    server.state.faults.extend([Fault(), Fault(500), Fault(500)])  # the second body's request fails for good
+    batch = messages(6, cohorts=3)
+    with make(name, server, max_retries=1) as provider, pytest.raises(ProviderUnavailable) as caught:
+        provider.send_messages(batch)
+    first_body = [m.delivery_id for m in batch if m.delivery_id % 3 == 1]
+    assert [(r.delivery_id, r.status) for r in caught.value.settled] == [(i, "submitted") for i in first_body]
+    assert sorted(int(item.delivery_id) for item in server.state.received) == first_body
+
+
+def test_a_resend_after_a_failure_between_requests_gives_every_reader_one_copy(engine: Engine,
+                                                                              server: WireServer) -> None:
+    directory = seed(engine)
+    build(engine, directory)  # ten readers in four cohorts: one batch of four bodies
+    server.state.faults.extend([Fault(), Fault(500), Fault(500)])
+    with make("sendgrid", server, max_retries=1) as provider:
+        with pytest.raises(ProviderUnavailable):
+            send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+        assert 0 < len(server.state.received) < 10
+        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+    assert report.status == "sent"
+    assert sorted(server.by_recipient().values()) == [1] * 10

@@ -64,3 +64,10 @@ def test_content_cannot_inject_headers() -> None:
     assert parsed["Bcc"] is None
     assert parsed["Subject"] == "Hi Bcc: everyone@example.com"
     assert parsed["X-Note"] == "a b"
+
+
+def test_an_internationalised_domain_is_written_in_ascii_never_rfc2047() -> None:
+    raw = build_mime(message(to="user@bücher.example"), domain="news.example.com").as_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"To: user@xn--bcher-kva.example" in head
+    assert not any(line.startswith(b"To:") and b"=?" in line for line in head)

@@ -13,6 +13,7 @@ from newsletter.delivery.console import ConsoleProvider
 from newsletter.delivery.file import FileProvider
 from newsletter.delivery.memory import MemoryProvider
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
+from tests.newsletter.delivery.test_http_providers import BROKEN_SUBJECT
 from tests.newsletter.delivery.test_mime import message
 
 
@@ -30,6 +31,23 @@ def test_file_provider_writes_one_eml_per_message(tmp_path: Path) -> None:
     parsed = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert parsed["To"] == "r1@example.org"
     assert not list((tmp_path / "outbox").glob("*.tmp"))
+
+
+def test_file_provider_writes_a_one_line_subject_and_an_ascii_domain(tmp_path: Path) -> None:
+    broken = message(to="user@bücher.example", subject=BROKEN_SUBJECT.format(c=0))
+    with FileProvider(tmp_path, domain="news.example.com") as provider:
+        provider.send_messages([broken])
+    raw = next(tmp_path.glob("*.eml")).read_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"Subject: Patchwise vs Stackpilot 0 , and 2 more verdicts" in head
+    assert b"To: user@xn--bcher-kva.example" in head
+
+
+def test_console_provider_prints_one_line_per_message_whatever_the_subject() -> None:
+    stream = io.StringIO()
+    ConsoleProvider(stream).send_messages([message(subject="a\r\nb"), message(subject="c\u2028d")])
+    assert stream.getvalue().splitlines()[0].startswith("reader@example.org | a b |")
+    assert len(stream.getvalue().splitlines()) == 2
 
 
 def test_file_provider_reports_an_unwritable_outbox(tmp_path: Path) -> None:

@@ -175,14 +175,17 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
            stop: threading.Event) -> None:
     """Run ``concurrency`` threads until the queue is empty, ``stop`` is set, or a provider error stops them."""
     lock = threading.Lock()
+    # A provider error ends this run's threads, not the caller's: ``stop`` belongs to the caller (a worker's
+    # SIGTERM), and a worker that met a provider outage must poll again, not exit.
+    failing = threading.Event()
 
     def worker() -> None:
-        while not stop.is_set() and _still_sending(run) and (
+        while not (stop.is_set() or failing.is_set()) and _still_sending(run) and (
                 claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
             try:
                 results, dropped, failed, reason = _send_batch(run, claim, pacer)
             except ProviderError:
-                stop.set()
+                failing.set()
                 raise
             with lock:
                 report.add(results, dropped=dropped, failed=failed, reason=reason)

@@ -82,3 +82,36 @@ def test_four_workers_one_killed(engine: Engine, database_url: str, tmp_path: Pa
     duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= CONCURRENCY * BATCH  # at most the killed worker's batches in flight
     assert issues_to_send(engine) == []
+
+
+def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine) -> None:
+    """The service answers 503 for a while: the worker keeps polling and finishes the issue; only SIGTERM stops it."""
+    import threading
+
+    from newsletter import worker
+    from newsletter.delivery.postmark import PostmarkProvider
+    from newsletter.dispatch import Envelope
+    from tests.wire_server import Fault
+
+    directory = seed(engine)
+    number = build(engine, directory).number
+    assert number is not None and hand_to_workers(engine, number, source=directory) == 10
+    envelope = Envelope("Verdicts <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com",
+                        "https://app.example.com")
+    stop = threading.Event()
+    with WireServer() as server:
+        server.state.faults.extend([Fault(503)] * 3)  # three rounds in a row find the service down
+        thread = threading.Thread(target=worker.run, args=(engine,), daemon=True, kwargs={
+            "provider": lambda: PostmarkProvider(api_key=KEY, base_url=server.url, max_retries=0),
+            "source": directory, "envelope": envelope, "stop": stop, "poll": 0.05, "batch_size": 3})
+        thread.start()
+        deadline = time.monotonic() + 30
+        while count(engine, "submitted") < 10 and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.05)
+        still_running = thread.is_alive() and not stop.is_set()
+        stop.set()
+        thread.join(timeout=30)
+        received = server.by_recipient()
+    assert still_running, "the worker stopped on a provider outage"
+    assert count(engine, "submitted") == 10
+    assert sorted(received.values()) == [1] * 10

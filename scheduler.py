@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from newsletter import outage, scheduled, wiring
 from newsletter.config import Settings, load_settings
-from newsletter.errors import DatabaseUnavailable
+from newsletter.errors import NewsletterError
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
@@ -161,7 +161,6 @@ def _on_error(event: JobExecutionEvent) -> None:
 def main() -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
     done = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -170,10 +169,11 @@ def main() -> None:
         done.set()
 
     try:
+        settings = load_settings()
         with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
             _run(settings, stop, done)
-    except DatabaseUnavailable as exc:  # only at start: once running, jobs and their store wait outages out
-        log.error("%s", exc)
+    except NewsletterError as exc:  # bad settings, an old schema, or a database down at start: one clear line
+        log.error("%s", exc)  # once running, jobs and their store wait outages out
         raise SystemExit(1) from None
     log.info("scheduler stopped")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -247,3 +248,14 @@ def _submitted(engine: Engine) -> int:
     with session_scope(engine) as session:
         summaries = issues.list_issues(session)
     return summaries[0].deliveries.get("submitted", 0) if summaries else 0
+
+
+def test_bad_settings_stop_the_scheduler_with_one_clear_message(tmp_path: Path) -> None:
+    """``python scheduler.py`` with a guessable key names the setting and the fix, with no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")} | {
+        "NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'newsletter.db'}", "NEWSLETTER_SECRET_KEY": "password12345678"}
+    done = subprocess.run([sys.executable, str(ROOT / "scheduler.py")], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "NEWSLETTER_SECRET_KEY" in done.stderr and "newsletter secret" in done.stderr, done.stderr

@@ -33,7 +33,7 @@ from newsletter.errors import DatabaseUnavailable
 from newsletter.models import IssueRow
 from newsletter.worker import hand_to_workers
 from subscribers import store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
 from tests.pg_throwaway import ThrowawayPostgres, throwaway_postgres, throwaway_server
 from tests.scheduling import env_settings, outbox, seed_this_week
@@ -44,7 +44,7 @@ __all__ = ["throwaway_postgres", "throwaway_server"]  # fixtures
 READERS = 200
 DOWN = "is unavailable"
 BACK = "is back after"
-SECRET = "test-secret-key-0123456789"
+SECRET = TEST_SECRET_KEY
 
 
 @pytest.fixture

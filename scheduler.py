@@ -168,14 +168,21 @@ def main() -> None:
         scheduled.stopping.set()
         done.set()
 
-    try:
-        settings = load_settings()
-        with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
-            _run(settings, stop, done)
-    except NewsletterError as exc:  # bad settings, an old schema, or a database down at start: one clear line
-        log.error("%s", exc)  # once running, jobs and their store wait outages out
-        raise SystemExit(1) from None
+    settings = load_settings()
+    # Only at start does an outage end the scheduler: once running, jobs and their store wait outages out.
+    with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
+        _run(settings, stop, done)
     log.info("scheduler stopped")
+
+
+def run() -> None:
+    """``python scheduler.py``: :func:`main`, with bad settings, an old schema or a database down at start said
+    in one line and exit status 1 (``newsletter scheduler`` says it through the CLI's own error handling)."""
+    try:
+        main()
+    except NewsletterError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
 
 
 def _run(settings: Settings, stop: Callable[[int, FrameType | None], None], done: threading.Event) -> None:
@@ -199,4 +206,4 @@ def next_run(settings: Settings, after: datetime) -> datetime:
 
 
 if __name__ == "__main__":
-    main()
+    run()

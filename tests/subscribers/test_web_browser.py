@@ -79,6 +79,9 @@ def test_unsubscribe_with_the_button_on_a_phone(engine: Engine, live: str, brows
     link = re.search(rf"{re.escape(live)}/confirm/\S+", body.get_content())
     assert link, body.get_content()
     page.goto(link[0])
+    page.get_by_role("heading", name="Confirm your subscription").wait_for()
+    assert status(engine, subscriber) == "pending"  # opening the link is not confirming it
+    page.get_by_role("button", name="Confirm my subscription").click()
     page.get_by_role("heading", name="You're in").wait_for()
     assert status(engine, subscriber) == "active"
     page.close()

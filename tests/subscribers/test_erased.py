@@ -146,3 +146,27 @@ def test_an_address_change_asked_before_the_target_was_erased_no_longer_confirms
         assert client.get(link).status_code == client.post(link, data={"csrf": csrf(client, "/")}).status_code == 400
     assert by_address(engine, "eve@example.org") is None
     assert by_address(engine, "pat@example.org") is not None
+
+
+def test_one_click_from_an_old_issue_after_erasure_says_unsubscribed_and_reveals_nothing(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    secret = make_settings().require_secret()
+    with session_scope(engine) as session:
+        store.add_active(session, ["eve@example.org", "ann@example.org"])
+    eve, ann = by_address(engine, "eve@example.org"), by_address(engine, "ann@example.org")
+    assert eve is not None and eve.id is not None and ann is not None and ann.id is not None
+    url = f"/unsubscribe/{Signer(secret).mint('unsubscribe', eve.id)}"
+    privacy.forget(engine, "eve@example.org", secret=secret)
+    before = erased_row(engine, "eve@example.org", secret).model_dump()
+    with running(make_settings, database_url) as (client, outbox):
+        opened = client.get(url)  # the mail client's page view, then its RFC 8058 POST, then the page's button
+        for answer in (opened, client.post(url, data={"List-Unsubscribe": "One-Click"}),
+                       client.post(url, files={"List-Unsubscribe": (None, "One-Click")}),
+                       client.post(url, data={"confirm": "yes"})):
+            assert answer.status_code == 200 and "You're unsubscribed" in answer.text, answer.text
+            assert "eve" not in answer.text and "e••" not in answer.text and "/resubscribe/" not in answer.text
+        tampered = client.post(url[:-3] + "xyz", data={"List-Unsubscribe": "One-Click"})
+        assert tampered.status_code == 400 and "This link doesn't work" in tampered.text
+        assert outbox.outbox == []
+    assert erased_row(engine, "eve@example.org", secret).model_dump() == before  # nothing changed
+    assert by_address(engine, "ann@example.org").status == "active"  # type: ignore[union-attr]

@@ -32,7 +32,9 @@ def test_sign_up_confirm_and_change_preferences(engine: Engine, live_site: tuple
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
 
-    (eml,) = sorted(outbox.glob("*reader@example.org.eml"))
+    from tests.subscribers.test_web_browser import mail_in
+
+    eml = mail_in(outbox, "*reader@example.org.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     link = re.search(r"Confirm: (\S+)", text)

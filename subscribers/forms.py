@@ -62,20 +62,43 @@ def router(site: Site) -> APIRouter:
         return site.page("check_inbox.html", title="Check your inbox")
 
     @routes.get("/confirm/{token}", response_class=HTMLResponse)
-    def confirm(token: str, request: Request) -> HTMLResponse:
+    def confirm_page(token: str, request: Request) -> HTMLResponse:
+        return _confirmation(token, request)  # a page with a button: mail scanners open every link in a message
+
+    @routes.post("/confirm/{token}", response_class=HTMLResponse)
+    async def confirm(token: str, request: Request) -> HTMLResponse:
+        form = await request.form()
+        if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not confirm anything
+            return _confirmation(token, request, message="The form expired; please press the button again.",
+                                 status=400)
+        return _confirmation(token, request, act=True)
+
+    def _confirmation(token: str, request: Request, *, message: str = "", status: int = 200,
+                      act: bool = False) -> HTMLResponse:
+        """The confirmation page: the button (``act`` False), or the outcome of pressing it."""
+        from subscribers.web import mask  # web includes this router; imported late to avoid a cycle
+
         days = site.settings.confirm_max_age_days
         try:
             subscriber_id, address = site.signer.read_confirm(token, max_age=days * 86400)
-            consent = signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
-            row = signup.confirm(site.engine, subscriber_id, address, consent=consent)
+            if act:
+                consent = signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
+                found = signup.Confirmation("done", signup.confirm(site.engine, subscriber_id, address,
+                                                                   consent=consent))
+            else:
+                found = signup.confirmation(site.engine, subscriber_id, address)
         except TokenError as exc:
             return site.page("link_expired.html", 400, request=request, title="Link expired", expired=exc.expired,
                              days=days)
         except SubscriberError:
             return site.page("link_expired.html", 400, request=request, title="Link not valid", expired=False,
                              days=days)
-        return site.page("confirmed.html", title="Subscribed", address=row.email, what=cohort_of(row).describe()
-                         if row.categories or row.free_only else "")
+        row = found.subscriber
+        if found.kind == "done":
+            return site.page("confirmed.html", title="Subscribed", address=row.email, what=cohort_of(row).describe()
+                             if row.categories or row.free_only else "")
+        return site.page("confirm.html", status, request=request, title="Confirm", message=message,
+                         address=mask(address), action=f"/confirm/{token}", change=found.kind == "change")
 
     @routes.get("/preferences/{token}", response_class=HTMLResponse)
     def preferences(token: str, request: Request) -> HTMLResponse:

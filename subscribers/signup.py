@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
@@ -102,6 +103,28 @@ def _ask(row: Subscriber, consent: Consent, moment: datetime) -> None:
     row.confirmation_sent_at = moment
 
 
+ConfirmationKind = Literal["sign-up", "change", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """What a confirmation link would do now: activate a ``sign-up``, switch to a new address (``change``), or
+    nothing because it is ``done`` already; with the subscriber as they are."""
+
+    kind: ConfirmationKind
+    subscriber: Subscriber
+
+
+def confirmation(engine: Engine, subscriber_id: int, address: str) -> Confirmation:
+    """What ``confirm`` would do with this link now, changing nothing; SubscriberError if it no longer applies.
+
+    The page a confirmation link opens is built from this: mail scanners fetch links, so opening one must not act.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        row, kind = _confirmable(session, subscriber_id, address)
+        return Confirmation(kind, row)
+
+
 def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consent,
             now: datetime | None = None) -> Subscriber:
     """Activate a pending sign-up, or switch to a new address; SubscriberError if the link no longer applies.
@@ -112,17 +135,10 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
     moment = now or datetime.now(UTC)
     address = normalise_address(address)  # a link minted before domains were stored in ASCII names the Unicode form
     with Session(engine, expire_on_commit=False) as session:
-        row = session.get(Subscriber, subscriber_id)
-        if row is None or row.erased or row.status in SUPPRESSED:
-            raise SubscriberError("this confirmation link no longer applies")
-        if address == row.pending_email:  # an address change: the status stays what it is
-            taken = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
-            if taken is not None:
-                raise SubscriberError("that address is already subscribed")
+        row, kind = _confirmable(session, subscriber_id, address)
+        if kind == "change":  # the status stays what it is
             row.email, row.pending_email = address, None
-        elif address != row.email or row.status not in ("pending", "active"):
-            raise SubscriberError("this confirmation link no longer applies")
-        elif row.status == "pending":
+        elif kind == "sign-up":
             row.status, row.confirmed_at = "active", moment
             row.unsubscribed_at = row.unsubscribe_channel = None  # a reader who came back through double opt-in
         else:
@@ -130,6 +146,20 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
         row.confirmed_ip, row.confirmed_user_agent = consent.ip, (consent.user_agent or "")[:400] or None
         session.commit()
         return row
+
+
+def _confirmable(session: Session, subscriber_id: int, address: str) -> tuple[Subscriber, ConfirmationKind]:
+    """The subscriber and what confirming ``address`` would do; SubscriberError if the link no longer applies."""
+    row = session.get(Subscriber, subscriber_id)
+    if row is None or row.erased or row.status in SUPPRESSED:
+        raise SubscriberError("this confirmation link no longer applies")
+    if address == row.pending_email:
+        if session.exec(select(Subscriber).where(Subscriber.email == address)).first() is not None:
+            raise SubscriberError("that address is already subscribed")
+        return row, "change"
+    if address != row.email or row.status not in ("pending", "active"):
+        raise SubscriberError("this confirmation link no longer applies")
+    return row, "sign-up" if row.status == "pending" else "done"
 
 
 def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequence[str], free_only: bool,

@@ -3,8 +3,10 @@
 ``GET /unsubscribe/{token}`` shows a page with a button and never changes anything: link scanners and
 prefetchers fire GETs. ``POST /unsubscribe/{token}`` unsubscribes at once and answers 200 with no redirect,
 whether the body is ``List-Unsubscribe=One-Click`` (form-encoded or multipart, from a mail client) or the
-page's button. The token in the URL is the only credential, signed for unsubscribing only, so that endpoint
-needs no cookie and no CSRF check (RFC 8058 forbids both); every other form is CSRF-protected.
+page's button; for a reader who already left or was erased it answers the same page without the address and
+changes nothing (only a tampered token gets 400). The token in the URL is the only credential, signed for
+unsubscribing only, so that endpoint needs no cookie and no CSRF check (RFC 8058 forbids both); every other form
+is CSRF-protected.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from newsletter.errors import SubscriberError
 from subscribers import archive, error_pages, forms, limits, service, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.desk.auth import Gate
+from subscribers.models import Subscriber
 from subscribers.site import Site
 from subscribers.tokens import TokenError
 
@@ -77,29 +80,42 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
         error_pages.secure(response.headers, headers)
         return response
 
-    def subscriber_for(token: str) -> tuple[int, str] | None:
+    def reader_for(token: str) -> Subscriber | None:
+        """The reader an unsubscribe token names, or None when they are gone (erased); TokenError if tampered."""
+        subscriber_id = site.signer.read("unsubscribe", token)
         try:
-            subscriber_id = site.signer.read("unsubscribe", token)
-            return subscriber_id, mask(service.get(engine, subscriber_id).email)
-        except (TokenError, SubscriberError):
+            return service.get(engine, subscriber_id)
+        except SubscriberError:
             return None
+
+    def gone() -> HTMLResponse:
+        # A reader who already left (or was erased) is unsubscribed: say so, with nothing about the address, so an
+        # old email's link neither fails nor tells whoever holds it what became of the reader.
+        return site.page("unsubscribed.html", title="Unsubscribed")
 
     @app.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_page(token: str) -> HTMLResponse:
-        found = subscriber_for(token)
-        if found is None:
+        try:
+            row = reader_for(token)
+        except TokenError:
             return site.page("invalid_link.html", 400, title="Link not valid")
-        return site.page("unsubscribe.html", title="Unsubscribe", address=found[1], action=f"/unsubscribe/{token}")
+        if row is None:
+            return gone()
+        return site.page("unsubscribe.html", title="Unsubscribe", address=mask(row.email),
+                         action=f"/unsubscribe/{token}")
 
     @app.post("/unsubscribe/{token}", response_class=HTMLResponse)
     async def unsubscribe(token: str, request: Request) -> HTMLResponse:
         form = await request.form()
         channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
-        found = subscriber_for(token)
-        if found is None:
+        try:
+            row = reader_for(token)
+        except TokenError:
             return site.page("invalid_link.html", 400, title="Link not valid")
-        service.unsubscribe(engine, found[0], channel=channel)
-        return site.page("unsubscribed.html", title="Unsubscribed", address=found[1],
+        if row is None or row.id is None or row.status not in ("active", "pending"):
+            return gone()  # nothing to change: their record keeps when and how they left
+        service.unsubscribe(engine, row.id, channel=channel)
+        return site.page("unsubscribed.html", title="Unsubscribed", address=mask(row.email),
                          resubscribe=f"/resubscribe/{token}")
 
     @app.post("/webhooks/{provider_name}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx2
 from fastapi.testclient import TestClient
 
 from newsletter.config import Settings
@@ -42,3 +43,12 @@ def link_in(outbox: MemoryProvider, address: str) -> str:
     match = re.search(r"https://app\.example\.com(/confirm/\S+)", message.text)
     assert match, message.text
     return match[1]
+
+
+def confirm(client: TestClient, link: str, **request: Any) -> httpx2.Response:
+    """Open a confirmation link (a page with a button, which changes nothing) and press its button."""
+    page = client.get(link, **request)
+    match = re.search(r'<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrf" value="([0-9a-f]+)"',
+                      page.text)
+    assert page.status_code == 200 and match and match[1] == link, page.text
+    return client.post(match[1], data={"csrf": match[2]}, **request)

@@ -24,7 +24,7 @@ from subscribers.models import Subscriber
 from subscribers.site import client_address
 from subscribers.web import create_app
 from tests.conftest import TEST_SECRET_KEY
-from tests.subscribers.helpers import csrf, link_in
+from tests.subscribers.helpers import confirm, csrf, link_in
 
 TRUSTED = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
 
@@ -69,7 +69,7 @@ def test_consent_records_the_forwarded_address_only_from_a_trusted_proxy(
           TestClient(app, base_url="https://testserver", client=("10.0.0.2", 5000)) as proxy):
         assert sign_up(outsider, "forger@example.org", "192.0.2.1") == 200
         assert sign_up(proxy, "behind@example.org", "192.0.2.1, 203.0.113.5") == 200
-        proxy.get(link_in(outbox, "behind@example.org"), headers={"X-Forwarded-For": "203.0.113.6"})
+        confirm(proxy, link_in(outbox, "behind@example.org"), headers={"X-Forwarded-For": "203.0.113.6"})
     assert subscriber(engine, "forger@example.org").consent_ip == "198.51.100.7"
     behind = subscriber(engine, "behind@example.org")
     assert (behind.consent_ip, behind.confirmed_ip) == ("203.0.113.5", "203.0.113.6")

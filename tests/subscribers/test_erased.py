@@ -16,7 +16,7 @@ from subscribers import privacy, store
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from tests.newsletter.test_cli import env  # noqa: F401 - the configured CLI working folder
-from tests.subscribers.helpers import csrf, link_in, running
+from tests.subscribers.helpers import confirm, csrf, link_in, running
 
 runner = CliRunner()
 
@@ -62,7 +62,7 @@ def test_web_sign_up_of_an_erased_address_looks_the_same_and_sends_nothing(
         token = csrf(client, "/")
         fresh = client.post("/subscribe", data={"csrf": token, "email": "new@example.org"})
         client.post("/subscribe", data={"csrf": token, "email": "eve@example.org"})
-        client.get(link_in(outbox, "eve@example.org"))
+        confirm(client, link_in(outbox, "eve@example.org"))
         privacy.forget(engine, "eve@example.org", secret=secret)
         outbox.outbox.clear()
         again = client.post("/subscribe", data={"csrf": token, "email": "eve@example.org"})
@@ -109,7 +109,7 @@ def test_resubscribing_needs_csrf_and_a_fresh_confirmation(engine: Engine, datab
         assert asked.status_code == 200 and "Check your inbox" in asked.text
         back = by_address(engine, "ann@example.org")
         assert back is not None and back.status == "pending" and back.consent_ip == "testclient"
-        assert "You're in" in client.get(link_in(outbox, "ann@example.org")).text
+        assert "You're in" in confirm(client, link_in(outbox, "ann@example.org")).text
     active = by_address(engine, "ann@example.org")
     assert active is not None and (active.status, active.categories, active.unsubscribed_at) == ("active", "Design", None)
 
@@ -143,6 +143,30 @@ def test_an_address_change_asked_before_the_target_was_erased_no_longer_confirms
         client.post(url, data={"csrf": csrf(client, url), "email": "eve@example.org"})
         link = link_in(outbox, "eve@example.org")
         privacy.forget(engine, "eve@example.org", secret=secret)
-        assert client.get(link).status_code == 400
+        assert client.get(link).status_code == client.post(link, data={"csrf": csrf(client, "/")}).status_code == 400
     assert by_address(engine, "eve@example.org") is None
     assert by_address(engine, "pat@example.org") is not None
+
+
+def test_one_click_from_an_old_issue_after_erasure_says_unsubscribed_and_reveals_nothing(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    secret = make_settings().require_secret()
+    with session_scope(engine) as session:
+        store.add_active(session, ["eve@example.org", "ann@example.org"])
+    eve, ann = by_address(engine, "eve@example.org"), by_address(engine, "ann@example.org")
+    assert eve is not None and eve.id is not None and ann is not None and ann.id is not None
+    url = f"/unsubscribe/{Signer(secret).mint('unsubscribe', eve.id)}"
+    privacy.forget(engine, "eve@example.org", secret=secret)
+    before = erased_row(engine, "eve@example.org", secret).model_dump()
+    with running(make_settings, database_url) as (client, outbox):
+        opened = client.get(url)  # the mail client's page view, then its RFC 8058 POST, then the page's button
+        for answer in (opened, client.post(url, data={"List-Unsubscribe": "One-Click"}),
+                       client.post(url, files={"List-Unsubscribe": (None, "One-Click")}),
+                       client.post(url, data={"confirm": "yes"})):
+            assert answer.status_code == 200 and "You're unsubscribed" in answer.text, answer.text
+            assert "eve" not in answer.text and "e••" not in answer.text and "/resubscribe/" not in answer.text
+        tampered = client.post(url[:-3] + "xyz", data={"List-Unsubscribe": "One-Click"})
+        assert tampered.status_code == 400 and "This link doesn't work" in tampered.text
+        assert outbox.outbox == []
+    assert erased_row(engine, "eve@example.org", secret).model_dump() == before  # nothing changed
+    assert by_address(engine, "ann@example.org").status == "active"  # type: ignore[union-attr]

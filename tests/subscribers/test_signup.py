@@ -14,7 +14,7 @@ from newsletter.config import Settings
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from tests.conftest import FIXTURE_PAGES
-from tests.subscribers.helpers import SECRET, csrf, link_in, running
+from tests.subscribers.helpers import SECRET, confirm, csrf, link_in, running
 
 
 def row(engine: Engine, address: str) -> Subscriber | None:
@@ -39,10 +39,35 @@ def test_double_opt_in_with_consent_recorded(engine: Engine, database_url: str,
         assert pending.consent_text and "one email a week" in pending.consent_text
         (message,) = outbox.outbox
         assert message.subject.startswith("Confirm your") and "<mj-" not in message.html
-        confirmed = client.get(link_in(outbox, "ann@example.org"))
+        confirmed = confirm(client, link_in(outbox, "ann@example.org"), headers={"user-agent": "TestBrowser/2.0"})
         assert confirmed.status_code == 200 and "You're in" in confirmed.text and "Design (free tools only)" in confirmed.text
     active = row(engine, "ann@example.org")
     assert active is not None and active.status == "active" and active.confirmed_at and active.confirmed_ip == "testclient"
+    assert active.confirmed_user_agent == "TestBrowser/2.0"
+
+
+def test_a_scanner_fetching_a_fresh_link_confirms_nothing(engine: Engine, database_url: str,
+                                                          make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url) as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "ann.smith@example.org"})
+        link = link_in(outbox, "ann.smith@example.org")
+        for _ in range(3):  # gateways fetch every link of a message, some more than once, some with HEAD
+            page = client.get(link, headers={"user-agent": "Scanner/1.0"})
+            assert page.status_code == 200 and client.head(link).status_code == 200
+        assert "a••••••••@example.org" in page.text and "ann.smith@" not in page.text
+        assert f'<form method="post" action="{link}">' in page.text and 'name="csrf"' in page.text
+        assert "Confirm my subscription" in page.text and "You're in" not in page.text
+        waiting = row(engine, "ann.smith@example.org")
+        assert waiting is not None and waiting.status == "pending"
+        assert (waiting.confirmed_at, waiting.confirmed_ip, waiting.confirmed_user_agent) == (None, None, None)
+        for forged in ({}, {"csrf": "0" * 64}, {"csrf": "é"}):  # a bad CSRF value shows the button again
+            again = client.post(link, data=forged)
+            assert again.status_code == 400 and "The form expired" in again.text and "Confirm my subscription" in again.text
+        assert row(engine, "ann.smith@example.org").status == "pending"  # type: ignore[union-attr]
+        confirmed = confirm(client, link, headers={"user-agent": "Reader/1.0"})
+        assert confirmed.status_code == 200 and "You're in" in confirmed.text
+    active = row(engine, "ann.smith@example.org")
+    assert active is not None and active.status == "active" and active.confirmed_user_agent == "Reader/1.0"
 
 
 def test_same_answer_for_everyone_and_resends_are_throttled(engine: Engine, database_url: str,
@@ -53,7 +78,7 @@ def test_same_answer_for_everyone_and_resends_are_throttled(engine: Engine, data
                    for address in ("new@example.org", "new@example.org", "not an address")]
         assert answers[0] == answers[1] == answers[2]
         assert [m.to for m in outbox.outbox] == ["new@example.org"]  # the second came too soon
-        client.get(link_in(outbox, "new@example.org"))
+        confirm(client, link_in(outbox, "new@example.org"))
         assert client.post("/subscribe", data={"csrf": token, "email": "new@example.org"}).text == answers[0]
         assert len(outbox.outbox) == 1  # active: nothing to send
     with running(make_settings, database_url, confirm_resend_minutes=0) as (client, outbox):
@@ -79,9 +104,13 @@ def test_expired_tampered_and_foreign_links_get_a_friendly_page(engine: Engine, 
             [subscriber.id, "late@example.org"])
         expired = client.get(f"/confirm/{old}")
         assert expired.status_code == 400 and "This link has expired" in expired.text and 'action="/subscribe"' in expired.text
+        token = csrf(client, "/")
+        posted = client.post(f"/confirm/{old}", data={"csrf": token})
+        assert posted.status_code == 400 and "This link has expired" in posted.text and 'action="/subscribe"' in posted.text
         for bad in (link[:-4] + "AAAA", "/confirm/" + Signer(SECRET).mint("manage", subscriber.id)):
-            answer = client.get(bad)
-            assert answer.status_code == 400 and "This link doesn't work" in answer.text
+            for answer in (client.get(bad), client.post(bad, data={"csrf": token}), client.post(bad)):
+                assert answer.status_code == 400 and "This link doesn't work" in answer.text
+                assert 'action="/subscribe"' in answer.text
         assert row(engine, "late@example.org").status == "pending"  # type: ignore[union-attr]
 
 
@@ -105,7 +134,7 @@ def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
     import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=__import__("datetime").date(2026, 11, 18))
     with running(make_settings, database_url) as (client, outbox):
         client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "pat@example.org"})
-        client.get(link_in(outbox, "pat@example.org"))
+        confirm(client, link_in(outbox, "pat@example.org"))
         subscriber = row(engine, "pat@example.org")
         assert subscriber is not None and subscriber.id is not None
         url = f"/preferences/{Signer(SECRET).mint('manage', subscriber.id)}"
@@ -120,9 +149,13 @@ def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
         moved = client.post(url, data={"csrf": csrf(client, url), "email": "pat@new.example.org", "pause": "0"})
         assert "Confirm pat@new.example.org" in moved.text
         assert row(engine, "pat@example.org") is not None  # the old address keeps getting mail meanwhile
-        client.get(old_link)  # the old sign-up link does not confirm the new address
+        client.post(old_link, data={"csrf": csrf(client, "/")})  # the old sign-up link does not confirm the new one
         assert row(engine, "pat@new.example.org") is None
-        assert "You're in" in client.get(link_in(outbox, "pat@new.example.org")).text
+        new_link = link_in(outbox, "pat@new.example.org")
+        page = client.get(new_link)
+        assert "Confirm my new address" in page.text and "p••@new.example.org" in page.text
+        assert row(engine, "pat@new.example.org") is None  # opening the link is not confirming it
+        assert "You're in" in confirm(client, new_link).text
         assert row(engine, "pat@new.example.org") is not None and row(engine, "pat@example.org") is None
         assert client.get("/preferences/nonsense").status_code == 400
 
@@ -132,14 +165,14 @@ def test_an_old_confirmation_link_does_not_bring_back_a_reader_who_left(engine: 
     with running(make_settings, database_url) as (client, outbox):
         client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "gone@example.org"})
         link = link_in(outbox, "gone@example.org")
-        assert "You're in" in client.get(link).text
+        assert "You're in" in confirm(client, link).text
         assert "You're in" in client.get(link).text  # a second click while active changes nothing
+        assert "You're in" in client.post(link, data={"csrf": csrf(client, "/")}).text
         subscriber = row(engine, "gone@example.org")
         assert subscriber is not None and subscriber.id is not None
         unsubscribe = f"/unsubscribe/{Signer(SECRET).mint('unsubscribe', subscriber.id)}"
         client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
-        for _ in range(2):  # a mail scanner fetches the old link again
-            again = client.get(link)
-            assert again.status_code == 400 and "This link doesn't work" in again.text
+        for again in (client.get(link), client.get(link), client.post(link, data={"csrf": csrf(client, "/")})):
+            assert again.status_code == 400 and "This link doesn't work" in again.text  # a scanner, or a click
         left = row(engine, "gone@example.org")
         assert left is not None and left.status == "unsubscribed" and left.unsubscribe_channel == "one-click"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from newsletter.db import make_engine
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
-from subscribers.web import create_app
+from subscribers.web import create_app, mask
 from tests.conftest import TEST_SECRET_KEY
 from tests.newsletter.test_issues import build, seed
 from tests.subscribers.helpers import csrf, running
@@ -181,3 +182,26 @@ def test_hsts_only_when_served_over_https(engine: Engine, database_url: str, mak
                 assert answer.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
             else:
                 assert "strict-transport-security" not in answer.headers
+
+
+def test_one_click_for_a_reader_who_already_left_says_unsubscribed_and_changes_nothing(
+        engine: Engine, client: TestClient) -> None:
+    seed(engine)
+    left = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    readers = {"bounced": "all0@example.com", "complained": "all1@example.com", "unsubscribed": "all2@example.com"}
+    with Session(engine) as session:
+        for state, address in readers.items():
+            row = session.exec(select(Subscriber).where(Subscriber.email == address)).one()
+            row.status, row.unsubscribed_at, row.unsubscribe_channel = state, left, "webhook"
+        session.commit()
+    for state, address in readers.items():
+        subscriber, token = token_for(engine, address)
+        for body in ({"List-Unsubscribe": "One-Click"}, {"confirm": "yes"}):
+            answer = client.post(f"/unsubscribe/{token}", data=body)
+            assert answer.status_code == 200 and "You're unsubscribed" in answer.text, state
+            assert address not in answer.text and mask(address) not in answer.text  # nothing about the address
+            assert "/resubscribe/" not in answer.text
+        with Session(engine) as session:
+            row = session.get(Subscriber, subscriber)
+            assert row is not None and (row.status, row.unsubscribe_channel) == (state, "webhook")
+            assert row.unsubscribed_at is not None and row.unsubscribed_at.replace(tzinfo=UTC) == left

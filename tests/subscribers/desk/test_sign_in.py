@@ -55,11 +55,12 @@ def visitor(app: FastAPI) -> Iterator[Callable[[str], TestClient]]:
     made: list[TestClient] = []
 
     def make(address: str) -> TestClient:
-        made.append(TestClient(app, base_url="https://testserver", client=(address, 50000)))
+        # Entered, so that the app's lifespan runs and its engine is disposed when the test ends.
+        made.append(TestClient(app, base_url="https://testserver", client=(address, 50000)).__enter__())
         return made[-1]
     yield make
     for client in made:
-        client.close()
+        client.__exit__(None, None, None)
 
 
 def sign_in(client: TestClient, name: str = "ann", password: str = PASSWORD, **headers: str) -> Any:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from newsletter.config import Settings
@@ -18,6 +23,30 @@ from subscribers.web import create_app
 from tests.conftest import TEST_SECRET_KEY
 
 SECRET = TEST_SECRET_KEY
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_serving(app: FastAPI, port: int, *, join: float = 10.0) -> Iterator[None]:
+    """``app`` under a real uvicorn on 127.0.0.1:``port`` in a thread, started before the block, stopped after it
+    (waiting up to ``join`` seconds, so background work such as mail still being sent can finish)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=join)
 
 
 @contextmanager

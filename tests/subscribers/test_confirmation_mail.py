@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -25,7 +23,7 @@ from subscribers import store
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from subscribers.web import create_app
-from tests.subscribers.helpers import csrf
+from tests.subscribers.helpers import csrf, free_port, uvicorn_serving
 from tests.wire_server import KEY, Fault, WireServer
 
 SLOW = 2.0  # seconds the provider takes to answer
@@ -87,22 +85,10 @@ def test_provider_down_every_sign_up_gets_the_same_page_and_can_ask_again(
 @contextmanager
 def serve(make_settings: Callable[..., Settings], provider: PostmarkProvider, **overrides: Any) -> Iterator[str]:
     """The app under a real uvicorn on a free port; stopping it lets the mail still being sent finish."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     settings = make_settings(public_url=f"http://127.0.0.1:{port}", **overrides)  # plain http: cookies not Secure
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, provider=provider), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with uvicorn_serving(create_app(settings, provider=provider), port, join=30):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def timed(call: Callable[[], httpx.Response]) -> tuple[float, httpx.Response]:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import select
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 
 from newsletter.config import Settings
@@ -19,7 +16,7 @@ from newsletter.delivery.memory import MemoryProvider
 from subscribers.limits import MAX_BODY
 from subscribers.web import create_app
 from tests.newsletter.test_issues import seed
-from tests.subscribers.helpers import SECRET, running
+from tests.subscribers.helpers import SECRET, free_port, running, uvicorn_serving
 from tests.subscribers.test_webhooks import MAILGUN_KEY, RESEND_SECRET, SENDGRID_PUBLIC, signed, snapshot
 
 WEBHOOKS: dict[str, Any] = {"postmark_webhook_username": "pm", "postmark_webhook_password": "pw",
@@ -33,20 +30,10 @@ CHUNK = 64 * 1024
 def port(engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> Iterator[int]:
     """The app under uvicorn on a free port, every webhook configured."""
     seed(engine)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = int(probe.getsockname()[1])
+    free = free_port()
     settings = make_settings(database_url=database_url, secret_key=SECRET, **WEBHOOKS)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, provider=MemoryProvider()), host="127.0.0.1",
-                                           port=free, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield free
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_serving(create_app(settings, provider=MemoryProvider()), free):
+        yield free
 
 
 def stream(port: int, path: str, headers: dict[str, str], *, chunked: bool = True) -> tuple[int, int]:

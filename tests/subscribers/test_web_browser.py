@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 
 from newsletter.config import Settings
 from subscribers.web import create_app
 from tests.newsletter.test_issues import seed
+from tests.subscribers.helpers import free_port, uvicorn_serving
 from tests.subscribers.test_web import SECRET, status, token_for
 
 pytestmark = pytest.mark.browser
@@ -28,22 +26,11 @@ pytestmark = pytest.mark.browser
 @contextmanager
 def serve(make_settings: Callable[..., Settings], database_url: str, outbox: Path) -> Iterator[str]:
     """The app under uvicorn on a free port, with the file provider writing to ``outbox``."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = make_settings(database_url=database_url, secret_key=SECRET, public_url=base, outbox_dir=outbox)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with uvicorn_serving(create_app(settings), port):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def mail_in(outbox: Path, pattern: str = "*.eml", within: float = 10.0) -> Path:

@@ -4,7 +4,7 @@
 project's database (APScheduler's ``apscheduler_jobs`` table), so a run missed while the process was down
 happens once when it starts again (coalesced), if it is less than ``NEWSLETTER_MISFIRE_GRACE_SECONDS`` late;
 a run later than that is skipped with a warning in the log, never silently. The jobs, in
-``newsletter.scheduled``:
+``newsletter.scheduler_jobs``:
 
 - ``publish-week`` at ``NEWSLETTER_PUBLISH_CRON``: sync the catalog, build the week's issue, send it (``auto``)
   or email the editors for review (``review``);
@@ -19,6 +19,7 @@ and be recorded, then the process exits.
 from __future__ import annotations
 
 import logging
+import pickle
 import signal
 import threading
 from collections.abc import Callable
@@ -36,12 +37,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import outage, scheduled, wiring
+from newsletter import outage, scheduler_jobs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
 
 log = logging.getLogger("newsletter.scheduler")
 JOB_ID = "publish-week"
+OLD_JOBS_MODULE = "newsletter.scheduled:"
 T = TypeVar("T")
 
 
@@ -57,13 +59,13 @@ class JobSpec:
 def job_specs(settings: Settings) -> list[JobSpec]:
     """The jobs these settings ask for."""
     zone = settings.zone
-    specs = [JobSpec(JOB_ID, "newsletter.scheduled:publish", CronTrigger.from_crontab(settings.publish_cron,
+    specs = [JobSpec(JOB_ID, "newsletter.scheduler_jobs:publish", CronTrigger.from_crontab(settings.publish_cron,
                                                                                       timezone=zone))]
     if settings.publish_mode == "review":
-        specs.append(JobSpec("send-approved", "newsletter.scheduled:send_approved",
+        specs.append(JobSpec("send-approved", "newsletter.scheduler_jobs:send_approved",
                              CronTrigger.from_crontab(settings.send_cron, timezone=zone)))
-    specs.append(JobSpec("send-due", "newsletter.scheduled:send_due", IntervalTrigger(minutes=1, timezone=zone)))
-    specs.append(JobSpec("housekeeping", "newsletter.scheduled:housekeeping",
+    specs.append(JobSpec("send-due", "newsletter.scheduler_jobs:send_due", IntervalTrigger(minutes=1, timezone=zone)))
+    specs.append(JobSpec("housekeeping", "newsletter.scheduler_jobs:housekeeping",
                          IntervalTrigger(minutes=settings.maintenance_minutes, timezone=zone)))
     return specs
 
@@ -91,6 +93,14 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self.watch.up()
         self.backoff.reset()
         return result
+
+    def _reconstitute_job(self, job_state: bytes) -> Any:
+        """A stored job, its function reference moved from ``newsletter.scheduled`` (the jobs' module before it was
+        renamed ``newsletter.scheduler_jobs``), so a store written by an older release keeps its next run times."""
+        state = pickle.loads(job_state)
+        if isinstance(state.get("func"), str) and state["func"].startswith(OLD_JOBS_MODULE):
+            state["func"] = "newsletter.scheduler_jobs:" + state["func"].removeprefix(OLD_JOBS_MODULE)
+        return super()._reconstitute_job(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
 
     def get_due_jobs(self, now: datetime) -> list[Any]:
         """The due jobs; none while the database is away."""
@@ -165,7 +175,7 @@ def main() -> None:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the batches in flight, then stopping", signum)
-        scheduled.stopping.set()
+        scheduler_jobs.stopping.set()
         done.set()
 
     settings = load_settings()

@@ -207,7 +207,7 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
     """The demo catalog, ``size`` active subscribers in three cohorts, and this week's issue built."""
     from sqlalchemy import insert
 
-    from newsletter import jobs
+    from newsletter import publishing
     from newsletter.catalog import store
     from newsletter.catalog.json_format import parse_json
     from newsletter.db import session_scope
@@ -232,7 +232,7 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
     source = Directory(engine, Links(Signer("Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"), "https://app.example.com",
                                      "unsubscribe@news.example.com"))
-    outcome = jobs.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
+    outcome = publishing.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
                                context=RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),
                                site_url="https://site.example.com/compare/")
     assert outcome.number is not None
@@ -243,9 +243,9 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
 
 def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode: str, concurrency: int) -> int:
     """The real send path."""
-    from newsletter.delivery.postmark import PostmarkProvider
-    from newsletter.delivery.sendgrid import SendGridProvider
     from newsletter.dispatch import send_issue
+    from newsletter.providers.postmark import PostmarkProvider
+    from newsletter.providers.sendgrid import SendGridProvider
     from tests.wire_server import KEY
 
     provider = (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
@@ -262,9 +262,9 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
     from newsletter import claims, issues
     from newsletter.catalog import store
     from newsletter.db import session_scope
-    from newsletter.delivery.postmark import PostmarkProvider
     from newsletter.digest import build_digest, narrow
     from newsletter.dispatch import personalise
+    from newsletter.providers.postmark import PostmarkProvider
     from newsletter.render import PreparedEmail, RenderContext, make_environment, render_cohort
     from newsletter.values import Week
     from tests.wire_server import KEY

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, maintenance, migrate, outage, wiring
+from newsletter import issues, maintenance, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
@@ -77,7 +77,7 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
     settings = load_settings()
     target = _parse_week(week, settings)
     with wiring.database(settings) as engine:
-        outcome = jobs.build_issue(engine, week=target, source=wiring.directory_for(settings, engine),
+        outcome = publishing.build_issue(engine, week=target, source=wiring.directory_for(settings, engine),
                                    env=wiring.environment(), context=wiring.render_context(settings),
                                    site_url=str(settings.site_url), limit=settings.digest_limit)
     if outcome.quiet:
@@ -118,8 +118,8 @@ def issue_preview(
     settings = load_settings()
     with wiring.database(settings) as engine:
         source = wiring.directory_for(settings, engine) if subscriber else None
-        rendered, html, plain = jobs.preview(engine, number, envelope=wiring.envelope_for(settings), source=source,
-                                             address=subscriber)
+        rendered, html, plain = publishing.preview(engine, number, envelope=wiring.envelope_for(settings),
+                                                   source=source, address=subscriber)
     out_file.write_text(plain if text else html, encoding="utf-8")
     out.print(f"Wrote {'text' if text else 'HTML'} of issue {number} (cohort {rendered.cohort_key}) to {out_file}")
 
@@ -138,7 +138,7 @@ def issue_send(
     advice = f"run `newsletter issue send {number}` again once it is back"
     with outage.reported(settings.database_url, advice=advice), wiring.database(settings) as engine:
         if dry_run:
-            _print_plan(jobs.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
+            _print_plan(publishing.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
             return
         reopened = False
         if retry_failed:
@@ -162,7 +162,7 @@ def issue_send(
                   f"`newsletter issue send {number} --retry-failed` queues them again.")
 
 
-def _print_plan(plan: list[jobs.PlannedCohort], settings: Settings) -> None:
+def _print_plan(plan: list[publishing.PlannedCohort], settings: Settings) -> None:
     total = sum(len(cohort.addresses) for cohort in plan)
     out.print(f"Dry run with provider {settings.provider}: {total} message(s) would go out; nothing was sent.")
     for cohort in plan:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from newsletter import issues, jobs, keycheck, migrate, wiring
+from newsletter import issues, keycheck, migrate, publishing, wiring
 from newsletter.catalog import store
 from newsletter.catalog.json_format import parse_json
 from newsletter.config import Settings, new_secret
@@ -108,13 +108,13 @@ def _run(engine: Engine, settings: Settings, directory: Path, day: date) -> Demo
         for address, categories, free_only in demo_readers():
             subscriber_store.add_active(session, [address], categories=categories, free_only=free_only)
     source = wiring.directory_for(settings, engine)
-    outcome = jobs.build_issue(engine, week=Week.containing(day), source=source, env=wiring.environment(),
+    outcome = publishing.build_issue(engine, week=Week.containing(day), source=source, env=wiring.environment(),
                                context=wiring.render_context(settings), site_url=str(settings.site_url))
     if outcome.number is None:
         raise NewsletterError("the demo catalog has no comparison in the current week; this is a bug")
     envelope = wiring.envelope_for(settings)
     written, already = _send_once(engine, outcome.number, settings, source, envelope)
-    _, html, _ = jobs.preview(engine, outcome.number, envelope=envelope)
+    _, html, _ = publishing.preview(engine, outcome.number, envelope=envelope)
     preview = directory / "preview.html"
     preview.write_text(html, encoding="utf-8")
     with session_scope(engine) as session:

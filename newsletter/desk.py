@@ -19,13 +19,13 @@ from newsletter import issues
 from newsletter.catalog import store
 from newsletter.claims import TABLE
 from newsletter.db import session_scope
-from newsletter.delivery.base import Provider
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, personalise
 from newsletter.editing import Arrangement, Edits
 from newsletter.errors import IssueError, IssueStateError
-from newsletter.jobs import CANDIDATES, preview, preview_recipient, render_issue
 from newsletter.models import IssueRow
+from newsletter.providers.base import Provider
+from newsletter.publishing import CANDIDATES, preview, preview_recipient, render_issue
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext
 from newsletter.values import Digest, Message, Week

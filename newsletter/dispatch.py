@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 
 from newsletter import claims, issues, outage
 from newsletter.db import session_scope
-from newsletter.delivery.base import Provider
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
+from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, SendResult

@@ -15,18 +15,18 @@ import subscribers.models  # noqa: F401 - registers the subscriber table with th
 from newsletter import editors, migrate
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
-from newsletter.delivery.base import Provider
-from newsletter.delivery.console import ConsoleProvider
-from newsletter.delivery.file import FileProvider
-from newsletter.delivery.mailgun import MailgunProvider
-from newsletter.delivery.memory import MemoryProvider
-from newsletter.delivery.postmark import PostmarkProvider
-from newsletter.delivery.resend import ResendProvider
-from newsletter.delivery.sendgrid import SendGridProvider
-from newsletter.delivery.smtp import SmtpProvider
 from newsletter.desk import Renderer
 from newsletter.dispatch import Envelope
 from newsletter.errors import ConfigError
+from newsletter.providers.base import Provider
+from newsletter.providers.console import ConsoleProvider
+from newsletter.providers.file import FileProvider
+from newsletter.providers.mailgun import MailgunProvider
+from newsletter.providers.memory import MemoryProvider
+from newsletter.providers.postmark import PostmarkProvider
+from newsletter.providers.resend import ResendProvider
+from newsletter.providers.sendgrid import SendGridProvider
+from newsletter.providers.smtp import SmtpProvider
 from newsletter.render import RenderContext, make_environment
 from subscribers.store import Directory, Links
 from subscribers.tokens import Signer

@@ -17,10 +17,10 @@ from sqlmodel import Session, col, select
 
 from newsletter import issues, outage
 from newsletter.db import session_scope
-from newsletter.delivery.base import Provider
 from newsletter.dispatch import Envelope, SendReport, send_issue
 from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow, IssueRow
+from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 
 log = logging.getLogger("newsletter.worker")

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
 from newsletter.config import Settings
-from newsletter.delivery.base import Provider
+from newsletter.providers.base import Provider
 from newsletter.render import compile_mjml, make_environment
 from newsletter.values import Message
 from subscribers.tokens import Signer

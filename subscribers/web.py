@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from newsletter import migrate
 from newsletter.config import Settings
 from newsletter.db import make_engine
-from newsletter.delivery.base import Provider
 from newsletter.errors import SubscriberError
+from newsletter.providers.base import Provider
 from subscribers import archive, error_pages, forms, limits, service, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.desk.auth import Gate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -16,15 +17,16 @@ import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 import scheduler
-from newsletter import issues, jobs
+from newsletter import issues, publishing
 from newsletter.claims import TABLE
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope
+from newsletter.providers.memory import MemoryProvider
 from newsletter.render import make_environment
 from newsletter.values import Week
 from tests.conftest import ROOT
@@ -73,8 +75,8 @@ def test_publish_week_builds_and_sends_once(engine: Engine) -> None:
     provider = MemoryProvider()
     envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
 
-    def publish() -> tuple[jobs.BuildOutcome, object]:
-        return jobs.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
+    def publish() -> tuple[publishing.BuildOutcome, object]:
+        return publishing.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
                                  context=CONTEXT, site_url="https://site.example.com/", limit=8, provider=provider,
                                  envelope=envelope, batch_size=4)
 
@@ -92,8 +94,8 @@ def test_handing_to_workers_respects_sent_and_paused_issues(engine: Engine) -> N
     directory = seed(engine)
     envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
 
-    def publish() -> tuple[jobs.BuildOutcome, object]:
-        return jobs.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
+    def publish() -> tuple[publishing.BuildOutcome, object]:
+        return publishing.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
                                  context=CONTEXT, site_url="https://site.example.com/", limit=8, provider=None,
                                  envelope=envelope, batch_size=4)
 
@@ -102,7 +104,7 @@ def test_handing_to_workers_respects_sent_and_paused_issues(engine: Engine) -> N
     with session_scope(engine) as session:
         assert issues.get_issue(session, 1).status == "sending"  # queued for the workers, nothing sent here
     send_issue(engine, 1, provider=MemoryProvider(), source=directory, envelope=envelope, top_up=False)
-    assert publish() == (jobs.BuildOutcome(Week(2026, 47), 1, False, outcome.subject), None)  # sent: left alone
+    assert publish() == (publishing.BuildOutcome(Week(2026, 47), 1, False, outcome.subject), None)  # sent: left alone
     with session_scope(engine) as session:
         issue = issues.get_issue(session, 1)
         assert issue.status == "sent"
@@ -157,6 +159,30 @@ def test_a_restart_keeps_the_stored_next_run(engine: Engine, monkeypatch: pytest
     built = _started(settings, engine)
     try:
         assert built.get_job(scheduler.JOB_ID).next_run_time == later.replace(microsecond=later.microsecond)
+    finally:
+        built.shutdown()
+
+
+def test_a_store_written_before_the_jobs_module_was_renamed_keeps_its_next_run(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    settings = env_settings(monkeypatch, tmp_path, database_url)
+    built = _started(settings, engine)
+    built.pause()
+    later = datetime.now(UTC) + timedelta(days=2, minutes=5)
+    built.modify_job(scheduler.JOB_ID, next_run_time=later)
+    built.shutdown()
+    with engine.begin() as connection:  # as an older release stored it: the jobs lived in newsletter.scheduled
+        table = SQLAlchemyJobStore(engine=engine).jobs_t
+        state = pickle.loads(connection.execute(select(table.c.job_state).where(table.c.id == scheduler.JOB_ID))
+                             .scalar_one())
+        state["func"] = "newsletter.scheduled:publish"
+        connection.execute(update(table).where(table.c.id == scheduler.JOB_ID)
+                           .values(job_state=pickle.dumps(state, pickle.HIGHEST_PROTOCOL)))
+    built = _started(settings, engine)
+    try:
+        job = built.get_job(scheduler.JOB_ID)
+        assert job.func_ref == "newsletter.scheduler_jobs:publish"
+        assert job.next_run_time == later
     finally:
         built.shutdown()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from newsletter.catalog import store
+from newsletter.catalog.comparison_page import looks_like_page, parse_page
 from newsletter.catalog.json_format import dump_json, parse_json
-from newsletter.catalog.pages import looks_like_page, parse_page
 from newsletter.catalog.records import ImportBatch
 from newsletter.db import session_scope
 from newsletter.errors import CatalogImportError

@@ -22,8 +22,8 @@ from newsletter.checks import check_issue
 from newsletter.dispatch import personalise
 from newsletter.editing import MOVES, Edits, Move, clean_header, clean_note
 from newsletter.errors import IssueError, IssueNotFound, NewsletterError
-from newsletter.jobs import preview_recipient
 from newsletter.models import IssueRow
+from newsletter.publishing import preview_recipient
 from newsletter.render import PreparedEmail
 from subscribers.desk.figures import IssueFigures, unsubscribed_since
 from subscribers.site import IssueNumber

@@ -12,7 +12,6 @@ from sqlmodel import Session, col, select
 
 from newsletter import claims, dispatch, issues
 from newsletter.db import session_scope
-from newsletter.delivery.memory import MemoryProvider
 from newsletter.dispatch import Envelope, send_issue
 from newsletter.errors import (
     IssueStateError,
@@ -22,6 +21,7 @@ from newsletter.errors import (
     ProviderUnavailable,
 )
 from newsletter.models import DeliveryRow
+from newsletter.providers.memory import MemoryProvider
 from subscribers import store
 from subscribers.models import Subscriber
 from tests.newsletter.test_issues import build, seed

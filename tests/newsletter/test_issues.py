@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import issues, jobs
+from newsletter import issues, publishing
 from newsletter.catalog.importer import import_files
 from newsletter.db import session_scope
 from newsletter.errors import IssueNotFound, IssueStateError
@@ -37,8 +37,8 @@ def seed(engine: Engine) -> store.Directory:
     return store.Directory(engine, LINKS)
 
 
-def build(engine: Engine, directory: store.Directory, week: Week = WEEK) -> jobs.BuildOutcome:
-    return jobs.build_issue(engine, week=week, source=directory, env=make_environment(), context=CONTEXT,
+def build(engine: Engine, directory: store.Directory, week: Week = WEEK) -> publishing.BuildOutcome:
+    return publishing.build_issue(engine, week=week, source=directory, env=make_environment(), context=CONTEXT,
                             site_url="https://site.example.com/compare/")
 
 
@@ -104,15 +104,15 @@ def test_preview_as_a_subscriber_and_as_anyone(engine: Engine) -> None:
     from newsletter.dispatch import Envelope
 
     envelope = Envelope("V <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com", "https://app.example.com")
-    snapshot, html, text = jobs.preview(engine, 1, envelope=envelope)
+    snapshot, html, text = publishing.preview(engine, 1, envelope=envelope)
     assert snapshot.cohort_key == "all" and "https://app.example.com/archive/1" in html
     assert "%%{" not in html and "%%{" not in text
-    snapshot, html, _ = jobs.preview(engine, 1, envelope=envelope, source=directory, address="design0@example.com")
+    snapshot, html, _ = publishing.preview(engine, 1, envelope=envelope, source=directory, address="design0@example.com")
     assert snapshot.cohort_key == "Design"
     recipient = directory.find("design0@example.com")
     assert recipient is not None and recipient[0].unsubscribe_url in html
     with pytest.raises(Exception, match="gets nothing from issue 1"):
-        jobs.preview(engine, 1, envelope=envelope, source=directory, address="audio@example.com")
+        publishing.preview(engine, 1, envelope=envelope, source=directory, address="audio@example.com")
 
 
 @pytest.mark.parametrize("first", ["paused", "sending"])

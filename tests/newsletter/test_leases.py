@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter import claims, issues
-from newsletter.delivery.memory import MemoryProvider
-from newsletter.delivery.postmark import PostmarkProvider
 from newsletter.dispatch import send_issue
 from newsletter.models import DeliveryRow
+from newsletter.providers.memory import MemoryProvider
+from newsletter.providers.postmark import PostmarkProvider
 from newsletter.values import SendResult
 from tests.newsletter.test_dispatch import ENVELOPE, statuses
 from tests.newsletter.test_issues import build, seed

@@ -89,8 +89,8 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
     import threading
 
     from newsletter import worker
-    from newsletter.delivery.postmark import PostmarkProvider
     from newsletter.dispatch import Envelope
+    from newsletter.providers.postmark import PostmarkProvider
     from tests.wire_server import Fault
 
     directory = seed(engine)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.desk.auth import Gate
 from subscribers.site import Site
 from subscribers.web import create_app

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 from sqlalchemy.engine import Engine
 
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from tests.newsletter.test_dispatch import ENVELOPE, send
 from tests.newsletter.test_issues import build, seed
 from tests.subscribers.helpers import running

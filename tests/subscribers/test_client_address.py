@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.models import Subscriber
 from subscribers.site import client_address
 from subscribers.web import create_app

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.delivery.postmark import PostmarkProvider
+from newsletter.providers.postmark import PostmarkProvider
 from subscribers import store
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from newsletter import editors
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 from subscribers.web import create_app

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.limits import MAX_BODY
 from subscribers.web import create_app
 from tests.newsletter.test_issues import seed

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from newsletter import jobs, wiring
+from newsletter import publishing, wiring
+from newsletter.catalog.comparison_page import parse_page
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.catalog.json_format import dump_json, parse_json
-from newsletter.catalog.pages import parse_page
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import CatalogImportError, UnknownToolError
@@ -166,7 +166,7 @@ def _check_import(engine: Engine, tmp_path: Path, make_settings: Callable[..., S
                                                                              for t in stored.tools}
     directory = wiring.directory_for(make_settings(), engine)
     for week in sorted(weeks)[:4]:
-        jobs.build_issue(engine, week=week, source=directory, env=make_environment(),
+        publishing.build_issue(engine, week=week, source=directory, env=make_environment(),
                          context=wiring.render_context(make_settings()), site_url="https://site.example.com/compare/")
 
 

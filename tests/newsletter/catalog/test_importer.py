@@ -155,7 +155,7 @@ def test_a_file_with_a_byte_order_mark_imports(engine: Engine, tmp_path: Path) -
 
 def test_the_longest_title_accepted_still_builds_an_issue(engine: Engine, tmp_path: Path,
                                                           make_settings: Callable[..., Settings]) -> None:
-    from newsletter import jobs, wiring
+    from newsletter import publishing, wiring
     from newsletter.catalog.json_format import schema
     from newsletter.render import make_environment
 
@@ -164,7 +164,7 @@ def test_the_longest_title_accepted_still_builds_an_issue(engine: Engine, tmp_pa
     document["comparisons"][0]["title"] = "T" * longest
     import_files(engine, [write(tmp_path, "long.json", document)], published=DAY)
     settings = make_settings()
-    outcome = jobs.build_issue(engine, week=Week(2026, 47), source=wiring.directory_for(settings, engine),
+    outcome = publishing.build_issue(engine, week=Week(2026, 47), source=wiring.directory_for(settings, engine),
                                env=make_environment(), context=wiring.render_context(settings),
                                site_url="https://site.example.com/compare/")
     assert outcome.created and outcome.subject.endswith("T" * longest)

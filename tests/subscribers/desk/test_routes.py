@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from newsletter import editors, issues
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.desk.auth import Gate
 from subscribers.site import Site
 from tests.newsletter.test_issues import build, seed

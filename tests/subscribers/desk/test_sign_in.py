@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from newsletter import editors
 from newsletter.config import Settings
-from newsletter.delivery.memory import MemoryProvider
+from newsletter.providers.memory import MemoryProvider
 from subscribers.desk.auth import COOKIE, Gate
 from subscribers.desk.sessions import open_sessions
 from subscribers.web import create_app

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
-from newsletter.delivery.headers import ascii_domain, one_line
-from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
+from newsletter.providers.bodies import body_of, escaped, per_body, rewrite
+from newsletter.providers.headers import ascii_domain, one_line
+from newsletter.providers.http import HttpProvider
 from newsletter.values import Message, SendResult
 
 

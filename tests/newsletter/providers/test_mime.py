@@ -6,7 +6,7 @@ import email
 import re
 from email import policy
 
-from newsletter.delivery.mime import build_mime
+from newsletter.providers.mime import build_mime
 from newsletter.values import Message
 
 LONG_TOKEN = "MTIzNDU2Nzg5MA." + "x" * 120

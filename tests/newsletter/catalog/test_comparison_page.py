@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.catalog.pages import parse_community, parse_page, slugify
+from newsletter.catalog.comparison_page import parse_community, parse_page, slugify
 from newsletter.errors import CatalogImportError
 from newsletter.values import PERSONAS, CommunityVotes
 from tests.conftest import FIXTURE_PAGES, seed_pages

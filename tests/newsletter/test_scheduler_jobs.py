@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import desk, issues, scheduled
+from newsletter import desk, issues, scheduler_jobs
 from newsletter.claims import TABLE, UNKNOWN_OUTCOME
 from newsletter.db import session_scope
 from newsletter.models import DeliveryRow
@@ -29,8 +29,8 @@ def test_review_mode_builds_a_draft_and_emails_the_editors_once(
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review",
                             editor_emails="ed@example.com, sam@example.com")
     seed_this_week(engine, readers=4)
-    scheduled.publish(settings)
-    scheduled.publish(settings)  # a second run (or a second scheduler) builds nothing and emails nobody again
+    scheduler_jobs.publish(settings)
+    scheduler_jobs.publish(settings)  # a second run (or a second scheduler) builds nothing and emails nobody again
     assert _status(engine) == "draft"
     mails = outbox(settings)
     assert [p.name.split("-", 1)[1] for p in mails] == ["ed@example.com.eml", "sam@example.com.eml"]
@@ -45,12 +45,12 @@ def test_at_the_send_time_only_an_approved_issue_goes_out(
         caplog: pytest.LogCaptureFixture) -> None:
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=4)
-    scheduled.publish(settings)
-    scheduled.send_approved(settings)
+    scheduler_jobs.publish(settings)
+    scheduler_jobs.send_approved(settings)
     assert _status(engine) == "draft" and outbox(settings) == []
     assert "was not approved" in caplog.text
     desk.approve(engine, 1, editor="ed")
-    scheduled.send_approved(settings)
+    scheduler_jobs.send_approved(settings)
     assert _status(engine) == "sent" and len(outbox(settings)) == 4
 
 
@@ -58,13 +58,13 @@ def test_a_scheduled_issue_is_sent_once_its_time_has_come(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=3)
-    scheduled.publish(settings)
+    scheduler_jobs.publish(settings)
     desk.approve(engine, 1, editor="ed", send_at=datetime.now(UTC) + timedelta(hours=1))
-    scheduled.send_due(settings)
+    scheduler_jobs.send_due(settings)
     assert _status(engine) == "approved" and outbox(settings) == []
     with session_scope(engine) as session:
         issues.get_issue(session, 1).send_at = datetime.now(UTC) - timedelta(minutes=1)
-    scheduled.send_due(settings)
+    scheduler_jobs.send_due(settings)
     assert _status(engine) == "sent" and len(outbox(settings)) == 3
 
 
@@ -72,15 +72,15 @@ def test_a_resumed_issue_is_carried_on_by_the_next_due_run(
         engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=3)
-    scheduled.publish(settings)
+    scheduler_jobs.publish(settings)
     desk.approve(engine, 1, editor="ed")
     desk.pause(engine, 1)
-    scheduled.send_due(settings)
+    scheduler_jobs.send_due(settings)
     assert _status(engine) == "paused" and outbox(settings) == []
     from newsletter import wiring
 
     desk.resume(engine, 1, source=wiring.directory_for(settings, engine))
-    scheduled.send_due(settings)
+    scheduler_jobs.send_due(settings)
     assert _status(engine) == "sent" and len(outbox(settings)) == 3
 
 
@@ -88,7 +88,7 @@ def test_housekeeping_releases_leases_retries_what_is_safe_and_purges_stale_sign
         engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
     settings = env_settings(monkeypatch, tmp_path, database_url, retry_attempts=3, pending_days=30)
     seed_this_week(engine, readers=4)
-    scheduled.publish(settings)  # auto mode: sent
+    scheduler_jobs.publish(settings)  # auto mode: sent
     long_ago = datetime.now(UTC) - timedelta(days=31)
     with engine.begin() as connection:
         ids = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
@@ -102,14 +102,14 @@ def test_housekeeping_releases_leases_retries_what_is_safe_and_purges_stale_sign
         session.add(Subscriber(email="stale@example.com", status="pending", created_at=long_ago,
                                confirmation_sent_at=long_ago))
         session.add(Subscriber(email="fresh@example.com", status="pending", created_at=datetime.now(UTC)))
-    scheduled.housekeeping(settings)
+    scheduler_jobs.housekeeping(settings)
     with Session(engine) as session:
         statuses = dict(session.exec(select(DeliveryRow.id, DeliveryRow.status)).all())
         pending = set(session.exec(select(Subscriber.email).where(Subscriber.status == "pending")))
     assert [statuses[i] for i in ids] == ["queued", "failed", "failed", "submitted"]
     assert pending == {"fresh@example.com"}
     assert _status(engine) == "sending"  # reopened for the one retry, which the next due run sends
-    scheduled.send_due(settings)
+    scheduler_jobs.send_due(settings)
     assert _status(engine) == "sent"
 
 
@@ -119,7 +119,7 @@ def test_an_expired_lease_is_released_and_its_batch_kept_whole(
 
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=2)
-    scheduled.publish(settings)
+    scheduler_jobs.publish(settings)
     past, future = datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(minutes=5)
     with engine.begin() as connection:
         first, second = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
@@ -144,7 +144,7 @@ def test_a_failed_catalog_sync_still_publishes_from_the_stored_catalog(
     settings = env_settings(monkeypatch, tmp_path, database_url, catalog_url=f"http://127.0.0.1:{port}/v.json",
                             request_timeout=2)
     seed_this_week(engine, readers=2)
-    scheduled.publish(settings)
+    scheduler_jobs.publish(settings)
     assert _status(engine) == "sent" and len(outbox(settings)) == 2
     assert "could not be fetched" in caplog.text
     with Session(engine) as session:

@@ -1,7 +1,7 @@
 """The scheduler's jobs: publish the week, send an approved issue, send what is due, housekeeping.
 
 Module-level functions, because APScheduler's database job store keeps a job as a textual reference
-(``newsletter.scheduled:publish``). Each takes optional settings (the scheduler passes none, so they are read
+(``newsletter.scheduler_jobs:publish``). Each takes optional settings (the scheduler passes none, so they are read
 from the environment at run time), wires its collaborators and delegates to plain functions.
 """
 
@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import desk, jobs, maintenance, outage, wiring
+from newsletter import desk, maintenance, outage, publishing, wiring
 from newsletter.catalog.sync import sync_catalog
 from newsletter.config import Settings, load_settings
-from newsletter.delivery.base import Provider
 from newsletter.dispatch import SendReport
+from newsletter.providers.base import Provider
 from newsletter.values import Week
 from newsletter.worker import issues_to_send
 
@@ -53,7 +53,7 @@ def publish(settings: Settings) -> None:
             _build_for_review(settings, engine)
             return
         source = wiring.directory_for(settings, engine)
-        built, report = jobs.publish_week(
+        built, report = publishing.publish_week(
             engine, week=Week.current(settings.zone), source=source, env=wiring.environment(),
             context=wiring.render_context(settings), site_url=str(settings.site_url), limit=settings.digest_limit,
             provider=_provider(settings), envelope=wiring.envelope_for(settings), stop=stopping,
@@ -65,9 +65,10 @@ def publish(settings: Settings) -> None:
 
 
 def _build_for_review(settings: Settings, engine: Engine) -> None:
-    built = jobs.build_issue(engine, week=Week.current(settings.zone), source=wiring.directory_for(settings, engine),
-                             env=wiring.environment(), context=wiring.render_context(settings),
-                             site_url=str(settings.site_url), limit=settings.digest_limit)
+    built = publishing.build_issue(engine, week=Week.current(settings.zone),
+                                   source=wiring.directory_for(settings, engine), env=wiring.environment(),
+                                   context=wiring.render_context(settings), site_url=str(settings.site_url),
+                                   limit=settings.digest_limit)
     if built.number is None:
         log.info("quiet week %s: nothing new, no issue", built.week)
         return
@@ -84,7 +85,7 @@ def _build_for_review(settings: Settings, engine: Engine) -> None:
 def send_approved(settings: Settings) -> None:
     """At ``NEWSLETTER_SEND_CRON`` (review mode): send this week's issue if an editor approved it by now."""
     with wiring.database(settings) as engine:
-        found = jobs.week_issue(engine, Week.current(settings.zone))
+        found = publishing.week_issue(engine, Week.current(settings.zone))
         if found is None:
             log.info("send time: no issue this week")
             return
@@ -102,7 +103,7 @@ def send_approved(settings: Settings) -> None:
 def send_due(settings: Settings) -> None:
     """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
     with wiring.database(settings) as engine:
-        for number in jobs.due_issues(engine, datetime.now(UTC)):
+        for number in publishing.due_issues(engine, datetime.now(UTC)):
             _report(number, _send(settings, engine, number), settings)
         if settings.send_with_workers:
             return  # the workers carry on every issue that is sending
@@ -125,7 +126,8 @@ def housekeeping(settings: Settings) -> None:
 
 
 def _send(settings: Settings, engine: Engine, number: int, *, top_up: bool = True) -> SendReport | None:
-    return jobs.send_now(engine, number, provider=_provider(settings), source=wiring.directory_for(settings, engine),
+    return publishing.send_now(engine, number, provider=_provider(settings),
+                               source=wiring.directory_for(settings, engine),
                          envelope=wiring.envelope_for(settings), stop=stopping, top_up=top_up,
                          **wiring.send_options(settings))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from newsletter.delivery.base import Provider
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
+from newsletter.providers.base import Provider
 from newsletter.values import Message, SendResult
 
 

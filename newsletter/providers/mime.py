@@ -12,7 +12,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from newsletter.delivery.headers import ascii_domain, one_line
+from newsletter.providers.headers import ascii_domain, one_line
 from newsletter.values import Message
 
 RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})

@@ -24,10 +24,10 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Literal
 
-from newsletter.delivery.base import Provider
-from newsletter.delivery.headers import ascii_domain
-from newsletter.delivery.mime import build_mime
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
+from newsletter.providers.base import Provider
+from newsletter.providers.headers import ascii_domain
+from newsletter.providers.mime import build_mime
 from newsletter.values import Message, SendResult
 
 Security = Literal["starttls", "ssl", "none"]

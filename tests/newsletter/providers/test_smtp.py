@@ -25,11 +25,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter import claims
-from newsletter.delivery.smtp import SmtpProvider
 from newsletter.dispatch import send_issue
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow
-from tests.newsletter.delivery.test_http_providers import BROKEN_SUBJECT, messages
+from newsletter.providers.smtp import SmtpProvider
+from tests.newsletter.providers.test_http_providers import BROKEN_SUBJECT, messages
 from tests.newsletter.test_dispatch import ENVELOPE
 from tests.newsletter.test_issues import build, seed
 

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 from typing import Any
 
-from newsletter.delivery.bodies import body_of, escaped, per_body, rewrite
-from newsletter.delivery.headers import ascii_domain, one_line
-from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
+from newsletter.providers.bodies import body_of, escaped, per_body, rewrite
+from newsletter.providers.headers import ascii_domain, one_line
+from newsletter.providers.http import HttpProvider
 from newsletter.values import Message, SendResult
 
 # Headers SendGrid sets itself and refuses to take from us.

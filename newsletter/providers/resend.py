@@ -12,10 +12,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from newsletter.delivery.bodies import JsonBodies, json_array, json_object
-from newsletter.delivery.headers import ascii_domain, one_line
-from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderAmbiguous, ProviderRequestError, ProviderUnavailable
+from newsletter.providers.bodies import JsonBodies, json_array, json_object
+from newsletter.providers.headers import ascii_domain, one_line
+from newsletter.providers.http import HttpProvider
 from newsletter.values import Message, SendResult
 
 

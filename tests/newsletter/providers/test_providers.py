@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.delivery.console import ConsoleProvider
-from newsletter.delivery.file import FileProvider
-from newsletter.delivery.memory import MemoryProvider
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
-from tests.newsletter.delivery.test_http_providers import BROKEN_SUBJECT
-from tests.newsletter.delivery.test_mime import message
+from newsletter.providers.console import ConsoleProvider
+from newsletter.providers.file import FileProvider
+from newsletter.providers.memory import MemoryProvider
+from tests.newsletter.providers.test_http_providers import BROKEN_SUBJECT
+from tests.newsletter.providers.test_mime import message
 
 
 def test_file_provider_writes_one_eml_per_message(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ from sqlmodel import col, select
 from newsletter import issues
 from newsletter.catalog import store
 from newsletter.db import session_scope
-from newsletter.delivery.base import Provider
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, SendReport, personalise, send_issue
 from newsletter.editing import Edits, note_html, note_text
 from newsletter.errors import IssueError
 from newsletter.models import IssueRow
+from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
 from newsletter.values import Cohort, Digest, Recipient, RenderedEmail, Week

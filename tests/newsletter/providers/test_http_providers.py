@@ -9,13 +9,13 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from newsletter.delivery.http import HttpProvider
-from newsletter.delivery.mailgun import MailgunProvider
-from newsletter.delivery.postmark import PostmarkProvider
-from newsletter.delivery.resend import ResendProvider, idempotency_key
-from newsletter.delivery.sendgrid import SendGridProvider
 from newsletter.dispatch import Envelope, personalise, send_issue
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable
+from newsletter.providers.http import HttpProvider
+from newsletter.providers.mailgun import MailgunProvider
+from newsletter.providers.postmark import PostmarkProvider
+from newsletter.providers.resend import ResendProvider, idempotency_key
+from newsletter.providers.sendgrid import SendGridProvider
 from newsletter.render import PreparedEmail
 from newsletter.values import Message, Recipient, RenderedEmail
 from tests.newsletter.test_issues import build, seed
@@ -248,7 +248,7 @@ def test_mock_transport_unit_postmark_whole_batch_refusal() -> None:
 def test_pre_encoded_bodies_decode_to_the_filled_message() -> None:
     import json
 
-    from newsletter.delivery.bodies import JsonBodies
+    from newsletter.providers.bodies import JsonBodies
 
     bodies = JsonBodies()
     for message in [*messages(3, cohorts=2, pad=500), replace_template(messages(1)[0])]:

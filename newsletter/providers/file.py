@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from newsletter.delivery.base import Provider
-from newsletter.delivery.mime import build_mime
 from newsletter.errors import ProviderUnavailable
+from newsletter.providers.base import Provider
+from newsletter.providers.mime import build_mime
 from newsletter.values import Message, SendResult
 
 

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from newsletter.delivery.base import Provider
-from newsletter.delivery.headers import one_line
+from newsletter.providers.base import Provider
+from newsletter.providers.headers import one_line
 from newsletter.values import Message, SendResult
 
 

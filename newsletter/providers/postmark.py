@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from newsletter.delivery.bodies import JsonBodies, json_array, json_object
-from newsletter.delivery.headers import ascii_domain, one_line
-from newsletter.delivery.http import HttpProvider
 from newsletter.errors import ProviderRequestError
+from newsletter.providers.bodies import JsonBodies, json_array, json_object
+from newsletter.providers.headers import ascii_domain, one_line
+from newsletter.providers.http import HttpProvider
 from newsletter.values import Message, SendResult
 
 # ErrorCodes that mean this address will never take mail: 300 invalid email request, 406 inactive recipient.

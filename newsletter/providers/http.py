@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from newsletter.delivery.base import Provider
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderUnavailable
+from newsletter.providers.base import Provider
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)

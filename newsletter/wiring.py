@@ -1,10 +1,18 @@
-"""The one composition root: settings → engine, templates, provider, recipient source."""
+"""The one composition root: settings → engine, templates, provider, recipient source, clock, send options.
+
+``build(settings)`` makes the process's one ``Wiring``; the CLI, the web app, the scheduler's jobs and the demo all
+get their collaborators from it. Each part is made the first time it is asked for, so a command that needs no
+secret key (``db status``) never asks for one, and a missing setting is reported by the part that needs it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
+from types import TracebackType
 from typing import Any, TextIO
 
 import httpx
@@ -13,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 import subscribers.models  # noqa: F401 - registers the subscriber table with the shared metadata
 from newsletter import editors, migrate
+from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
 from newsletter.desk import Renderer
@@ -112,3 +121,111 @@ def editor_addresses(settings: Settings, engine: Engine) -> list[str]:
     """Where review emails go: ``NEWSLETTER_EDITOR_EMAILS`` and every editor added with an address."""
     with session_scope(engine) as session:
         return list(dict.fromkeys([*settings.editor_addresses, *editors.editor_addresses(session)]))
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """The send loop's knobs: messages per provider call, calls in flight, messages per second, claim lease."""
+
+    batch_size: int = 100
+    concurrency: int = 1
+    rate_limit: float | None = None
+    lease: timedelta = timedelta(minutes=10)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SendOptions:
+        """The knobs ``settings`` set."""
+        return cls(settings.batch_size, settings.concurrency, settings.rate_limit,
+                   timedelta(seconds=settings.lease_seconds))
+
+
+class Wiring:
+    """The process's collaborators, each built from settings the first time it is used; ``close()`` ends them.
+
+    ``provider`` (tests, the demo) replaces the configured provider; ``transport`` is handed to HTTP providers.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Clock = SYSTEM, provider: Provider | None = None,
+                 transport: httpx.BaseTransport | None = None, check_schema: bool = True) -> None:
+        self.settings, self.clock, self._provider, self._transport = settings, clock, provider, transport
+        self._check = check_schema
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine, its schema checked to be current (unless built with ``check_schema=False``)."""
+        engine = make_engine(self.settings.database_url)
+        if self._check:
+            try:
+                migrate.require_current(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return engine
+
+    @cached_property
+    def signer(self) -> Signer:
+        """Signs and reads every link's token (needs ``NEWSLETTER_SECRET_KEY``)."""
+        return Signer(self.settings.require_secret())
+
+    @cached_property
+    def recipients(self) -> Directory:
+        """The recipient source: active subscribers with their signed links."""
+        links = Links(self.signer, str(self.settings.public_url), f"unsubscribe@{self.settings.sender_domain}")
+        return Directory(self.engine, links)
+
+    @cached_property
+    def emails(self) -> jinja2.Environment:
+        """The email templates."""
+        return make_environment()
+
+    @cached_property
+    def context(self) -> RenderContext:
+        """What the templates need from settings (needs ``NEWSLETTER_POSTAL_ADDRESS``)."""
+        return RenderContext(self.settings.publication_name, self.settings.require_postal_address())
+
+    @cached_property
+    def envelope(self) -> Envelope:
+        """Sender identity and web-version base."""
+        settings = self.settings
+        return Envelope(settings.from_address, settings.publication_name, settings.sender_domain,
+                        str(settings.public_url))
+
+    @cached_property
+    def send_options(self) -> SendOptions:
+        """The send loop's knobs from settings."""
+        return SendOptions.of(self.settings)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """What re-rendering an issue needs."""
+        return Renderer(self.recipients, self.emails, self.context, str(self.settings.site_url),
+                        self.settings.digest_limit)
+
+    def provider(self, *, stream: TextIO | None = None) -> Provider:
+        """A provider to send with: the one given at build time, else a new one as ``NEWSLETTER_PROVIDER`` says."""
+        if self._provider is not None:
+            return self._provider
+        return provider_for(self.settings, stream=stream, transport=self._transport)
+
+    def editor_addresses(self) -> list[str]:
+        """Where review emails go: ``NEWSLETTER_EDITOR_EMAILS`` and every editor added with an address."""
+        return editor_addresses(self.settings, self.engine)
+
+    def close(self) -> None:
+        """Close the database connections, if the engine was ever made."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def __enter__(self) -> Wiring:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+def build(settings: Settings, *, clock: Clock = SYSTEM, provider: Provider | None = None,
+          transport: httpx.BaseTransport | None = None, check_schema: bool = True) -> Wiring:
+    """The process's one composition object for ``settings``: call it once, in the entry point."""
+    return Wiring(settings, clock=clock, provider=provider, transport=transport, check_schema=check_schema)

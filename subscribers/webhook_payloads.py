@@ -51,10 +51,14 @@ class _Strict(BaseModel):
 
 
 class PostmarkMetadata(_Strict):
+    """The metadata we sent with a Postmark message: our delivery id."""
+
     delivery_id: Ref | None = None
 
 
 class PostmarkRecord(_Strict):
+    """One Postmark webhook record (bounce, spam complaint, subscription change, delivery)."""
+
     RecordType: Text = ""
     ID: Ref | None = None
     MessageID: Text | None = None
@@ -69,6 +73,8 @@ class PostmarkRecord(_Strict):
 
 
 class SendGridEvent(_Strict):
+    """One event of a SendGrid Event Webhook batch; ``delivery_id`` is our custom arg."""
+
     event: Text
     email: Text | None = None
     timestamp: int | None = None
@@ -79,10 +85,14 @@ class SendGridEvent(_Strict):
 
 
 class MailgunVariables(_Strict):
+    """The ``v:`` variables we sent with a Mailgun message: our delivery id."""
+
     delivery_id: Ref | None = None
 
 
 class MailgunData(_Strict):
+    """The ``event-data`` of a Mailgun webhook: the event, its id, severity, recipient and variables."""
+
     event: Text
     id: Text | None = None
     severity: Text | None = None
@@ -92,20 +102,28 @@ class MailgunData(_Strict):
 
 
 class MailgunBody(_Strict):
+    """A Mailgun webhook body (the signature beside it is checked before this is parsed)."""
+
     event_data: MailgunData = Field(alias="event-data")
 
 
 class ResendBounce(_Strict):
+    """The bounce detail of a Resend event."""
+
     type: Text | None = None
 
 
 class ResendData(_Strict):
+    """The ``data`` of a Resend event: recipients, bounce detail, our tags."""
+
     to: list[Text] | None = None
     bounce: ResendBounce | None = None
     tags: dict[str, Ref | None] | list[Any] | None = None  # a name → value object; older payloads sent a list
 
 
 class ResendBody(_Strict):
+    """A Resend webhook body: the event type and its data."""
+
     type: Text
     data: ResendData | None = None
 

@@ -49,13 +49,12 @@ def unsubscribed_since(session: Session, number: int | None = None) -> dict[int,
     return {number: count for number, count in session.exec(query)}
 
 
-def subscribers_over_time(session: Session, *, weeks: int = 26, today: date | None = None) -> list[tuple[date, int]]:
+def subscribers_over_time(session: Session, *, today: date, weeks: int = 26) -> list[tuple[date, int]]:
     """Active subscribers at the end of each of the last ``weeks`` weeks, oldest first; one pass over the table.
 
     A subscriber counts from their confirmation until they left (unsubscribed, bounced or complained).
     """
-    end = today or datetime.now(UTC).date()
-    days = [end - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    days = [today - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     columns = []
     for day in days:
         moment = datetime.combine(day, time.max, tzinfo=UTC)

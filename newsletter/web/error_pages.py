@@ -94,6 +94,7 @@ class HeadAsGet:
             return
 
         async def headers_only(message: Message) -> None:
+            """Send the GET's answer with its body dropped."""
             if message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)

@@ -41,6 +41,7 @@ class BodyLimit:
         started, seen = False, 0
 
         async def counting_receive() -> Message:
+            """The next request message, counted; BodyTooLarge once the body passes the cap."""
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -50,6 +51,7 @@ class BodyLimit:
             return message
 
         async def watching_send(message: Message) -> None:
+            """Send ``message``, noting whether the answer has started."""
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)

@@ -102,6 +102,7 @@ def move_comparison(desk: Desk, wiring: Wiring, number: int, form: FormData, _ed
         raise IssueError(f"unknown change {move!r}")
 
     def moved(edits: Edits, shown: tuple[str, ...]) -> Edits:
+        """The edits with the move applied to the comparisons as shown."""
         return replace(edits, arrangement=edits.arrangement.moved(shown, slug, cast(Move, move)))
     core.edit(desk.site.engine, number, moved, renderer=wiring.renderer)
     return "edited"

@@ -19,9 +19,11 @@ def subscriber_chart(points: Sequence[tuple[date, int]], *, title: str = "Active
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
+        """The horizontal position of the ``i``-th point."""
         return LEFT + plot_w * i / span_x
 
     def y(count: int) -> float:
+        """The vertical position of ``count``."""
         return TOP + plot_h * (1 - count / top)
 
     line = " ".join(f"{x(i):.1f},{y(c):.1f}" for i, c in enumerate(counts))

@@ -244,7 +244,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     """Serve the subscriber pages and webhooks with uvicorn."""
     import uvicorn
 
-    from subscribers.access_log import log_config
+    from newsletter.web.access_log import log_config
 
     settings = load_settings()
     with wiring.database(settings):
@@ -253,10 +253,10 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     logging = log_config()  # the access log never holds a subscriber's token
     if workers > 1:
-        uvicorn.run("subscribers.web:app_from_environment", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("newsletter.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     proxy_headers=False, log_config=logging)
         return
-    from subscribers.web import create_app
+    from newsletter.web.app import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, log_config=logging)
 

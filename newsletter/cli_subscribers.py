@@ -103,7 +103,7 @@ def subscribers_import(
         report = privacy.import_csv(engine, text, secret=settings.require_secret(), source=file.name)
         pending = report.pending or []
         if send_confirmation and pending:
-            from subscribers.site import Site
+            from newsletter.web.site import Site
 
             site = Site(settings, engine, wiring.provider_for(settings))
             for row in subscriber_store.by_ids(engine, pending):

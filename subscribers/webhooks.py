@@ -18,7 +18,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,17 +30,15 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sqlalchemy import delete, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select
-from starlette.concurrency import run_in_threadpool
 
-from newsletter.errors import WebhookPayloadError, WebhookRejected
+from newsletter.errors import WebhookRejected
 from newsletter.models import DeliveryRow
 from subscribers import service
 from subscribers.models import Subscriber, WebhookEvent, WebhookToken
 from subscribers.webhook_payloads import PARSERS, Event, Kind, load_json
 
-__all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply", "handle", "now_seconds"]
+__all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply", "now_seconds"]
 WINDOW = 300
 log = logging.getLogger("subscribers.webhooks")
 
@@ -143,26 +141,6 @@ def verify_resend(headers: Mapping[str, str], body: bytes, *, secret: str, now: 
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
     if not any(hmac.compare_digest(expected, candidate.encode("utf-8", "surrogateescape")) for candidate in offered):
         raise WebhookRejected("bad signature")
-
-
-async def handle(provider: str, gate: Gate, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]],
-                 engine: Engine, *, soft_limit: int) -> tuple[int, dict[str, Any]]:
-    """One webhook request → (HTTP status, JSON answer): 401 refused, 400 malformed, 503 retry later, 200 done."""
-    now = now_seconds()
-    try:
-        gate.headers(headers, now)
-        body = await read_body()  # capped by subscribers.limits: 413 beyond it
-        token = gate.body(headers, body, now)
-        events = PARSERS[provider](headers, load_json(body))
-        applied = await run_in_threadpool(apply, engine, events, soft_limit=soft_limit, token=token)
-    except WebhookRejected as exc:
-        return 401, {"error": str(exc)}
-    except WebhookPayloadError as exc:
-        return 400, {"error": str(exc)}
-    except SQLAlchemyError:
-        log.exception("%s webhook could not be applied; nothing of it was stored", provider)
-        return 503, {"error": "the events could not be applied; nothing was stored, so a retry will apply them"}
-    return 200, {"received": len(events), "applied": applied}
 
 
 def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token | None = None,

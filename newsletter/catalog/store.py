@@ -211,3 +211,8 @@ def _tool_value(row: ToolRow) -> Tool:
     tier: Literal["Free", "Paid"] = "Free" if row.pricing_tier == "Free" else "Paid"
     return Tool(row.slug, row.name, row.tagline, row.description, row.category, tier, row.pricing_note,
                 row.published)
+
+
+def tool_categories(session: Session) -> list[str]:
+    """Every category a stored tool has, in alphabetical order: the choices a reader may pick from."""
+    return list(session.exec(select(ToolRow.category).distinct().order_by(col(ToolRow.category))))

@@ -19,9 +19,9 @@ from newsletter.cli import app
 from newsletter.errors import SubscriberError
 from subscribers import privacy
 from subscribers.models import Subscriber
+from tests.conftest import TEST_SECRET_KEY as SECRET
 from tests.newsletter.test_cli import env  # noqa: F401 - the configured CLI working folder
 from tests.newsletter.test_issues import build, seed
-from tests.subscribers.helpers import SECRET
 
 runner = CliRunner()
 CSV = """email,name,categories,status,consented_at

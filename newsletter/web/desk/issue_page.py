@@ -1,0 +1,130 @@
+"""The issue page of the desk: previews, text version, cohort picker, checks, lineup and figures.
+
+What the editor changes on it is ``issue_actions``: every change is a POST with the CSRF token that re-renders on
+the server and redirects back here (post/redirect/get), so the previews show the change at once and the page works
+without JavaScript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
+
+from newsletter import desk as core
+from newsletter import issues
+from newsletter.checks import Finding, check_issue
+from newsletter.db import session_scope
+from newsletter.dispatch import Envelope, personalise
+from newsletter.editing import Edits
+from newsletter.errors import IssueError, IssueNotFound
+from newsletter.publishing import preview_recipient
+from newsletter.render import PreparedEmail
+from newsletter.values import RenderedEmail
+from newsletter.web.deps import WiringDep
+from newsletter.web.desk.pages import Desk, DeskDep
+from newsletter.web.site import IssueNumber
+from newsletter.wiring import Wiring
+from subscribers.figures import IssueFigures, unsubscribed_since
+
+DONE = {
+    "edited": "Saved; the previews below are re-rendered.", "approved": "Approved.", "scheduled": "Scheduled.",
+    "paused": "Paused.", "resumed": "Resumed: the scheduler (or the workers) carries the send on.",
+    "cancelled": "Cancelled.", "tested": "Test sent.",
+}
+PREVIEW_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+                                              "frame-ancestors 'self'; base-uri 'none'",
+                   "X-Frame-Options": "SAMEORIGIN"}
+routes = APIRouter(prefix="/editor")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the issue page shows of one issue, read in one transaction."""
+
+    info: dict[str, Any]
+    snapshots: dict[str, RenderedEmail]
+    edits: Edits
+    figures: IssueFigures
+
+
+@routes.get("/issues/{number}/preview", response_class=HTMLResponse)
+def preview(number: IssueNumber, request: Request, desk: DeskDep, wiring: WiringDep,
+            cohort: str = issues.ALL) -> Response:
+    """One cohort's HTML as a neutral reader gets it, for the page's frame; plain 401/404 answers."""
+    if desk.gate.editor(request) is None:
+        return Response("sign in first", status_code=401)
+    try:
+        with session_scope(desk.site.engine) as session:
+            snapshots = issues.snapshots(session, issues.get_issue(session, number))
+    except IssueNotFound:
+        return Response("no such issue", status_code=404)
+    if cohort not in snapshots:
+        return Response("no such cohort in this issue", status_code=404)
+    return HTMLResponse(filled(wiring.envelope, number, snapshots[cohort])[0], headers=PREVIEW_HEADERS)
+
+
+@routes.get("/issues/{number}", response_class=HTMLResponse)
+def issue(number: IssueNumber, request: Request, desk: DeskDep, wiring: WiringDep, cohort: str = issues.ALL,
+          done: str = "") -> Response:
+    """The issue page; ``done`` names the change just made (after a redirect)."""
+    if desk.gate.editor(request) is None:
+        return RedirectResponse("/editor/login", status_code=303)
+    try:
+        return show(desk, wiring, number, request, cohort=cohort, message=DONE.get(done, ""))
+    except IssueNotFound:
+        return desk.page("missing.html", request, 404, title="No such issue")
+
+
+def show(desk: Desk, wiring: Wiring, number: int, request: Request, *, cohort: str = issues.ALL, message: str = "",
+         error: str = "", status: int = 200) -> HTMLResponse:
+    """Render the issue page of ``number`` as ``cohort`` gets it; IssueNotFound when there is no such issue."""
+    site, stored = desk.site, load(desk.site.engine, number)
+    snapshots = stored.snapshots
+    cohort = cohort if cohort in snapshots else issues.ALL
+    sizes = {c.key: size for c, size in wiring.recipients.cohorts()}
+    fills = {key: filled(wiring.envelope, number, snap) for key, snap in snapshots.items()}
+    findings = findings_of(wiring, snapshots, fills, sizes)
+    try:
+        lineup = core.lineup(site.engine, number, site_url=str(site.settings.site_url),
+                             limit=site.settings.digest_limit)
+    except IssueError as exc:
+        lineup, error = [], error or str(exc)
+    return desk.page("issue.html", request, status, title=f"Issue {number}", issue=stored.info, edits=stored.edits,
+                     snapshot=snapshots[cohort], cohort=cohort, cohorts=sorted(snapshots), sizes=sizes,
+                     text=fills[cohort][1], findings=findings, lineup=lineup, message=message, error=error,
+                     figures=stored.figures, editable=stored.info["status"] in issues.EDITABLE,
+                     zone=site.settings.timezone, quote=quote)
+
+
+def load(engine: Engine, number: int) -> Stored:
+    """The issue's fields, snapshots, edits and figures; IssueNotFound when there is no such issue."""
+    with session_scope(engine) as session:
+        row = issues.get_issue(session, number)
+        figures = IssueFigures.of(issues.delivery_counts(session, row.id),
+                                  unsubscribed_since(session, number).get(number, 0))
+        info = {"number": row.number, "week": row.week, "status": row.status, "subject": row.subject,
+                "send_at": row.send_at, "approved_by": row.approved_by, "error": row.error}
+        return Stored(info, issues.snapshots(session, row), core.edits_of(row), figures)
+
+
+def filled(envelope: Envelope, number: int, snapshot: RenderedEmail) -> tuple[str, str]:
+    """The snapshot's HTML and text as a neutral stand-in reader gets them."""
+    message = personalise(PreparedEmail.of(snapshot), preview_recipient(envelope), delivery_id=0,
+                          issue_number=number, envelope=envelope)
+    return message.html, message.text
+
+
+def findings_of(wiring: Wiring, snapshots: dict[str, RenderedEmail], fills: dict[str, tuple[str, str]],
+                sizes: dict[str, int]) -> list[Finding]:
+    """The pre-send checks of the issue: links to our own hosts only, and cohorts with readers but no snapshot."""
+    settings = wiring.settings
+    hosts = [h for h in (urlsplit(str(settings.site_url)).hostname,
+                         urlsplit(str(settings.public_url).rstrip("/")).hostname) if h]
+    empty = [(key, size) for key, size in sizes.items() if key not in snapshots]
+    return check_issue(snapshots, filled_html={k: v[0] for k, v in fills.items()}, allowed_hosts=hosts,
+                       empty_cohorts=empty)

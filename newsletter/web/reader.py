@@ -1,0 +1,255 @@
+"""Reader pages: sign-up, confirmation, preferences and address change, unsubscribe (page and one-click), resubscribe.
+
+``GET /unsubscribe/{token}`` shows a page with a button and never changes anything: link scanners and
+prefetchers fire GETs. ``POST /unsubscribe/{token}`` unsubscribes at once and answers 200 with no redirect,
+whether the body is ``List-Unsubscribe=One-Click`` (form-encoded or multipart, from a mail client) or the
+page's button; for a reader who already left or was erased it answers the same page without the address and
+changes nothing (only a tampered token gets 400). The token in the URL is the only credential, signed for
+unsubscribing only, so that endpoint needs no cookie and no CSRF check (RFC 8058 forbids both); every other form
+is CSRF-protected.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import FormData
+
+from newsletter.catalog.store import tool_categories
+from newsletter.db import session_scope
+from newsletter.errors import SubscriberError
+from newsletter.web import mailer
+from newsletter.web.deps import SiteDep
+from newsletter.web.site import Site, mask
+from subscribers import service, signup
+from subscribers.models import Subscriber
+from subscribers.store import cohort_of
+from subscribers.tokens import TokenError
+
+MAX_FIELD = 320
+routes = APIRouter()
+
+
+@routes.get("/", response_class=HTMLResponse)
+@routes.get("/subscribe", response_class=HTMLResponse)
+def signup_page(request: Request, site: SiteDep) -> HTMLResponse:
+    """The sign-up form, with the categories to choose from and the consent text."""
+    return site.page("index.html", request=request, title="Subscribe", categories=categories(site),
+                     consent=signup.CONSENT_TEXT)
+
+
+@routes.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request, background: BackgroundTasks, site: SiteDep) -> HTMLResponse:
+    """Record a sign-up and mail its confirmation after the answer; the same answer for every address."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):
+        return site.page("link_expired.html", 400, request=request, title="Form expired", expired=True,
+                         days=site.settings.confirm_max_age_days)
+    if not site.limit.allow(site.client_ip(request)):
+        return site.page("too_many.html", 429, title="Too many tries")
+    if _field(form, "website"):  # the honeypot: a person never fills it in
+        return site.page("check_inbox.html", title="Check your inbox")
+    try:
+        row = signup.request_subscription(
+            site.engine, _field(form, "email"), categories=chosen(site, form), free_only=bool(form.get("free_only")),
+            consent=consent_of(site, request), resend_after=site.resend_after(), secret=site.secret,
+            now=site.clock.now())
+    except SubscriberError:
+        row = None  # same answer for every address: nothing to learn here
+    if row is not None and row.id is not None:
+        mailer.confirm_later(background, site, row.id, row.email)  # after the answer: it never waits on mail
+    return site.page("check_inbox.html", title="Check your inbox")
+
+
+@routes.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """The confirmation page with its button; changes nothing (mail scanners open every link in a message)."""
+    return confirmation(site, token, request)
+
+
+@routes.post("/confirm/{token}", response_class=HTMLResponse)
+async def confirm(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """Confirm the link's address (a sign-up or an address change) when the form's CSRF token matches."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not confirm anything
+        return confirmation(site, token, request, message="The form expired; please press the button again.",
+                            status=400)
+    return confirmation(site, token, request, act=True)
+
+
+def confirmation(site: Site, token: str, request: Request, *, message: str = "", status: int = 200,
+                 act: bool = False) -> HTMLResponse:
+    """The confirmation page: the button (``act`` False), or the outcome of pressing it."""
+    days = site.settings.confirm_max_age_days
+    try:
+        subscriber_id, address = site.signer.read_confirm(token, max_age=days * 86400)
+        found = _confirmed(site, request, subscriber_id, address) if act else signup.confirmation(
+            site.engine, subscriber_id, address)
+    except TokenError as exc:
+        return site.page("link_expired.html", 400, request=request, title="Link expired", expired=exc.expired,
+                         days=days)
+    except SubscriberError:
+        return site.page("link_expired.html", 400, request=request, title="Link not valid", expired=False,
+                         days=days)
+    row = found.subscriber
+    if found.kind == "done":
+        return site.page("confirmed.html", title="Subscribed", address=row.email, what=cohort_of(row).describe()
+                         if row.categories or row.free_only else "")
+    return site.page("confirm.html", status, request=request, title="Confirm", message=message,
+                     address=mask(address), action=f"/confirm/{token}", change=found.kind == "change")
+
+
+def _confirmed(site: Site, request: Request, subscriber_id: int, address: str) -> signup.Confirmation:
+    row = signup.confirm(site.engine, subscriber_id, address, consent=consent_of(site, request), now=site.clock.now())
+    return signup.Confirmation("done", row)
+
+
+@routes.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """The reader's preferences form (categories, free only, pause, address), from their manage link."""
+    return preferences_page(site, token, request)
+
+
+@routes.post("/preferences/{token}", response_class=HTMLResponse)
+async def save_preferences(token: str, request: Request, background: BackgroundTasks, site: SiteDep) -> HTMLResponse:
+    """Save the preferences; a new address is only asked for (confirmed from a mail sent to it)."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):
+        return preferences_page(site, token, request, message="The form expired; please save again.", status=400)
+    try:
+        subscriber_id = site.signer.read("manage", token)
+        row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(site, form),
+                                        free_only=bool(form.get("free_only")), pause=int(_field(form, "pause") or 0))
+        message, status = "Saved.", 200
+        new = _field(form, "email")
+        if new and new.lower() != row.email:
+            message, status = change_address(site, background, subscriber_id, new)
+    except (TokenError, SubscriberError, ValueError) as exc:
+        return preferences_page(site, token, request, message=f"Not saved: {exc}", status=400)
+    return preferences_page(site, token, request, message=message, status=status)
+
+
+def change_address(site: Site, background: BackgroundTasks, subscriber_id: int, new: str) -> tuple[str, int]:
+    """Ask to move the reader to ``new`` and mail it a confirmation when allowed; the message and status to show."""
+    change = signup.request_address_change(site.engine, subscriber_id, new, secret=site.secret,
+                                           resend_after=site.resend_after(), now=site.clock.now())
+    if change.send:
+        mailer.confirm_later(background, site, subscriber_id, change.address, change=True)
+    if change.refused:
+        return f"Saved. Not sent: {change.refused}.", 429
+    return f"Saved. Confirm {change.address} from the email we just sent there.", 200
+
+
+def preferences_page(site: Site, token: str, request: Request, *, message: str = "",
+                     status: int = 200) -> HTMLResponse:
+    """The preferences form for the reader ``token`` names, or the invalid-link page."""
+    try:
+        row = service.get(site.engine, site.signer.read("manage", token))
+    except (TokenError, SubscriberError):
+        return site.page("invalid_link.html", 400, title="Link not valid")
+    assert row.id is not None
+    return site.page("preferences.html", status, request=request, title="Preferences", message=message,
+                     action=f"/preferences/{token}", categories=categories(site), chosen=cohort_of(row).categories,
+                     free_only=row.free_only, pause=row.pause_remaining, address=row.email,
+                     unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
+
+
+@routes.get("/resubscribe/{token}", response_class=HTMLResponse)
+def resubscribe_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """The subscribe-again page for a reader who left, with its button and the consent text."""
+    return resubscription(site, token, request)
+
+
+@routes.post("/resubscribe/{token}", response_class=HTMLResponse)
+async def resubscribe(token: str, request: Request, background: BackgroundTasks, site: SiteDep) -> HTMLResponse:
+    """Start double opt-in again for the reader the unsubscribe token names."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not start anything
+        return resubscription(site, token, request, message="The form expired; please press the button again.",
+                              status=400)
+    try:
+        row = signup.request_resubscription(site.engine, site.signer.read("unsubscribe", token),
+                                            consent=consent_of(site, request), resend_after=site.resend_after(),
+                                            now=site.clock.now())
+    except (TokenError, SubscriberError):
+        return site.page("invalid_link.html", 400, title="Link not valid")
+    if row is not None and row.id is not None:
+        mailer.confirm_later(background, site, row.id, row.email)
+    return site.page("check_inbox.html", title="Check your inbox")
+
+
+def resubscription(site: Site, token: str, request: Request, *, message: str = "",
+                   status: int = 200) -> HTMLResponse:
+    """The subscribe-again page for the reader ``token`` names, or the invalid-link page."""
+    try:
+        row = service.get(site.engine, site.signer.read("unsubscribe", token))
+    except (TokenError, SubscriberError):
+        return site.page("invalid_link.html", 400, title="Link not valid")
+    return site.page("resubscribe.html", status, request=request, title="Subscribe again", message=message,
+                     address=mask(row.email), action=f"/resubscribe/{token}", consent=signup.CONSENT_TEXT)
+
+
+@routes.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, site: SiteDep) -> HTMLResponse:
+    """The unsubscribe page with its button; changes nothing."""
+    try:
+        row = reader_for(site, token)
+    except TokenError:
+        return site.page("invalid_link.html", 400, title="Link not valid")
+    if row is None:
+        return gone(site)
+    return site.page("unsubscribe.html", title="Unsubscribe", address=mask(row.email),
+                     action=f"/unsubscribe/{token}")
+
+
+@routes.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """Unsubscribe at once: the page's button or a mail client's one-click POST (RFC 8058), no redirect."""
+    form = await request.form()
+    channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
+    try:
+        row = reader_for(site, token)
+    except TokenError:
+        return site.page("invalid_link.html", 400, title="Link not valid")
+    if row is None or row.id is None or row.status not in ("active", "pending"):
+        return gone(site)  # nothing to change: their record keeps when and how they left
+    service.unsubscribe(site.engine, row.id, channel=channel)
+    return site.page("unsubscribed.html", title="Unsubscribed", address=mask(row.email),
+                     resubscribe=f"/resubscribe/{token}")
+
+
+def reader_for(site: Site, token: str) -> Subscriber | None:
+    """The reader an unsubscribe token names, or None when they are gone (erased); TokenError if tampered."""
+    subscriber_id = site.signer.read("unsubscribe", token)
+    try:
+        return service.get(site.engine, subscriber_id)
+    except SubscriberError:
+        return None
+
+
+def gone(site: Site) -> HTMLResponse:
+    """The unsubscribed page without the address, for a reader who already left or was erased."""
+    # So an old email's link neither fails nor tells whoever holds it what became of the reader.
+    return site.page("unsubscribed.html", title="Unsubscribed")
+
+
+def categories(site: Site) -> list[str]:
+    """The categories a reader may choose from: those of the stored tools."""
+    with session_scope(site.engine) as session:
+        return tool_categories(session)
+
+
+def chosen(site: Site, form: FormData) -> list[str]:
+    """The form's chosen categories that exist (anything else is ignored)."""
+    known = set(categories(site))
+    return [str(c) for c in form.getlist("category") if str(c) in known]
+
+
+def consent_of(site: Site, request: Request) -> signup.Consent:
+    """The consent record of this request: the visitor's address and browser."""
+    return signup.Consent(site.client_ip(request), request.headers.get("user-agent"))
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return str(value)[:MAX_FIELD].strip() if isinstance(value, str) else ""

@@ -1,0 +1,65 @@
+"""Subscriber figures for the desk: per-issue outcomes and departures, and active subscribers over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, case, func, or_
+from sqlmodel import Session, col, select
+
+from newsletter.models import DeliveryRow, IssueRow
+from subscribers.models import Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class IssueFigures:
+    """What happened to one issue's deliveries, and how many of its readers left after it."""
+
+    queued: int
+    submitted: int
+    rejected: int
+    failed: int
+    dropped: int
+    bounced: int
+    complained: int
+    unsubscribed_since: int
+
+    @classmethod
+    def of(cls, counts: dict[str, int], unsubscribed_since: int) -> IssueFigures:
+        """From delivery counts by status; bounced and complained deliveries had been submitted first."""
+        bounced, complained = counts.get("bounced", 0), counts.get("complained", 0)
+        return cls(counts.get("queued", 0), counts.get("submitted", 0) + bounced + complained,
+                   counts.get("rejected", 0), counts.get("failed", 0), counts.get("dropped", 0), bounced, complained,
+                   unsubscribed_since)
+
+
+def unsubscribed_since(session: Session, number: int | None = None) -> dict[int, int]:
+    """Per issue number (every issue, or just ``number``): readers who were sent it and unsubscribed after it went
+    out, in one query."""
+    query = (select(IssueRow.number, func.count())
+             .join(DeliveryRow, col(DeliveryRow.issue_id) == col(IssueRow.id))
+             .join(Subscriber, col(Subscriber.id) == col(DeliveryRow.subscriber_id))
+             .where(col(IssueRow.sent_at).is_not(None), Subscriber.status == "unsubscribed",
+                    col(Subscriber.unsubscribed_at) >= col(IssueRow.sent_at),
+                    col(DeliveryRow.status).in_(("submitted", "bounced", "complained")))
+             .group_by(col(IssueRow.number)))
+    if number is not None:
+        query = query.where(IssueRow.number == number)
+    return {number: count for number, count in session.exec(query)}
+
+
+def subscribers_over_time(session: Session, *, today: date, weeks: int = 26) -> list[tuple[date, int]]:
+    """Active subscribers at the end of each of the last ``weeks`` weeks, oldest first; one pass over the table.
+
+    A subscriber counts from their confirmation until they left (unsubscribed, bounced or complained).
+    """
+    days = [today - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    columns = []
+    for day in days:
+        moment = datetime.combine(day, time.max, tzinfo=UTC)
+        active = and_(col(Subscriber.confirmed_at).is_not(None), col(Subscriber.confirmed_at) <= moment,
+                      or_(col(Subscriber.unsubscribed_at).is_(None), col(Subscriber.unsubscribed_at) > moment))
+        columns.append(func.coalesce(func.sum(case((active, 1), else_=0)), 0))
+    row = session.exec(select(*columns)).one()
+    return list(zip(days, (int(v) for v in row), strict=True))

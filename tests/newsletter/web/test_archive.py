@@ -1,0 +1,53 @@
+"""The public archive: sent issues only, the full web version with no personal links, an Atom feed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from xml.etree import ElementTree as ET
+
+from sqlalchemy.engine import Engine
+
+from newsletter.config import Settings
+from newsletter.providers.memory import MemoryProvider
+from tests.newsletter.test_dispatch import ENVELOPE, send
+from tests.newsletter.test_issues import build, seed
+from tests.newsletter.web.helpers import running
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def test_archive_shows_sent_issues_without_personal_links(engine: Engine, database_url: str,
+                                                          make_settings: Callable[..., Settings]) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with running(make_settings, database_url) as (client, _):
+        assert "No issue has been sent yet." in client.get("/archive").text
+        assert client.get("/archive/1").status_code == 404  # a draft is not public
+        provider = MemoryProvider()
+        send(engine, directory, provider)
+        listing = client.get("/archive")
+        assert '<a href="/archive/1">#1: Iconsmith vs Huewise, and 1 more verdict</a>' in listing.text
+        web = client.get("/archive/1")
+        assert web.status_code == 200 and "Iconsmith vs Huewise" in web.text and "Draftsmith vs Lede" in web.text
+        assert "%%{" not in web.text and "/unsubscribe/" not in web.text and "/preferences/" not in web.text
+        assert "https://app.example.com/subscribe" in web.text
+        assert "frame-ancestors 'none'" in web.headers["content-security-policy"]
+        sent_link = ENVELOPE.web_url(1)
+        assert any(sent_link in m.html for m in provider.outbox)  # every email's "view in browser" lands here
+        feed = client.get("/archive.atom")
+        assert feed.headers["content-type"].startswith("application/atom+xml")
+        root = ET.fromstring(feed.content)
+        (entry,) = root.findall(f"{ATOM}entry")
+        assert entry.findtext(f"{ATOM}title") == "#1 (2026-W47): Iconsmith vs Huewise, and 1 more verdict"
+        assert entry.find(f"{ATOM}link").get("href") == "https://app.example.com/archive/1"  # type: ignore[union-attr]
+        assert root.findtext(f"{ATOM}updated", "").endswith("Z")
+        assert client.get("/archive/99").status_code == 404
+
+
+def test_issue_numbers_past_any_stored_one_are_not_found(engine: Engine, database_url: str,
+                                                         make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url) as (client, _):
+        for number in ("99999999999999999999999", str(2**63), str(2**31), "-9223372036854775809", "0", "1e3"):
+            answer = client.get(f"/archive/{number}")
+            assert answer.status_code == 404 and "Page not found" in answer.text, number
+            assert client.head(f"/archive/{number}").status_code == 404

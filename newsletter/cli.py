@@ -271,6 +271,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     import signal
     import threading
 
+    from newsletter import heartbeat
     from newsletter import worker as work
 
     settings = load_settings()
@@ -281,7 +282,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with outage.reported(settings.database_url, advice="start the worker again once it is back"), \
-            wiring.database(settings) as engine:  # an outage once running is waited out (newsletter.worker)
+            wiring.database(settings) as engine, \
+            heartbeat.beating(engine, every=settings.heartbeat_seconds):  # outages once running: newsletter.worker
         out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
         submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
                              source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=600, ge=1, le=86400)
     send_with_workers: bool = False
     worker_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     database_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
     confirm_resend_minutes: int = Field(default=10, ge=0, le=10080)
     confirm_max_age_days: int = Field(default=7, ge=1, le=90)

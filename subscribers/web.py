@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     async def unsubscribe(token: str, request: Request) -> HTMLResponse:
         form = await request.form()
         channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
+        if site.signer.is_probe(token):  # `newsletter doctor`'s dry run: answered as a real one, changes nothing
+            return gone()
         try:
             row = reader_for(token)
         except TokenError:

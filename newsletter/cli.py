@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from newsletter import issues, maintenance, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import handled, out
@@ -28,6 +29,7 @@ issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and sen
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
+register_doctor(app)
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()

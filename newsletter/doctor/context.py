@@ -1,0 +1,47 @@
+"""What the checks are handed: settings, the process's wiring, a DNS resolver, HTTP transports and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.resolver
+import httpx
+
+from newsletter.clock import Clock
+from newsletter.config import Settings
+from newsletter.wiring import Wiring
+
+
+@dataclass(frozen=True)
+class Context:
+    """One doctor run's collaborators. ``transport`` (tests) replaces the network for our own URLs, and
+    ``provider_transport`` for the provider's API (``NEWSLETTER_PROVIDER_BASE_URL`` points it at a local server)."""
+
+    wiring: Wiring
+    resolver: dns.resolver.Resolver
+    transport: httpx.BaseTransport | None = None
+    provider_transport: httpx.BaseTransport | None = None
+    timeout: float = 10.0
+
+    @property
+    def settings(self) -> Settings:
+        """The settings being checked."""
+        return self.wiring.settings
+
+    @property
+    def clock(self) -> Clock:
+        """The wiring's clock."""
+        return self.wiring.clock
+
+
+def resolver_for(nameserver: str | None = None, *, timeout: float = 5.0) -> dns.resolver.Resolver:
+    """The system's resolver, or one asking only ``host[:port]`` (an authoritative server, or a test's)."""
+    if nameserver is None:
+        resolver = dns.resolver.Resolver()
+    else:
+        host, _, port = nameserver.rpartition(":") if nameserver.count(":") == 1 else (nameserver, "", "")
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [host]
+        resolver.port = int(port) if port else 53
+    resolver.lifetime = timeout
+    return resolver

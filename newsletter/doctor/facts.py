@@ -8,7 +8,8 @@ and ``NEWSLETTER_BOUNCE_DOMAIN`` give them, and win over what is written here.
 * Postmark: SPF ``include:spf.mtasv.net`` [2nd: Postmark's own page was not in the corpus; bounce mail of theirs
   shows ``pm.mtasv.net``]. The DKIM selector is dated, ``<YYYYMMDDhhmmss>pm._domainkey`` [2nd], so it must be
   configured. The custom Return-Path is ``pm-bounces.<domain>`` CNAME ``pm.mtasv.net`` [2nd]; it is optional
-  (Postmark's own return path is used without it), so its absence is a warning: without it SPF cannot align.
+  (Postmark's own return path is used without it), so its absence is a warning: without it SPF cannot align. SPF
+  is looked for there (a CNAME to Postmark carries theirs).
 * SendGrid: with automated security (the default) domain authentication gives three CNAMEs [V: "If you choose to use
   Automated Security, SendGrid will provide you with 3 CNAME records", Twilio's domain-authentication API pages]:
   ``em<N>.<domain>`` (the return path, which carries SPF), ``s1._domainkey`` and ``s2._domainkey`` [2nd for the
@@ -42,7 +43,7 @@ class DnsFacts:
 
 
 FACTS: dict[str, DnsFacts] = {
-    "postmark": DnsFacts("spf.mtasv.net", "", (), "pm-bounces", False,
+    "postmark": DnsFacts("spf.mtasv.net", "pm-bounces", (), "pm-bounces", False,
                          "Postmark's DKIM selector is dated (…pm): copy it from Sender Signatures → DNS settings"),
     "sendgrid": DnsFacts("sendgrid.net", None, ("s1", "s2"), None, False,
                          "SendGrid's return path is em<N>.<domain>: copy it from Sender Authentication"),

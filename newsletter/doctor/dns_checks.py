@@ -164,7 +164,8 @@ def dmarc(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, 
                       f"(adkim={adkim}), the return path is {where.spf} (aspf={aspf})",
                       "use relaxed alignment (adkim=r), or sign and send from the From domain itself")
     aligns = " and ".join(x for x, ok in (("DKIM", dkim_ok), ("SPF", spf_ok)) if ok)
-    detail = f"_dmarc.{at}: p={policy}, adkim={adkim}, aspf={aspf}; {aligns} aligns with {where.sender}"
+    verb = "align" if dkim_ok and spf_ok else "aligns"
+    detail = f"_dmarc.{at}: p={policy}, adkim={adkim}, aspf={aspf}; {aligns} {verb} with {where.sender}"
     if policy == "none":
         return warned("DMARC", detail, "p=none only monitors: move to p=quarantine once the reports are clean")
     return passed("DMARC", detail)

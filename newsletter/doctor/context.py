@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import dns.resolver
 import httpx
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter import migrate
 from newsletter.clock import Clock
 from newsletter.config import Settings
 from newsletter.wiring import Wiring
@@ -32,6 +36,25 @@ class Context:
     def clock(self) -> Clock:
         """The wiring's clock."""
         return self.wiring.clock
+
+    def database_problem(self) -> str | None:
+        """Why the database's tables cannot be read (no SQLite file, no answer, an old schema); None if they can."""
+        missing = missing_sqlite_file(self.settings.database_url)
+        if missing:
+            return f"no SQLite database at {missing}"
+        try:
+            state = migrate.state(self.wiring.engine)
+        except SQLAlchemyError:
+            return "the database does not answer"
+        return None if state == "current" else "the schema is not current"
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a file-backed SQLite database that does not exist (connecting would create it empty)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return None if Path(parsed.database).exists() else parsed.database
 
 
 def resolver_for(nameserver: str | None = None, *, timeout: float = 5.0) -> dns.resolver.Resolver:

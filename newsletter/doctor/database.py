@@ -4,15 +4,14 @@ workers seen recently (their heartbeat); no issue left ``sending`` with nothing 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import column, func, inspect, select, table, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter import heartbeat, migrate, outage
 from newsletter.config import Settings
-from newsletter.doctor.context import Context
+from newsletter.doctor.context import Context, missing_sqlite_file
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.models import DeliveryRow, IssueRow
 
@@ -26,7 +25,7 @@ BEATS_MISSED = 3  # a worker is alive if it beat within this many intervals
 def check_database(ctx: Context) -> list[Finding]:
     """Reachable and current first; the rest only on a current schema, since they read its tables."""
     settings, now = ctx.settings, ctx.clock.now()
-    missing = _missing_sqlite_file(settings.database_url)
+    missing = missing_sqlite_file(settings.database_url)
     if missing:  # connecting would create an empty database where the operator expected theirs
         return [failed("Database", f"no SQLite database at {missing}",
                        "correct NEWSLETTER_DATABASE_URL, or create it with `newsletter db upgrade`")]
@@ -47,14 +46,6 @@ def check_database(ctx: Context) -> list[Finding]:
     found.append(passed("Schema", f"at the current revision {migrate.head()}"))
     return [*found, scheduler_jobs(engine, settings, now), workers(engine, settings, now), stuck_sends(engine,
                                                                                                         settings, now)]
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    """The path of a file-backed SQLite database that does not exist; None otherwise."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return None if Path(parsed.database).exists() else parsed.database
 
 
 def scheduler_jobs(engine: Engine, settings: Settings, now: datetime) -> Finding:

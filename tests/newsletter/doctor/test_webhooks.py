@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -70,3 +71,9 @@ def test_a_send_minutes_ago_is_given_time(engine: Engine, database_url: str, con
 
 def test_nothing_sent_yet_expects_nothing(engine: Engine, database_url: str, context: Build) -> None:
     assert check(context, database_url, "mailgun")["Webhook events"].detail == "nothing sent yet; no event ever"
+
+
+def test_events_are_not_looked_for_in_a_database_that_is_not_there(tmp_path: Path, context: Build) -> None:
+    url = f"sqlite:///{tmp_path / 'absent.db'}"
+    events = check(context, url)["Webhook events"]
+    assert events.status == "skip" and "no SQLite database" in events.detail and not (tmp_path / "absent.db").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 
 import dns.resolver
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from newsletter import migrate
 from newsletter.clock import Clock
 from newsletter.config import Settings
+from newsletter.errors import ConfigError
 from newsletter.wiring import Wiring
 
 
@@ -64,7 +66,12 @@ def resolver_for(nameserver: str | None = None, *, timeout: float = 5.0) -> dns.
     else:
         host, _, port = nameserver.rpartition(":") if nameserver.count(":") == 1 else (nameserver, "", "")
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [host]
-        resolver.port = int(port) if port else 53
+        try:
+            ip_address(host.strip("[]"))
+            resolver.nameservers = [host.strip("[]")]
+            resolver.port = int(port) if port else 53
+        except ValueError:
+            raise ConfigError(f"--nameserver {nameserver!r}: give an IP address, optionally with :port "
+                              "(e.g. 192.0.2.53 or 127.0.0.1:5353)") from None
     resolver.lifetime = timeout
     return resolver

@@ -10,6 +10,7 @@ import httpx
 
 from newsletter.doctor.context import Context
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
+from newsletter.errors import ConfigError
 
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -35,7 +36,13 @@ def check_urls(ctx: Context) -> list[Finding]:
         if answers.status == "fail":
             findings.append(skipped("One-click unsubscribe", "not tried: the public URL does not answer"))
         else:
-            findings.append(_one_click(client, base, ctx.wiring.signer.mint_probe()))
+            try:
+                probe = ctx.wiring.signer.mint_probe()
+            except ConfigError as exc:
+                findings.append(failed("One-click unsubscribe", f"not tried: {exc}", "set NEWSLETTER_SECRET_KEY "
+                                       "to the value the app runs with"))
+            else:
+                findings.append(_one_click(client, base, probe))
     return findings
 
 

@@ -64,3 +64,9 @@ def test_json_parses_and_a_failure_exits_1(installation: str, monkeypatch: pytes
     report = json.loads(failing.output)
     assert report["ok"] is False and [f["name"] for f in report["findings"] if f["status"] == "fail"] == ["Provider key"]
     assert "re_wrong_key_0123456789" not in failing.output
+
+
+def test_a_nameserver_that_is_no_address_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["doctor", "--nameserver", "ns1.example.com"])
+    assert result.exit_code == 1 and "give an IP address" in result.output

@@ -105,3 +105,9 @@ def test_an_app_with_another_secret_refuses_the_dry_run(database_url: str, app_u
     other = "Zx9vQm2Lr7Tb4Wc8Yd1Fh6Jk3Np0Sg5Uo-AeBiCuDw"
     found = by_name(check_urls(context(database_url=database_url, public_url=app_url, secret_key=other)))
     assert found["One-click unsubscribe"].status == "fail" and "NEWSLETTER_SECRET_KEY" in found["One-click unsubscribe"].fix
+
+
+def test_without_the_secret_key_the_dry_run_is_not_tried_but_the_rest_is(app_url: str, context: Build) -> None:
+    found = by_name(check_urls(context(public_url=app_url, secret_key=None)))
+    assert found["Public URL answers"].status == "pass"
+    assert found["One-click unsubscribe"].status == "fail" and "NEWSLETTER_SECRET_KEY" in found["One-click unsubscribe"].detail

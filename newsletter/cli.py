@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from newsletter import issues, maintenance, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
+from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import handled, out
@@ -28,6 +29,7 @@ issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and sen
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
+register_doctor(app)
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()
@@ -271,6 +273,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     import signal
     import threading
 
+    from newsletter import heartbeat
     from newsletter import worker as work
 
     settings = load_settings()
@@ -281,7 +284,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with outage.reported(settings.database_url, advice="start the worker again once it is back"), \
-            wiring.database(settings) as engine:  # an outage once running is waited out (newsletter.worker)
+            wiring.database(settings) as engine, \
+            heartbeat.beating(engine, every=settings.heartbeat_seconds):  # outages once running: newsletter.worker
         out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
         submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
                              source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     provider_base_url: AnyHttpUrl | None = None
     mailgun_domain: str | None = None
     postmark_message_stream: str = "broadcast"
+    # newsletter doctor: DKIM selectors and the return-path host where they are per account (see doctor/facts.py).
+    dkim_selectors: str = ""
+    bounce_domain: str | None = None
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=600, ge=1, le=86400)
     send_with_workers: bool = False
     worker_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     database_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
     confirm_resend_minutes: int = Field(default=10, ge=0, le=10080)
     confirm_max_age_days: int = Field(default=7, ge=1, le=90)
@@ -151,6 +155,11 @@ class Settings(BaseSettings):
     def editor_addresses(self) -> tuple[str, ...]:
         """Where review-mode previews go (besides editors added with an address)."""
         return tuple(_split(self.editor_emails))
+
+    @property
+    def dkim_selector_names(self) -> tuple[str, ...]:
+        """The DKIM selectors ``newsletter doctor`` looks up (``NEWSLETTER_DKIM_SELECTORS``, comma-separated)."""
+        return tuple(_split(self.dkim_selectors))
 
     @property
     def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -185,3 +185,14 @@ class CatalogSyncRow(SQLModel, table=True):
     checked_at: datetime | None = None
     changed_at: datetime | None = None
     warning: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WorkerHeartbeatRow(SQLModel, table=True):
+    """A ``newsletter worker`` process's last sign of life, written every few seconds; the doctor reads it."""
+
+    __tablename__ = "worker_heartbeat"
+
+    id: int | None = Field(default=None, primary_key=True)
+    worker: str = Field(unique=True, max_length=200)  # host:pid, so a restarted worker is a new row
+    started_at: datetime
+    seen_at: datetime = Field(index=True)

@@ -10,8 +10,11 @@ from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-Purpose = Literal["confirm", "manage", "unsubscribe"]
-PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe")
+Purpose = Literal["confirm", "manage", "unsubscribe", "probe"]
+PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "probe")
+# ``newsletter doctor``'s dry run of one-click unsubscribe: signed with its own salt for an id no subscriber has
+# (ids start at 1), so the route can answer it as it answers a real one while changing nothing.
+PROBE_ID = 0
 
 
 class TokenError(ValueError):
@@ -60,6 +63,17 @@ class Signer:
                 and isinstance(value[1], str)):
             raise TokenError("this link is not valid")
         return value[0], value[1]
+
+    def mint_probe(self) -> str:
+        """A dry-run unsubscribe token: ``POST /unsubscribe/{it}`` answers 200 and changes nothing."""
+        return self.mint("probe", PROBE_ID)
+
+    def is_probe(self, token: str) -> bool:
+        """Whether ``token`` is this key's dry-run token (and not a subscriber's)."""
+        try:
+            return self.read("probe", token) == PROBE_ID
+        except TokenError:
+            return False
 
     def read(self, purpose: Purpose, token: str, *, max_age: int | None = None) -> int:
         """The subscriber id in ``token``; TokenError if it is not a valid ``purpose`` token."""

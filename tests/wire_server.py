@@ -2,7 +2,8 @@
 
 It checks each service's authentication and request shape, answers as the service does (Postmark's per-message
 ErrorCodes, SendGrid's 202 + X-Message-ID, Mailgun's one id, Resend's permissive errors and idempotency keys),
-expands body-once requests into the messages recipients would get, and injects faults on demand.
+expands body-once requests into the messages recipients would get, and injects faults on demand. Its read-only
+account endpoints (``newsletter doctor``'s key checks) are in ``wire_accounts``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-KEY = "test-api-key"
+from tests.wire_accounts import KEY, Accounts, answer
+
 DOMAIN = "news.example.com"
 
 
@@ -58,6 +60,7 @@ class State:
     recipients: int = 0
     bytes: int = 0
     idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    accounts: Accounts = field(default_factory=Accounts)  # what the read-only account endpoints report
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -153,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
+        account = answer(self.path, self.headers, state.accounts)
+        if account is not None:
+            return self._answer(*account)
         if self.path != "/stats":
             return self._answer(404, "{}")
         with state.lock:

@@ -76,6 +76,10 @@ class SmtpProvider(Provider):
             _hang_up(connection)
         return results
 
+    def verify(self) -> None:
+        """Connect, secure and log in as a send would, then hang up: ProviderAuthError / ProviderUnavailable if not."""
+        _hang_up(self._open())
+
     def _open(self) -> smtplib.SMTP:
         try:
             return self._connect()

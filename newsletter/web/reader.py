@@ -207,6 +207,8 @@ async def unsubscribe(token: str, request: Request, site: SiteDep) -> HTMLRespon
     """Unsubscribe at once: the page's button or a mail client's one-click POST (RFC 8058), no redirect."""
     form = await request.form()
     channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
+    if site.signer.is_probe(token):  # newsletter doctor's dry run: answered as a real one, changes nothing
+        return gone(site)
     try:
         row = reader_for(site, token)
     except TokenError:

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter import desk, issues, scheduler_jobs
-from newsletter.claims import TABLE, UNKNOWN_OUTCOME
 from newsletter.db import session_scope
+from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from tests.scheduling import env_settings, outbox, seed_this_week

@@ -35,6 +35,7 @@ from sqlmodel import Session, SQLModel, col, select
 from starlette.concurrency import run_in_threadpool
 
 from newsletter import deliveries
+from newsletter.db import session_scope
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.statuses import REACHABLE, DeliveryStatus, SubscriberStatus
 from subscribers.models import Subscriber, WebhookEvent, WebhookToken
@@ -177,14 +178,13 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     another body raises WebhookRejected.
     """
     moment = now or datetime.now(UTC)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         if token is not None:
             _remember(session, token, moment)
         applied = 0
         for event in events:
             if event.kind != "ignored" and _first_time(session, event, moment):
                 applied += _apply_one(session, event, soft_limit, moment)
-        session.commit()
     return applied
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.clock import SYSTEM, Clock
+from newsletter.db import session_scope
 from newsletter.models import DeliveryRow
 from newsletter.statuses import DeliveryStatus
 from newsletter.values import SendResult
@@ -58,7 +59,8 @@ class Claim:
 def claim(engine: Engine, issue_id: int, size: int, lease: timedelta, *, clock: Clock = SYSTEM) -> Claim | None:
     """Lease the next batch: an abandoned one whole if any, else up to ``size`` fresh queued deliveries."""
     now = clock.now()
-    with engine.begin() as connection:
+    with session_scope(engine) as session:
+        connection = session.connection()
         return _abandoned(connection, engine, issue_id, now, lease) or _fresh(connection, engine, issue_id, size,
                                                                             now, lease)
 
@@ -138,7 +140,8 @@ def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, 
                                      TABLE.c.lease_key == claim.lease_key)
                  .values(status=bindparam("b_status"), provider_id=bindparam("b_pid"), reason=bindparam("b_reason"),
                          submitted_at=bindparam("b_at"), lease_until=None))
-    with engine.begin() as connection:
+    with session_scope(engine) as session:
+        connection = session.connection()
         # The no-op UPDATE takes the rows' locks (the write lock on SQLite) and says which are still ours, so
         # nobody can take them back between the check and the write.
         held = {row[0] for row in connection.execute(
@@ -152,7 +155,8 @@ def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, 
 def renew(engine: Engine, claim: Claim, lease: timedelta, *, clock: Clock = SYSTEM) -> bool:
     """Extend the claim's lease to now + ``lease``; False when it holds no row any more (taken back or recorded)."""
     moment = clock.now()
-    with engine.begin() as connection:
+    with session_scope(engine) as session:
+        connection = session.connection()
         result = connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(lease_until=moment + lease))
     return int(result.rowcount) > 0
 
@@ -163,7 +167,8 @@ def release(engine: Engine, claim: Claim, *, unsent: bool = False) -> None:
     values: dict[str, Any] = {"lease_until": None}
     if unsent:
         values |= {"batch_key": None, "lease_key": None}
-    with engine.begin() as connection:
+    with session_scope(engine) as session:
+        connection = session.connection()
         connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(**values))
 
 
@@ -210,7 +215,8 @@ def release_expired(engine: Engine, *, clock: Clock = SYSTEM) -> int:
     request. Claims would take these over anyway; clearing them keeps the queue's state honest for operators.
     No status changes, so the only guard is the one that matters: still queued, and the lease really over.
     """
-    with engine.begin() as connection:
+    with session_scope(engine) as session:
+        connection = session.connection()
         result = connection.execute(update(TABLE).where(TABLE.c.status == DeliveryStatus.QUEUED,
                                                         TABLE.c.lease_until < clock.now()).values(lease_until=None))
     return int(result.rowcount)

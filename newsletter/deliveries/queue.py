@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from newsletter.db import session_scope
 from newsletter.deliveries.leases import TABLE, UNKNOWN_OUTCOME
 from newsletter.models import IssueCohortRow, IssueRow
 from newsletter.recipients import RecipientSource
@@ -134,8 +135,8 @@ def issues_with_failed(session: Session, issue_ids: Any, **which: Any) -> list[i
 def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
     """Put the issue's failed deliveries (``which``: see :func:`failed_where`) back in the queue as fresh
     batches; returns how many."""
-    with engine.begin() as connection:
-        result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
+    with session_scope(engine) as session:
+        result = session.connection().execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
                                     .values(status=QUEUED, batch_key=None, lease_key=None, lease_until=None,
                                             reason=None))
     return int(result.rowcount)
@@ -143,8 +144,8 @@ def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
 
 def queued_left(engine: Engine, issue_id: int) -> int:
     """How many deliveries of the issue are still queued: none left means the send is finished."""
-    with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(TABLE).where(
+    with session_scope(engine) as session:
+        return int(session.connection().execute(select(func.count()).select_from(TABLE).where(
             TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED)).scalar_one())
 
 

@@ -114,3 +114,23 @@ def test_expired_leases_are_cleared_by_the_clock_and_the_batch_kept_whole(engine
     assert deliveries.queued_left(engine, issue_id(engine)) == 10
     again = deliveries.claim(engine, issue_id(engine), 100, LEASE, clock=clock)
     assert again is not None and (again.key, again.rows) == (dead.key, dead.rows)
+
+
+def test_no_module_but_deliveries_writes_the_delivery_table() -> None:
+    """The table has one owner: a write statement on it anywhere else fails here."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    write = re.compile(r"\b(update|delete|insert)\(\s*(DeliveryRow|TABLE)\b|DeliveryRow\.__table__")
+    names = re.compile(r"\bDeliveryRow\b|\bimport TABLE\b|deliveries\.TABLE|claims\.TABLE")
+
+    def writes(text: str) -> bool:
+        return bool(write.search(text) and names.search(text))
+
+    offenders = [str(path.relative_to(root)) for folder in ("newsletter", "subscribers")
+                 for path in sorted((root / folder).rglob("*.py"))
+                 if "deliveries" not in path.relative_to(root).parts and "migrations" not in path.parts
+                 and writes(path.read_text())]
+    assert offenders == []
+    assert writes("from newsletter.claims import TABLE\nupdate(TABLE).values(status='dropped')")  # it can fail

@@ -259,7 +259,7 @@ def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode
 
 def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: int) -> int:
     """The naive way: render the MJML for every recipient, one request and one commit per message."""
-    from newsletter import claims, issues
+    from newsletter import deliveries, issues
     from newsletter.catalog import store
     from newsletter.db import session_scope
     from newsletter.digest import build_digest, narrow
@@ -280,7 +280,8 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
     provider = PostmarkProvider(api_key=KEY, base_url=url, timeout=120)
     sent = 0
     with provider:
-        while sent < size and (claim := claims.claim(engine, issue_id, 1, __import__("datetime").timedelta(minutes=5))):
+        lease = __import__("datetime").timedelta(minutes=5)
+        while sent < size and (claim := deliveries.claim(engine, issue_id, 1, lease)):
             (delivery, subscriber, cohort_key), = claim.rows
             recipient = source.recipients([subscriber])[subscriber]
             narrowed = narrow(digest, cohorts[cohort_key])
@@ -288,7 +289,7 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
             rendered = render_cohort(narrowed, cohorts[cohort_key], env=env, context=context)  # per recipient
             message = personalise(PreparedEmail.of(rendered), recipient, delivery_id=delivery, issue_number=number,
                                   envelope=envelope)
-            claims.record(engine, claim, provider.send_messages([message]))
+            deliveries.record(engine, claim, provider.send_messages([message]))
             sent += 1
     return sent
 

@@ -23,6 +23,7 @@ from newsletter.db import session_scope
 from newsletter.dispatch import Envelope, send_issue
 from newsletter.errors import NewsletterError
 from newsletter.recipients import RecipientSource
+from newsletter.statuses import IssueStatus
 from newsletter.values import Week
 from subscribers import store as subscriber_store
 
@@ -130,7 +131,7 @@ def _send_once(engine: Engine, number: int, settings: Settings, source: Recipien
                envelope: Envelope) -> tuple[int, bool]:
     """Send the issue unless it was sent already; returns (messages written, already sent)."""
     with session_scope(engine) as session:
-        if issues.get_issue(session, number).status == "sent":
+        if issues.get_issue(session, number).status == IssueStatus.SENT:
             return 0, True
     report = send_issue(engine, number, provider=wiring.provider_for(settings), source=source, envelope=envelope,
                         batch_size=settings.batch_size)

@@ -11,13 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import jinja2
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from newsletter import issues
+from newsletter import deliveries, issues
 from newsletter.catalog import store
-from newsletter.claims import TABLE
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, personalise
@@ -28,6 +26,7 @@ from newsletter.providers.base import Provider
 from newsletter.publishing import CANDIDATES, preview, preview_recipient, render_issue
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext
+from newsletter.statuses import IssueStatus
 from newsletter.values import Digest, Message, Week
 
 MAX_TEST_ADDRESSES = 10
@@ -90,9 +89,9 @@ def edit(engine: Engine, number: int, change: Callable[[Edits, tuple[str, ...]],
         issue.arrangement, issue.note = after.arrangement.dumps(), after.note
         issue.subject_override, issue.preheader_override = after.subject, after.preheader
         issues.replace_snapshots(session, issue, rendering.snapshots)
-        issues.queue_deliveries(session, issue, renderer.source)
-        if issue.status == "approved":
-            issues.transition(issue, "draft")
+        deliveries.queue(session, issue, renderer.source)
+        if issue.status == IssueStatus.APPROVED:
+            issues.transition(issue, IssueStatus.DRAFT)
             issue.send_at = issue.approved_by = None
     return after
 
@@ -117,36 +116,33 @@ def approve(engine: Engine, number: int, *, editor: str, send_at: datetime | Non
     """Approve a draft; with ``send_at`` it goes out then, without it at the next ``NEWSLETTER_SEND_CRON``."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status != "approved":
-            issues.transition(issue, "approved")
+        if issue.status != IssueStatus.APPROVED:
+            issues.transition(issue, IssueStatus.APPROVED)
         issue.approved_by, issue.send_at = editor, send_at
 
 
 def pause(engine: Engine, number: int) -> None:
     """Hold an approved or sending issue; a send in progress stops after the batches in flight."""
     with session_scope(engine) as session:
-        issues.transition(issues.get_issue(session, number), "paused")
+        issues.transition(issues.get_issue(session, number), IssueStatus.PAUSED)
 
 
 def resume(engine: Engine, number: int, *, source: RecipientSource) -> None:
     """Send a paused issue again (readers who joined meanwhile included); the scheduler or workers carry it on."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status != "paused":
+        if issue.status != IssueStatus.PAUSED:
             raise IssueStateError(f"issue {number} is {issue.status}; only a paused issue resumes")
         issues.start_sending(session, issue, source)
 
 
 def cancel(engine: Engine, number: int) -> int:
-    """Cancel an issue that has not finished; its queued deliveries are dropped. Returns how many."""
+    """Cancel an issue that has not finished; its queued deliveries are withdrawn. Returns how many."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.transition(issue, "cancelled")
-        issue_id = issue.id
-    with engine.begin() as connection:
-        result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, TABLE.c.status == "queued")
-                                    .values(status="dropped", reason="issue cancelled", lease_until=None))
-    return int(result.rowcount)
+        issues.transition(issue, IssueStatus.CANCELLED)
+        assert issue.id is not None
+        return deliveries.withdraw_issue(session, issue.id, reason="issue cancelled")
 
 
 def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: str, provider: Provider,
@@ -166,7 +162,7 @@ def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: 
         messages.append(replace(message, subject="[Test] " + message.subject))
     with provider:
         results = provider.send_messages(messages)
-    refused = [r.reason or "refused" for r in results if r.status != "submitted"]
+    refused = [r.reason or "refused" for r in results if not r.submitted]
     if refused:
         raise IssueError(f"the service refused the test: {refused[0]}")
     return len(messages)
@@ -177,7 +173,7 @@ def request_review(engine: Engine, number: int, *, addresses: Sequence[str], pro
     """Email the editors a preview of a draft with a link to approve it, once per issue; returns emails sent."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status != "draft" or issue.review_requested_at is not None or not addresses:
+        if issue.status != IssueStatus.DRAFT or issue.review_requested_at is not None or not addresses:
             return 0
     rendered, html_body, text_body = preview(engine, number, envelope=envelope)
     link = f"{desk_url.rstrip('/')}/editor/issues/{number}"

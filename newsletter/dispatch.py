@@ -1,6 +1,6 @@
 """The one loop that claims deliveries, personalises, calls a provider and records results.
 
-Each batch: claim under a lease (``claims``) → personalise (string fill) → ``provider.send_batch``, the
+Each batch: claim under a lease (``deliveries``) → personalise (string fill) → ``provider.send_batch``, the
 lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
 ``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
 anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
@@ -25,12 +25,14 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues, outage
+from newsletter import deliveries, issues, outage
+from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
 from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
+from newsletter.statuses import IssueStatus, SubscriberStatus
 from newsletter.values import Message, Recipient, SendResult
 
 DEFAULT_LEASE = timedelta(minutes=10)
@@ -60,7 +62,7 @@ class SendReport:
     failed: int = 0
     dropped: int = 0
     batches: int = 0
-    status: str = "sending"
+    status: str = IssueStatus.SENDING
     started: float = field(default_factory=time.monotonic)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -82,7 +84,7 @@ class SendReport:
         if failed and reason:
             self.reasons[reason] = self.reasons.get(reason, 0) + failed
         for result in results:
-            if result.status == "submitted":
+            if result.submitted:
                 self.submitted += 1
             else:
                 self.rejected += 1
@@ -140,6 +142,7 @@ class _Run:
     envelope: Envelope
     batch_size: int
     lease: timedelta
+    clock: Clock = SYSTEM
 
     @property
     def url(self) -> str:
@@ -150,12 +153,12 @@ class _Run:
 def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
                batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
                concurrency: int = 1, rate_limit: float | None = None,
-               stop: threading.Event | None = None, top_up: bool = True) -> SendReport:
+               stop: threading.Event | None = None, top_up: bool = True, clock: Clock = SYSTEM) -> SendReport:
     """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
 
     ``top_up`` first queues readers who joined since the build (one pass over the members); workers skip it,
     since the issue was queued when it was handed to them. Setting ``stop`` lets the batches in flight finish
-    and be recorded, then returns.
+    and be recorded, then returns. Leases are timed by ``clock``.
     """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
@@ -164,7 +167,7 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, source: Recip
         prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
         assert issue.id is not None
         run = _Run(engine, issue.id, number, prepared, provider, source, envelope,
-                   min(batch_size, provider.max_batch), lease)
+                   min(batch_size, provider.max_batch), lease, clock)
     report = SendReport(number)
     _drive(run, report, progress, concurrency, Pacer(rate_limit) if rate_limit else None, stop or threading.Event())
     report.status = _finish(engine, number)
@@ -181,7 +184,7 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
 
     def worker() -> None:
         while not (stop.is_set() or failing.is_set()) and _still_sending(run) and (
-                claim := claims.claim(run.engine, run.issue_id, run.batch_size, run.lease)):
+                claim := deliveries.claim(run.engine, run.issue_id, run.batch_size, run.lease, clock=run.clock)):
             try:
                 results, dropped, failed, reason = _send_batch(run, claim, pacer)
             except ProviderError:
@@ -208,68 +211,69 @@ def _still_sending(run: _Run) -> bool:
 Outcome = tuple[list[SendResult], int, int, str | None]
 
 
-def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> Outcome:
+def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
     """Send one claimed batch when ``pacer`` allows and record it: (results, dropped, failed, failure reason),
     counting only what this sender recorded (a batch taken back after its lease ran out is counted by whoever
     took it). The lease is renewed from the claim until the answer, waiting for the rate limit included."""
     messages, dropped = _messages(run, claim)
-    if dropped and not claims.record(run.engine, claim, dropped=dropped):
+    if dropped and not deliveries.record(run.engine, claim, withdrawn=dropped, clock=run.clock):
         return [], 0, 0, None  # the lease is gone already: the batch is someone else's now
     if messages is None:
-        reason = claims.UNKNOWN_OUTCOME + "a reader of this batch is gone, so it cannot be sent again as it was"
-        written = claims.record(run.engine, claim, failed=claim.ids, reason=reason)
+        reason = deliveries.UNKNOWN_OUTCOME + "a reader of this batch is gone, so it cannot be sent again as it was"
+        written = deliveries.record(run.engine, claim, failed=claim.ids, reason=reason, clock=run.clock)
         return [], 0, len(written), reason
     ids = [message.delivery_id for message in messages]
     try:
-        with claims.Keeper(run.engine, claim, run.lease):
+        with deliveries.Keeper(run.engine, claim, run.lease, clock=run.clock):
             if pacer:
                 pacer.wait(len(messages))
             results = run.provider.send_batch(messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
         _keep_settled(run, claim, exc)
-        claims.release(run.engine, claim, unsent=True)  # refused credentials: the rest reached no one
+        deliveries.release(run.engine, claim, unsent=True)  # refused credentials: the rest reached no one
         _pause(run.engine, run.number, str(exc))
         raise
     except (ProviderRequestError, ProviderAmbiguous) as exc:
         # The marker keeps automatic retries off the batches that may have gone out (see maintenance).
-        reason = (claims.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
+        reason = (deliveries.UNKNOWN_OUTCOME if isinstance(exc, ProviderAmbiguous) else "") + str(exc)
         settled, rest = _keep_settled(run, claim, exc)
-        failed = claims.record(run.engine, claim, failed=[i for i in ids if i in rest], reason=reason)
+        failed = deliveries.record(run.engine, claim, failed=[i for i in ids if i in rest], reason=reason,
+                                    clock=run.clock)
         return settled, len(dropped), len(failed) + len(exc.unknown), reason
     except ProviderError as exc:
         _keep_settled(run, claim, exc)
-        claims.release(run.engine, claim)  # only the rows still queued: what was settled stays recorded
+        deliveries.release(run.engine, claim)  # only the rows still queued: what was settled stays recorded
         raise
     # The provider has the batch now: its results ride out a database outage (fencing keeps a late write out).
-    written = outage.persist(lambda: claims.record(run.engine, claim, results), url=run.url,
+    written = outage.persist(lambda: deliveries.record(run.engine, claim, results, clock=run.clock), url=run.url,
                              within=run.lease.total_seconds())
     results = [result for result in results if result.delivery_id in written]
     _suppress_permanent(run, claim, results)
     return results, len(dropped), 0, None
 
 
-def _keep_settled(run: _Run, claim: claims.Claim, exc: ProviderError) -> tuple[list[SendResult], set[int]]:
+def _keep_settled(run: _Run, claim: deliveries.Claim, exc: ProviderError) -> tuple[list[SendResult], set[int]]:
     """Record what a provider settled before failing part-way (``exc.settled``, ``exc.unknown``), so that a
     retry never sends those again; returns the settled results this sender recorded and the delivery ids of
     the claim left to the failure."""
     done = {r.delivery_id for r in exc.settled} | set(exc.unknown)
     settled: list[SendResult] = []
     if done:
-        written = claims.record(run.engine, claim, exc.settled, failed=exc.unknown,
-                                reason=claims.UNKNOWN_OUTCOME + str(exc))
+        written = deliveries.record(run.engine, claim, exc.settled, failed=exc.unknown,
+                                    reason=deliveries.UNKNOWN_OUTCOME + str(exc), clock=run.clock)
         settled = [result for result in exc.settled if result.delivery_id in written]
         _suppress_permanent(run, claim, settled)
     return settled, {d for d in claim.ids if d not in done}
 
 
-def _suppress_permanent(run: _Run, claim: claims.Claim, results: Sequence[SendResult]) -> None:
+def _suppress_permanent(run: _Run, claim: deliveries.Claim, results: Sequence[SendResult]) -> None:
     by_delivery = {d: s for d, s, _ in claim.rows}
-    permanent = [by_delivery[r.delivery_id] for r in results if r.status == "rejected" and r.permanent]
+    permanent = [by_delivery[r.delivery_id] for r in results if not r.submitted and r.permanent]
     if permanent:
-        run.source.suppress(permanent, reason="bounced")
+        run.source.suppress(permanent, reason=SubscriberStatus.BOUNCED)
 
 
-def _messages(run: _Run, claim: claims.Claim) -> tuple[list[Message] | None, list[int]]:
+def _messages(run: _Run, claim: deliveries.Claim) -> tuple[list[Message] | None, list[int]]:
     """The batch's messages and the deliveries to drop (readers who left), settled before anything is sent.
 
     A fresh batch leaves out readers who left; dropping them before the send fixes what may reach the service.
@@ -290,9 +294,9 @@ def _messages(run: _Run, claim: claims.Claim) -> tuple[list[Message] | None, lis
 def _pause(engine: Engine, number: int, error: str) -> None:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        if issue.status == "sending":
+        if issue.status == IssueStatus.SENDING:
             with contextlib.suppress(IssueStateError):  # an editor paused or cancelled it meanwhile
-                issues.transition(issue, "paused", error=error)
+                issues.transition(issue, IssueStatus.PAUSED, error=error)
 
 
 def _finish(engine: Engine, number: int) -> str:
@@ -300,7 +304,7 @@ def _finish(engine: Engine, number: int) -> str:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         assert issue.id is not None
-        if claims.queued_left(engine, issue.id) == 0 and issue.status == "sending":
+        if deliveries.queued_left(engine, issue.id) == 0 and issue.status == IssueStatus.SENDING:
             with contextlib.suppress(IssueStateError):  # another sender finished it, or an editor paused it
-                issues.transition(issue, "sent")
+                issues.transition(issue, IssueStatus.SENT)
         return issue.status

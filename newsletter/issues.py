@@ -1,4 +1,4 @@
-"""Issue lifecycle and its status lock; delivery rows.
+"""Issue lifecycle and its status lock (delivery rows are ``deliveries``' to write).
 
 Status: ``draft → approved → sending → sent``, with ``paused`` and ``cancelled`` on the side. One issue per
 publication week (unique column), so building twice, or from two processes at once, yields one issue.
@@ -14,25 +14,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from newsletter import deliveries
 from newsletter.errors import IssueNotFound, IssueStateError
 from newsletter.models import DeliveryRow, IssueCohortRow, IssueRow
 from newsletter.recipients import RecipientSource
+from newsletter.statuses import IssueStatus
 from newsletter.values import Cohort, RenderedEmail, Week
 
 ALL = Cohort().key
-EDITABLE = frozenset({"draft", "approved"})
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"approved", "sending", "cancelled"}),
-    "approved": frozenset({"draft", "sending", "paused", "cancelled"}),
-    "sending": frozenset({"sent", "paused"}),
-    "paused": frozenset({"sending", "cancelled"}),
-    "sent": frozenset(),
-    "cancelled": frozenset(),
+S = IssueStatus
+EDITABLE = frozenset({S.DRAFT, S.APPROVED})
+TRANSITIONS: dict[str, frozenset[IssueStatus]] = {
+    S.DRAFT: frozenset({S.APPROVED, S.SENDING, S.CANCELLED}),
+    S.APPROVED: frozenset({S.DRAFT, S.SENDING, S.PAUSED, S.CANCELLED}),
+    S.SENDING: frozenset({S.SENT, S.PAUSED}),
+    S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
+    S.SENT: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 
@@ -74,7 +76,7 @@ def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[Rend
     if full is None:
         raise ValueError("the snapshot of the 'all' cohort is required")
     number = (session.exec(select(func.max(IssueRow.number))).one() or 0) + 1
-    issue = IssueRow(number=number, week=str(week), subject=full.subject, status="draft",
+    issue = IssueRow(number=number, week=str(week), subject=full.subject, status=S.DRAFT,
                      comparison_count=counts[ALL], created_at=now or datetime.now(UTC))
     session.add(issue)
     session.flush()
@@ -97,16 +99,14 @@ def replace_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tup
     """Swap the issue's rendered emails for a new rendering (after an edit); only before sending starts.
 
     Queued deliveries of cohorts that no longer get a snapshot are removed; readers of cohorts that now get
-    one are queued by the caller (:func:`queue_deliveries`).
+    one are queued by the caller (:func:`newsletter.deliveries.queue`).
     """
     if issue.status not in EDITABLE:
         raise IssueStateError(f"issue {issue.number} is {issue.status}; only a draft or approved issue can change")
     session.exec(delete(IssueCohortRow).where(col(IssueCohortRow.issue_id) == issue.id))
     _add_snapshots(session, issue, snapshots)
-    keys = [snap.cohort_key for snap, _ in snapshots]
-    session.exec(delete(DeliveryRow).where(
-        col(DeliveryRow.issue_id) == issue.id, col(DeliveryRow.status) == "queued",
-        col(DeliveryRow.cohort_key).not_in(keys)))
+    assert issue.id is not None
+    deliveries.remove_unrendered(session, issue.id, [snap.cohort_key for snap, _ in snapshots])
     session.flush()
 
 
@@ -126,54 +126,14 @@ def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *,
 
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
     """
-    if issue.status != "sending":
+    if issue.status != S.SENDING:
         try:
-            transition(issue, "sending")
+            transition(issue, S.SENDING)
         except IssueStateError:
-            if issue.status != "sending":  # another process started it meanwhile: that is the same send
+            if issue.status != S.SENDING:  # another process started it meanwhile: that is the same send
                 raise
     if top_up:
-        queue_deliveries(session, issue, source)
-
-
-def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource, *, page_size: int = 1000) -> int:
-    """Queue a delivery for every active subscriber of a rendered cohort who has none yet; returns how many.
-
-    Idempotent (the pair is unique and existing pairs are skipped), so it runs at build time and again
-    when sending starts, to include subscribers who joined in between. Subscribers whose cohort got no
-    snapshot (nothing this week matched their preferences) get nothing.
-    """
-    rendered = cohort_keys(session, issue)
-    queued = 0
-    for cohort, _size in source.cohorts():
-        if cohort.key not in rendered:
-            continue
-        after = 0
-        while ids := source.member_ids(cohort, after=after, limit=page_size):
-            after = ids[-1]
-            queued += _insert_missing(session, issue, cohort.key, ids)
-    return queued
-
-
-def _insert_missing(session: Session, issue: IssueRow, cohort_key: str, ids: list[int]) -> int:
-    """Insert the pairs that don't exist yet and count them; the unique (issue, subscriber) key decides.
-
-    No existence query first: inside one long transaction on a fresh table, PostgreSQL has no statistics
-    and would scan every delivery inserted so far for each page, making a 100,000-reader build quadratic.
-    """
-    rows = [{"issue_id": issue.id, "subscriber_id": i, "cohort_key": cohort_key, "status": "queued", "attempts": 0}
-            for i in ids]
-    connection = session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
-    statement = dialect.insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return len(connection.execute(statement, rows).all())
-
-
-def settled_subscribers(session: Session, issue: IssueRow) -> set[int]:
-    """Subscribers whose delivery of this issue has an outcome (anything but queued): a send skips them."""
-    query = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue.id, DeliveryRow.status != "queued")
-    return set(session.exec(query))
+        deliveries.queue(session, issue, source)
 
 
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
@@ -182,7 +142,7 @@ def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
     if to not in TRANSITIONS[issue.status]:
         raise IssueStateError(f"issue {issue.number} is {issue.status}; it cannot become {to}")
     values: dict[str, Any] = {"status": to, "error": error}
-    if to == "sent":
+    if to == S.SENT:
         values["sent_at"] = datetime.now(UTC)
     _guarded(issue, issue.status, values)
 
@@ -212,13 +172,13 @@ def reopen_for_retry(issue: IssueRow) -> None:
     Not a lifecycle transition: a sent issue is never sent again to anyone else (callers send it without
     topping up the queue). Guarded like :func:`transition`.
     """
-    if issue.status == "sent":
-        _guarded(issue, "sent", {"status": "sending", "sent_at": None})
+    if issue.status == S.SENT:
+        _guarded(issue, S.SENT, {"status": S.SENDING, "sent_at": None})
 
 
 def is_sending(session: Session, issue_id: int) -> bool:
     """Whether the issue is still ``sending``: an editor's pause or cancel stops a send between batches."""
-    return session.exec(select(IssueRow.status).where(IssueRow.id == issue_id)).first() == "sending"
+    return session.exec(select(IssueRow.status).where(IssueRow.id == issue_id)).first() == S.SENDING
 
 
 def delivery_counts(session: Session, issue_id: int | None) -> dict[str, int]:

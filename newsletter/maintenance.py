@@ -5,30 +5,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from newsletter import claims, issues
-from newsletter.claims import TABLE
+from newsletter import deliveries, issues
+from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.models import IssueRow
+from newsletter.statuses import IssueStatus
 
 
-def release_expired_leases(engine: Engine, *, now: datetime | None = None) -> int:
-    """Clear leases that ran out on queued deliveries (their sender died); returns how many.
-
-    The batch key stays, so the batch is still claimed again whole and an idempotent provider sees the same
-    request. Claims would take these over anyway; clearing them keeps the queue's state honest for operators.
-    """
-    moment = now or datetime.now(UTC)
-    with engine.begin() as connection:
-        result = connection.execute(update(TABLE).where(TABLE.c.status == "queued", TABLE.c.lease_until < moment)
-                                    .values(lease_until=None))
-    return int(result.rowcount)
+def release_expired_leases(engine: Engine, *, clock: Clock = SYSTEM) -> int:
+    """Clear leases that ran out on queued deliveries (their sender died); returns how many
+    (see :func:`newsletter.deliveries.release_expired`)."""
+    return deliveries.release_expired(engine, clock=clock)
 
 
 def retry_failed(engine: Engine, *, attempts: int) -> int:
@@ -40,19 +32,19 @@ def retry_failed(engine: Engine, *, attempts: int) -> int:
     Paused and cancelled issues are left alone.
     """
     which: dict[str, Any] = {"attempts_below": attempts, "unknown_outcome": False}
+    live = select(IssueRow.id).where(col(IssueRow.status).in_((IssueStatus.SENDING, IssueStatus.SENT)))
     with session_scope(engine) as session:
-        numbers = session.exec(select(IssueRow.number).join(TABLE, TABLE.c.issue_id == col(IssueRow.id))
-                               .where(col(IssueRow.status).in_(("sending", "sent")), claims.failed_where(**which))
-                               .distinct()).all()
+        ids = deliveries.issues_with_failed(session, live.scalar_subquery(), **which)
+        numbers = session.exec(select(IssueRow.number).where(col(IssueRow.id).in_(ids))).all() if ids else []
     return sum(requeue(engine, number, **which)[0] for number in numbers)
 
 
 def requeue(engine: Engine, number: int, **which: Any) -> tuple[int, bool]:
-    """Queue issue ``number``'s failed deliveries again (``which``: see :func:`claims.failed_where`), reopening
-    it if it was sent: (how many, whether it was reopened). Its next send must not top up the queue."""
+    """Queue issue ``number``'s failed deliveries again (``which``: see :func:`newsletter.deliveries.failed_where`),
+    reopening it if it was sent: (how many, whether it was reopened). Its next send must not top up the queue."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issue_id, reopened = issue.id, issue.status == "sent"
+        issue_id, reopened = issue.id, issue.status == IssueStatus.SENT
         issues.reopen_for_retry(issue)
     assert issue_id is not None
-    return claims.requeue_failed(engine, issue_id, **which), reopened
+    return deliveries.requeue_failed(engine, issue_id, **which), reopened

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from newsletter.statuses import DeliveryStatus, IssueStatus
+
 
 class ToolRow(SQLModel, table=True):
     """A tool, keyed by its slug."""
@@ -81,7 +83,7 @@ class IssueRow(SQLModel, table=True):
     number: int = Field(unique=True, index=True)
     week: str = Field(unique=True, max_length=10)
     subject: str = Field(max_length=300)
-    status: str = Field(default="draft", max_length=12, index=True)
+    status: str = Field(default=IssueStatus.DRAFT, max_length=12, index=True)
     comparison_count: int = 0
     created_at: datetime
     sent_at: datetime | None = None
@@ -113,7 +115,8 @@ class IssueCohortRow(SQLModel, table=True):
 
 
 class DeliveryRow(SQLModel, table=True):
-    """One (issue, subscriber) pair: queued → submitted, or rejected / failed. Unique per pair."""
+    """One (issue, subscriber) pair: queued → submitted, or rejected / failed / withdrawn; later bounced or
+    complained. Unique per pair; only ``newsletter.deliveries`` writes it (statuses: ``DeliveryStatus``)."""
 
     __tablename__ = "delivery"
     # The claim queries walk an issue's queued deliveries in id order; without this index every claim would
@@ -127,7 +130,7 @@ class DeliveryRow(SQLModel, table=True):
     issue_id: int = Field(foreign_key="issue.id", index=True, ondelete="CASCADE")
     subscriber_id: int = Field(index=True)
     cohort_key: str = Field(max_length=600)
-    status: str = Field(default="queued", max_length=12, index=True)
+    status: str = Field(default=DeliveryStatus.QUEUED, max_length=12, index=True)
     lease_until: datetime | None = None
     batch_key: str | None = Field(default=None, max_length=40, index=True)
     # The claim holding the lease: a new key on every claim, so a sender whose lease ran out writes nothing.

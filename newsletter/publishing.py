@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from newsletter import issues
+from newsletter import deliveries, issues
 from newsletter.catalog import store
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
@@ -22,6 +22,7 @@ from newsletter.models import IssueRow
 from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
+from newsletter.statuses import IssueStatus
 from newsletter.values import Cohort, Digest, Recipient, RenderedEmail, Week
 from newsletter.worker import hand_to_workers
 
@@ -63,7 +64,7 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
     try:
         with session_scope(engine) as session:
             issue = issues.create_issue(session, week=week, snapshots=rendering.snapshots)
-            queued = issues.queue_deliveries(session, issue, source)
+            queued = deliveries.queue(session, issue, source)
             outcome = BuildOutcome(week, issue.number, True, issue.subject, rendering.sizes, rendering.empty, queued)
         source.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
         return outcome
@@ -117,7 +118,7 @@ def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: ji
         return outcome, None
     with session_scope(engine) as session:
         status = issues.get_issue(session, outcome.number).status
-    if status not in ("draft", "approved", "sending"):
+    if status not in (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING):
         return outcome, None
     report = send_now(engine, outcome.number, provider=provider, source=source, envelope=envelope,
                       batch_size=batch_size, **send_options)
@@ -145,7 +146,7 @@ def due_issues(engine: Engine, now: datetime) -> list[int]:
     """Approved issues whose scheduled send time has come, oldest first."""
     with session_scope(engine) as session:
         return list(session.exec(select(IssueRow.number).where(
-            IssueRow.status == "approved", col(IssueRow.send_at).is_not(None), col(IssueRow.send_at) <= now)
+            IssueRow.status == IssueStatus.APPROVED, col(IssueRow.send_at).is_not(None), col(IssueRow.send_at) <= now)
             .order_by(col(IssueRow.number))))
 
 
@@ -163,7 +164,7 @@ def plan_send(engine: Engine, number: int, *, source: RecipientSource, page: int
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         rendered = issues.snapshots(session, issue)
-        settled = issues.settled_subscribers(session, issue)
+        settled = deliveries.settled_subscribers(session, issue)
     plan = []
     for cohort, _size in source.cohorts():
         if cohort.key not in rendered:

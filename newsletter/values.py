@@ -280,7 +280,12 @@ class SendResult:
     """The provider's answer for one message: submitted, or rejected with the reason."""
 
     delivery_id: int
-    status: Literal["submitted", "rejected"]
+    status: Literal["submitted", "rejected"]  # providers see no enum: a DeliveryStatus value, checked here
     provider_id: str | None = None
     reason: str | None = None
     permanent: bool = False
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the provider accepted the message (not proof of delivery)."""
+        return self.status == "submitted"

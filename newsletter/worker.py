@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from newsletter import issues, outage
 from newsletter.db import session_scope
@@ -22,6 +22,7 @@ from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow, IssueRow
 from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
+from newsletter.statuses import DeliveryStatus, IssueStatus
 
 log = logging.getLogger("newsletter.worker")
 
@@ -29,9 +30,9 @@ log = logging.getLogger("newsletter.worker")
 def issues_to_send(engine: Engine) -> list[int]:
     """Numbers of issues being sent that still have queued deliveries, oldest first."""
     query = (select(IssueRow.number).join(DeliveryRow, col(DeliveryRow.issue_id) == col(IssueRow.id))
-             .where(IssueRow.status == "sending", DeliveryRow.status == "queued")
+             .where(IssueRow.status == IssueStatus.SENDING, DeliveryRow.status == DeliveryStatus.QUEUED)
              .distinct().order_by(col(IssueRow.number)))
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return list(session.exec(query))
 
 
@@ -40,7 +41,7 @@ def hand_to_workers(engine: Engine, number: int, *, source: RecipientSource) -> 
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         issues.start_sending(session, issue, source)
-        return issues.delivery_counts(session, issue.id).get("queued", 0)
+        return issues.delivery_counts(session, issue.id).get(DeliveryStatus.QUEUED, 0)
 
 
 def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSource, envelope: Envelope,

@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from newsletter.models import DeliveryRow, IssueRow
+from newsletter.statuses import REACHED, DeliveryStatus, SubscriberStatus
 from subscribers.models import Subscriber
 
 
@@ -20,7 +21,7 @@ class IssueFigures:
     submitted: int
     rejected: int
     failed: int
-    dropped: int
+    withdrawn: int
     bounced: int
     complained: int
     unsubscribed_since: int
@@ -28,9 +29,10 @@ class IssueFigures:
     @classmethod
     def of(cls, counts: dict[str, int], unsubscribed_since: int) -> IssueFigures:
         """From delivery counts by status; bounced and complained deliveries had been submitted first."""
-        bounced, complained = counts.get("bounced", 0), counts.get("complained", 0)
-        return cls(counts.get("queued", 0), counts.get("submitted", 0) + bounced + complained,
-                   counts.get("rejected", 0), counts.get("failed", 0), counts.get("dropped", 0), bounced, complained,
+        d = DeliveryStatus
+        bounced, complained = counts.get(d.BOUNCED, 0), counts.get(d.COMPLAINED, 0)
+        return cls(counts.get(d.QUEUED, 0), counts.get(d.SUBMITTED, 0) + bounced + complained,
+                   counts.get(d.REJECTED, 0), counts.get(d.FAILED, 0), counts.get(d.WITHDRAWN, 0), bounced, complained,
                    unsubscribed_since)
 
 
@@ -40,9 +42,9 @@ def unsubscribed_since(session: Session, number: int | None = None) -> dict[int,
     query = (select(IssueRow.number, func.count())
              .join(DeliveryRow, col(DeliveryRow.issue_id) == col(IssueRow.id))
              .join(Subscriber, col(Subscriber.id) == col(DeliveryRow.subscriber_id))
-             .where(col(IssueRow.sent_at).is_not(None), Subscriber.status == "unsubscribed",
+             .where(col(IssueRow.sent_at).is_not(None), Subscriber.status == SubscriberStatus.UNSUBSCRIBED,
                     col(Subscriber.unsubscribed_at) >= col(IssueRow.sent_at),
-                    col(DeliveryRow.status).in_(("submitted", "bounced", "complained")))
+                    col(DeliveryRow.status).in_(REACHED))
              .group_by(col(IssueRow.number)))
     if number is not None:
         query = query.where(IssueRow.number == number)

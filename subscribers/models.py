@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+from newsletter.statuses import SubscriberStatus
+
+STATUSES = tuple(SubscriberStatus)
 
 
 class Subscriber(SQLModel, table=True):
@@ -19,7 +21,7 @@ class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True, max_length=320)
     name: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="pending", max_length=12)
+    status: str = Field(default=SubscriberStatus.PENDING, max_length=12)
     categories: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     free_only: bool = False
     source: str = Field(default="operator", max_length=40)

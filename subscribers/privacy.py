@@ -13,12 +13,14 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
-from subscribers import service
+from newsletter.statuses import REPORTED, SubscriberStatus
 from subscribers.models import STATUSES, AddressChangeMail, Subscriber
 from subscribers.store import categories_text, is_erased, normalise_address
 from subscribers.store import erased_address as erased_address  # where erasure is documented
+from subscribers.suppression import suppress
 
 CSV_FIELDS = ("email", "name", "categories", "free_only", "status", "consented_at", "confirmed_at")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such cells leave with a
@@ -28,7 +30,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
     """Everything stored about the subscriber at ``address``, deliveries included, as JSON-ready data."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         row = _by_address(session, address)
         deliveries = session.exec(select(DeliveryRow).where(DeliveryRow.subscriber_id == row.id)
                                   .order_by(col(DeliveryRow.id))).all()
@@ -40,18 +42,19 @@ def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
 
 def forget(engine: Engine, address: str, *, secret: str) -> None:
     """Erase personal data; keep a salted hash and a suppressing status so the address is never mailed again."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         row = _by_address(session, address)
+        assert row.id is not None
         # An address change to this address, still unconfirmed, must not bring it back either.
         session.exec(update(Subscriber).where(col(Subscriber.pending_email) == row.email).values(pending_email=None))
         row.email = erased_address(row.email, secret)
         row.name = row.consent_ip = row.consent_user_agent = row.confirmed_ip = row.confirmed_user_agent = None
         row.pending_email = None
-        row.status = row.status if row.status in ("bounced", "complained") else "unsubscribed"
         row.erased = True
-        service.drop_queued(session, row.id, reason="subscriber erased")
+        # Nothing says when: an erased reader leaves no trace but the status that keeps the address suppressed.
+        suppress(session, [row.id], SubscriberStatus.UNSUBSCRIBED, channel="erasure", moment=datetime.now(UTC),
+                 reason="subscriber erased", stamp=False)
         session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
-        session.commit()
 
 
 @dataclass
@@ -70,7 +73,7 @@ def import_csv(engine: Engine, text: str, *, secret: str, source: str = "csv") -
     rows = list(_rows(text, source))
     report = ImportReport(pending=[])
     now = datetime.now(UTC)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         for number, values in rows:
             email = values["email"]
             if is_erased(session, email, secret):
@@ -85,9 +88,8 @@ def import_csv(engine: Engine, text: str, *, secret: str, source: str = "csv") -
                 report.updated += 1
             _apply(row, values, number, source)
             session.flush()
-            if row.status == "pending" and report.pending is not None and row.id is not None:
+            if row.status == SubscriberStatus.PENDING and report.pending is not None and row.id is not None:
                 report.pending.append(row.id)
-        session.commit()
     return report
 
 
@@ -101,7 +103,7 @@ def _rows(text: str, source: str) -> Iterable[tuple[int, dict[str, str]]]:
             values["email"] = normalise_address(values.get("email", ""))
         except SubscriberError as exc:
             raise SubscriberError(f"{source}, line {number}: {exc}") from None
-        status = values.get("status") or "pending"
+        status = values.get("status") or SubscriberStatus.PENDING
         if status not in STATUSES:
             raise SubscriberError(f"{source}, line {number}: status {status!r} is not one of {', '.join(STATUSES)}")
         yield number, values
@@ -112,16 +114,16 @@ def _apply(row: Subscriber, values: dict[str, str], number: int, source: str) ->
     row.categories = categories_text(values.get("categories", "").replace(";", ",").split(","))
     row.free_only = values.get("free_only", "").lower() in ("1", "true", "yes")
     consented = values.get("consented_at")
-    status = values.get("status") or "pending"
-    if status == "active" and not consented:
-        status = "pending"  # no proof of consent: they must confirm first
+    status = values.get("status") or SubscriberStatus.PENDING
+    if status == SubscriberStatus.ACTIVE and not consented:
+        status = SubscriberStatus.PENDING  # no proof of consent: they must confirm first
     if consented:
         try:
             row.consent_at = datetime.combine(date.fromisoformat(consented[:10]), datetime.min.time(), UTC)
         except ValueError:
             raise SubscriberError(f"{source}, line {number}: consented_at {consented!r} is not YYYY-MM-DD") from None
         row.consent_text = f"imported from {source}: consent recorded by the previous system"
-    if row.status not in ("bounced", "complained"):
+    if row.status not in REPORTED:
         row.status = status
 
 
@@ -130,7 +132,7 @@ def export_csv(engine: Engine) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         query = select(Subscriber).where(col(Subscriber.erased).is_(False)).order_by(col(Subscriber.id))
         for row in session.exec(query):
             cells = {"email": row.email, "name": row.name or "", "categories": row.categories,

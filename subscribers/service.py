@@ -1,4 +1,4 @@
-"""Subscriber actions with their side effects: unsubscribe (and drop what is still queued).
+"""Subscriber actions with their side effects: unsubscribe (and withdraw what is still queued).
 
 Coming back after leaving goes through double opt-in again: ``signup.request_resubscription``.
 """
@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
+from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
-from newsletter.models import DeliveryRow
+from newsletter.statuses import SubscriberStatus
 from subscribers.models import Subscriber
+from subscribers.suppression import suppress
 
 
 def get(engine: Engine, subscriber_id: int) -> Subscriber:
     """The subscriber, or SubscriberError when the id is unknown or erased (their links no longer work)."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         row = _row(session, subscriber_id)
         if row.erased:
             raise SubscriberError(f"subscriber {subscriber_id} was erased")
@@ -28,24 +29,13 @@ def get(engine: Engine, subscriber_id: int) -> Subscriber:
 def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
     """Stop all mail to the subscriber at once; True if this changed their status.
 
-    Deliveries still queued are dropped in the same transaction, so an issue being sent right now skips them.
+    Deliveries still queued are withdrawn in the same transaction, so an issue being sent right now skips them.
     """
-    now = datetime.now(UTC)
-    with Session(engine) as session:
-        row = _row(session, subscriber_id)
-        changed = row.status in ("active", "pending")
-        if changed:
-            row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", now, channel
-        drop_queued(session, subscriber_id, reason=f"unsubscribed ({channel})")
-        session.commit()
-    return changed
-
-
-def drop_queued(session: Session, subscriber_id: int | None, *, reason: str) -> None:
-    """Drop the subscriber's deliveries not yet claimed for sending, in the caller's transaction."""
-    session.exec(update(DeliveryRow).where(col(DeliveryRow.subscriber_id) == subscriber_id,
-                                           col(DeliveryRow.status) == "queued")
-                 .values(status="dropped", reason=reason))
+    with session_scope(engine) as session:
+        _row(session, subscriber_id)
+        changed = suppress(session, [subscriber_id], SubscriberStatus.UNSUBSCRIBED, channel=channel,
+                           moment=datetime.now(UTC))
+    return bool(changed)
 
 
 def _row(session: Session, subscriber_id: int) -> Subscriber:
@@ -53,3 +43,4 @@ def _row(session: Session, subscriber_id: int) -> Subscriber:
     if row is None:
         raise SubscriberError(f"no subscriber {subscriber_id}")
     return row
+

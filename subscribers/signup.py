@@ -18,12 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.errors import SubscriberError
+from newsletter.statuses import REACHABLE, REPORTED, SubscriberStatus
 from subscribers.models import AddressChangeMail, Subscriber
 from subscribers.store import categories_text, is_erased, normalise_address
 
 CONSENT_TEXT = ("Send me Weekly AI Tool Verdicts: one email a week with head-to-head verdicts on new AI tools, "
                 "for the categories I chose. I can unsubscribe from any issue with one click.")
-SUPPRESSED = ("bounced", "complained")
+SUPPRESSED = REPORTED
 ADDRESS_CHANGES_PER_DAY = 3
 
 
@@ -51,7 +52,7 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
         if row is None and is_erased(session, email, secret):
             return None  # erased for good: the same page as everyone, and no mail
         if row is None:  # new: fresh consent, confirmed by double opt-in
-            row = Subscriber(email=email, status="pending", created_at=moment, source="signup")
+            row = Subscriber(email=email, status=SubscriberStatus.PENDING, created_at=moment, source="signup")
             session.add(row)
         elif not _may_ask(row, moment - resend_after):
             return None
@@ -82,7 +83,7 @@ def confirmation_not_sent(engine: Engine, subscriber_id: int, *, resend_after: t
     """The last confirmation never left (the provider failed): let the pending reader ask again at once."""
     with Session(engine) as session:
         row = session.get(Subscriber, subscriber_id)
-        if row is not None and row.status == "pending" and row.confirmation_sent_at is not None:
+        if row is not None and row.status == SubscriberStatus.PENDING and row.confirmation_sent_at is not None:
             # Moved back rather than cleared: clearing would age the sign-up to its creation for the purge.
             row.confirmation_sent_at = _aware(row.confirmation_sent_at) - resend_after
             session.commit()
@@ -90,14 +91,14 @@ def confirmation_not_sent(engine: Engine, subscriber_id: int, *, resend_after: t
 
 def _may_ask(row: Subscriber, since: datetime) -> bool:
     """Whether a sign-up of an existing row may (re)start double opt-in now."""
-    if row.status in ("active", *SUPPRESSED):
+    if row.status in (SubscriberStatus.ACTIVE, *SUPPRESSED):
         return False  # nothing to confirm, or never to be mailed again
-    return not (row.status == "pending" and _recent(row.confirmation_sent_at, since))  # not a moment ago
+    return not (row.status == SubscriberStatus.PENDING and _recent(row.confirmation_sent_at, since))  # not a moment ago
 
 
 def _ask(row: Subscriber, consent: Consent, moment: datetime) -> None:
     """Make ``row`` pending with this consent, its confirmation sent at ``moment``."""
-    row.status = "pending"
+    row.status = SubscriberStatus.PENDING
     row.consent_at, row.consent_ip, row.consent_user_agent, row.consent_text = (
         moment, consent.ip, (consent.user_agent or "")[:400] or None, consent.text)
     row.confirmation_sent_at = moment
@@ -139,7 +140,7 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
         if kind == "change":  # the status stays what it is
             row.email, row.pending_email = address, None
         elif kind == "sign-up":
-            row.status, row.confirmed_at = "active", moment
+            row.status, row.confirmed_at = SubscriberStatus.ACTIVE, moment
             row.unsubscribed_at = row.unsubscribe_channel = None  # a reader who came back through double opt-in
         else:
             return row  # already active: a repeat click (or a scanner) leaves the evidence of the first one
@@ -157,9 +158,9 @@ def _confirmable(session: Session, subscriber_id: int, address: str) -> tuple[Su
         if session.exec(select(Subscriber).where(Subscriber.email == address)).first() is not None:
             raise SubscriberError("that address is already subscribed")
         return row, "change"
-    if address != row.email or row.status not in ("pending", "active"):
+    if address != row.email or row.status not in REACHABLE:
         raise SubscriberError("this confirmation link no longer applies")
-    return row, "sign-up" if row.status == "pending" else "done"
+    return row, "sign-up" if row.status == SubscriberStatus.PENDING else "done"
 
 
 def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequence[str], free_only: bool,

@@ -15,8 +15,11 @@ from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
+from newsletter.statuses import SubscriberStatus
 from newsletter.values import Cohort, Recipient
+from subscribers import suppression
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
 
@@ -88,11 +91,11 @@ def add_active(
             continue
         row = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
         if row is None:
-            session.add(Subscriber(email=address, status="active", categories=prefs, free_only=free_only,
+            session.add(Subscriber(email=address, status=SubscriberStatus.ACTIVE, categories=prefs, free_only=free_only,
                                    created_at=moment, confirmed_at=moment))
             outcome.append((address, "added"))
             continue
-        wanted = ("active", prefs, free_only)
+        wanted = (SubscriberStatus.ACTIVE, prefs, free_only)
         if (row.status, row.categories, row.free_only) == wanted:
             outcome.append((address, "unchanged"))
             continue
@@ -112,7 +115,7 @@ def page(session: Session, *, after: int = 0, limit: int = 100, status: str | No
 
 def by_ids(engine: Engine, ids: Sequence[int]) -> list[Subscriber]:
     """Subscribers with these ids, by id."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return list(session.exec(select(Subscriber).where(col(Subscriber.id).in_(ids)).order_by(col(Subscriber.id))))
 
 
@@ -166,9 +169,9 @@ class Directory:
     def cohorts(self) -> list[tuple[Cohort, int]]:
         """Distinct preference sets among active subscribers, with their sizes (one grouped query)."""
         query = (select(Subscriber.categories, Subscriber.free_only, func.count())
-                 .where(Subscriber.status == "active", col(Subscriber.pause_remaining) == 0)
+                 .where(Subscriber.status == SubscriberStatus.ACTIVE, col(Subscriber.pause_remaining) == 0)
                  .group_by(col(Subscriber.categories), col(Subscriber.free_only)))
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             rows = session.exec(query).all()
         found = [(cohort_from(c, f), n) for c, f, n in rows]
         return sorted(found, key=lambda item: item[0].key)
@@ -176,11 +179,12 @@ class Directory:
     def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
         """Active members of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
         query = (select(Subscriber.id)
-                 .where(Subscriber.status == "active", Subscriber.categories == categories_text(cohort.categories),
+                 .where(Subscriber.status == SubscriberStatus.ACTIVE,
+                        Subscriber.categories == categories_text(cohort.categories),
                         Subscriber.free_only == cohort.free_only, col(Subscriber.pause_remaining) == 0,
                         col(Subscriber.id) > after)
                  .order_by(col(Subscriber.id)).limit(limit))
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             return [i for i in session.exec(query) if i is not None]
 
     def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
@@ -190,26 +194,25 @@ class Directory:
         """
         query = select(Subscriber.id, Subscriber.email).where(col(Subscriber.id).in_(bindparam("ids", expanding=True)))
         if active_only:
-            query = query.where(Subscriber.status == "active")
-        with Session(self._engine) as session:
+            query = query.where(Subscriber.status == SubscriberStatus.ACTIVE)
+        with session_scope(self._engine) as session:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
 
     def issue_built(self) -> None:
         """Count one skipped issue off every pause."""
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             session.exec(update(Subscriber).where(col(Subscriber.pause_remaining) > 0)
                          .values(pause_remaining=Subscriber.pause_remaining - 1))
-            session.commit()
 
     def suppress(self, ids: Sequence[int], *, reason: str) -> None:
-        """Mark active subscribers ``bounced`` (the only permanent refusal a send can report)."""
-        if reason != "bounced":
+        """Mark active subscribers ``bounced`` (the only permanent refusal a send can report), their queued
+        deliveries withdrawn."""
+        if reason != SubscriberStatus.BOUNCED:
             raise SubscriberError(f"cannot suppress for {reason!r}; sends only report bounces")
-        with Session(self._engine) as session:
-            session.exec(update(Subscriber).where(col(Subscriber.id).in_(ids), col(Subscriber.status) == "active")
-                         .values(status="bounced", unsubscribed_at=datetime.now(UTC), unsubscribe_channel="bounce"))
-            session.commit()
+        with session_scope(self._engine) as session:
+            suppression.suppress(session, ids, SubscriberStatus.BOUNCED, channel="bounce", moment=datetime.now(UTC),
+                                 replaces={SubscriberStatus.ACTIVE})
 
     def purge_pending(self, older_than: datetime) -> int:
         """Delete sign-ups never confirmed whose last confirmation email went out before ``older_than``.
@@ -217,16 +220,15 @@ class Directory:
         Their consent evidence goes with them: an unconfirmed request is no consent worth keeping.
         """
         last_asked = func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             result = session.exec(delete(Subscriber).where(
-                col(Subscriber.status) == "pending", last_asked < older_than))
-            session.commit()
+                col(Subscriber.status) == SubscriberStatus.PENDING, last_asked < older_than))
         return int(result.rowcount)
 
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with their cohort."""
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             row = session.exec(select(Subscriber).where(Subscriber.email == normalise_address(address))).first()
-        if row is None or row.status != "active":
+        if row is None or row.status != SubscriberStatus.ACTIVE:
             return None
         return self._links.recipient(row), cohort_of(row)

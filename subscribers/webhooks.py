@@ -32,15 +32,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
+from newsletter import deliveries
+from newsletter.db import session_scope
 from newsletter.errors import WebhookRejected
-from newsletter.models import DeliveryRow
-from subscribers import service
+from newsletter.statuses import REACHABLE, DeliveryStatus, SubscriberStatus
 from subscribers.models import Subscriber, WebhookEvent, WebhookToken
+from subscribers.suppression import suppress
 from subscribers.webhook_payloads import PARSERS, Event, Kind, load_json
 
 __all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply", "now_seconds"]
 WINDOW = 300
 log = logging.getLogger("subscribers.webhooks")
+# The subscriber status each event that stops mail leads to.
+REPORTS = {"unsubscribe": SubscriberStatus.UNSUBSCRIBED, "hard_bounce": SubscriberStatus.BOUNCED,
+           "complaint": SubscriberStatus.COMPLAINED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +156,13 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     another body raises WebhookRejected.
     """
     moment = now or datetime.now(UTC)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         if token is not None:
             _remember(session, token, moment)
         applied = 0
         for event in events:
             if event.kind != "ignored" and _first_time(session, event, moment):
                 applied += _apply_one(session, event, soft_limit, moment)
-        session.commit()
     return applied
 
 
@@ -191,27 +195,24 @@ def _remember(session: Session, token: Token, moment: datetime) -> None:
 
 
 def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime) -> int:
-    delivery = session.get(DeliveryRow, event.delivery_id) if event.delivery_id else None
-    row = session.get(Subscriber, delivery.subscriber_id) if delivery else None
+    """Apply one event to the subscriber it names (by our delivery id, else by address); 1 if one was found."""
+    subscriber = deliveries.subscriber_of(session, event.delivery_id) if event.delivery_id else None
+    row = session.get(Subscriber, subscriber) if subscriber is not None else None
     if row is None and event.address:
         row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()
-    if row is None:
+    if row is None or row.id is None:
         return 0
-    if event.kind == "unsubscribe":
-        if row.status in ("active", "pending"):
-            row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", moment, event.provider
-        service.drop_queued(session, row.id, reason=f"unsubscribed ({event.provider})")
-        return 1
+    to, replaces = REPORTS.get(event.kind, SubscriberStatus.BOUNCED), None
     if event.kind == "soft_bounce":
         row.soft_bounces += 1
-        if row.soft_bounces >= soft_limit and row.status in ("active", "pending"):
-            row.status = "bounced"
-    elif event.kind in ("hard_bounce", "complaint") and row.status != "complained":
-        row.status = "bounced" if event.kind == "hard_bounce" else "complained"
-    if row.status in ("bounced", "complained") and row.unsubscribed_at is None:
-        row.unsubscribed_at, row.unsubscribe_channel = moment, event.provider
-    if delivery is not None and event.kind in ("hard_bounce", "complaint"):
-        delivery.status = "bounced" if event.kind == "hard_bounce" else "complained"
+        replaces = REACHABLE if row.soft_bounces >= soft_limit else frozenset()
+    elif event.kind not in REPORTS:  # "delivered"
+        replaces = frozenset()
+    # With nothing to replace, the status stays; a reader bounced already still gets the time they left.
+    suppress(session, [row.id], to, channel=event.provider, moment=moment, replaces=replaces)
+    if subscriber is not None and event.kind in ("hard_bounce", "complaint"):
+        assert event.delivery_id is not None
+        deliveries.mark_reported(session, event.delivery_id, DeliveryStatus(to))
     return 1
 
 

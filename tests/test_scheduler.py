@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 
 import scheduler
 from newsletter import issues, publishing
-from newsletter.claims import TABLE
 from newsletter.config import Settings
 from newsletter.db import session_scope
+from newsletter.deliveries import TABLE
 from newsletter.dispatch import Envelope
 from newsletter.providers.memory import MemoryProvider
 from newsletter.render import make_environment

@@ -145,8 +145,8 @@ def test_missing_api_key_is_named(env: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_retry_failed_reopens_a_sent_issue_for_its_failures_only(env: Path, database_url: str) -> None:
     from sqlalchemy import update
 
-    from newsletter.claims import TABLE
     from newsletter.db import make_engine
+    from newsletter.deliveries import TABLE
 
     run("import", *[str(p) for p in sorted(FIXTURE_PAGES.glob("*.txt"))], "--published", "2026-11-18")
     run("subscribers", "add", "a@example.com", "b@example.com")

@@ -119,4 +119,4 @@ def test_kill_then_a_reader_of_the_batch_in_flight_unsubscribes(provider: str, e
         assert rows == Counter({"submitted": 60})  # the leaver's message was in the request the service kept
     else:
         assert 0 < duplicates < 2 * BATCH  # at most the batches in flight, less the leaver
-        assert rows == Counter({"submitted": 59, "dropped": 1})
+        assert rows == Counter({"submitted": 59, "withdrawn": 1})

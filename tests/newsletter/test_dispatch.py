@@ -6,11 +6,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import claims, dispatch, issues
+from newsletter import deliveries, dispatch, issues
+from newsletter.clock import ManualClock
 from newsletter.db import session_scope
 from newsletter.dispatch import Envelope, send_issue
 from newsletter.errors import (
@@ -71,7 +71,7 @@ def test_refusals_are_recorded_and_leavers_are_dropped(engine: Engine) -> None:
     report = send(engine, directory, provider)
     assert (report.submitted, report.rejected, report.dropped) == (8, 1, 1)
     assert report.reasons == {"inactive recipient": 1}
-    assert statuses(engine) == Counter({"submitted": 8, "rejected": 1, "dropped": 1})
+    assert statuses(engine) == Counter({"submitted": 8, "rejected": 1, "withdrawn": 1})
     assert report.status == "sent"
 
 
@@ -132,16 +132,15 @@ def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
     assert issue_id is not None
-    crashed = claims.claim(engine, issue_id, 4, timedelta(minutes=10))
+    clock, lease = ManualClock(), timedelta(minutes=10)
+    crashed = deliveries.claim(engine, issue_id, 4, lease, clock=clock)
     assert crashed is not None and len(crashed.rows) == 4
-    others = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
+    clock.advance(timedelta(minutes=1))
+    others = deliveries.claim(engine, issue_id, 100, lease, clock=clock)
     assert others is not None and len(others.rows) == 6 and not set(crashed.rows) & set(others.rows)
-    assert claims.claim(engine, issue_id, 100, timedelta(minutes=10)) is None
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
-    with engine.begin() as connection:
-        connection.execute(update(table).where(table.c.id.in_([c[0] for c in crashed.rows]))
-                           .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
-    again = claims.claim(engine, issue_id, 100, timedelta(minutes=10))
+    assert deliveries.claim(engine, issue_id, 100, lease, clock=clock) is None
+    clock.advance(lease - timedelta(seconds=30))  # the crashed batch's lease has run out, not the others'
+    again = deliveries.claim(engine, issue_id, 100, lease, clock=clock)
     assert again is not None
     assert (again.key, again.rows) == (crashed.key, crashed.rows)  # the same batch, whole, under the same key
     assert again.reclaimed and not crashed.reclaimed and again.lease_key != crashed.lease_key
@@ -172,7 +171,7 @@ def test_a_refused_or_ambiguous_batch_fails_alone_and_can_be_retried(engine: Eng
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
         assert issue_id is not None
-    assert claims.requeue_failed(engine, issue_id) == 2
+    assert deliveries.requeue_failed(engine, issue_id) == 2
     with session_scope(engine) as session:
         issues.get_issue(session, 1).status = "paused"  # an operator resumes a finished issue to retry
     provider.poison = "nobody"
@@ -228,7 +227,8 @@ def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engi
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
     assert issue_id is not None
-    crashed = claims.claim(engine, issue_id, 3, timedelta(seconds=1), now=datetime.now(UTC) - timedelta(seconds=5))
+    crashed = deliveries.claim(engine, issue_id, 3, timedelta(seconds=1),
+                               clock=ManualClock(datetime.now(UTC) - timedelta(seconds=5)))
     assert crashed is not None  # its sender died after the request went out; the lease has run out since
     gone, left = crashed.rows[0][1], crashed.rows[1][1]
     with session_scope(engine) as session:
@@ -238,7 +238,7 @@ def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engi
     report = send(engine, directory, provider)
     assert (report.failed, report.submitted) == (3, 7)
     assert statuses(engine) == Counter({"submitted": 7, "failed": 3})
-    assert all(reason.startswith(claims.UNKNOWN_OUTCOME) for reason in report.reasons)
+    assert all(reason.startswith(deliveries.UNKNOWN_OUTCOME) for reason in report.reasons)
 
 
 def test_a_batch_refused_for_its_credentials_is_batched_afresh_without_readers_who_left(engine: Engine) -> None:

@@ -6,12 +6,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import claims, issues
-from newsletter.dispatch import send_issue
+from newsletter import deliveries, issues
+from newsletter.clock import ManualClock
+from newsletter.dispatch import DEFAULT_LEASE, send_issue
 from newsletter.models import DeliveryRow
 from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
@@ -31,23 +31,27 @@ def issue_id(engine: Engine) -> int:
     return number
 
 
-def submitted(claim: claims.Claim, provider_id: str) -> list[SendResult]:
+def submitted(claim: deliveries.Claim, provider_id: str) -> list[SendResult]:
     return [SendResult(delivery, "submitted", provider_id=provider_id) for delivery, _, _ in claim.rows]
 
 
 def test_a_claim_that_lost_its_lease_records_nothing(engine: Engine) -> None:
     build(engine, seed(engine))
-    first = claims.claim(engine, issue_id(engine), 4, LEASE, now=T0)
+    clock = ManualClock(T0)
+    first = deliveries.claim(engine, issue_id(engine), 4, LEASE, clock=clock)
     assert first is not None
-    again = claims.claim(engine, issue_id(engine), 4, LEASE, now=T0 + timedelta(seconds=4))  # the lease ran out
+    clock.advance(timedelta(seconds=4))
+    again = deliveries.claim(engine, issue_id(engine), 4, LEASE, clock=clock)  # the lease ran out
     assert again is not None and (again.key, again.rows) == (first.key, first.rows)
     assert again.lease_key != first.lease_key
-    assert claims.record(engine, first, submitted(first, "late"), now=T0 + timedelta(seconds=5)) == set()
-    assert not claims.renew(engine, first, LEASE, now=T0 + timedelta(seconds=5))
-    claims.release(engine, first)  # a stale release gives nothing back either
-    assert claims.claim(engine, issue_id(engine), 100, LEASE, now=T0 + timedelta(seconds=5)) is not None
+    clock.advance(timedelta(seconds=1))
+    assert deliveries.record(engine, first, submitted(first, "late"), clock=clock) == set()
+    assert not deliveries.renew(engine, first, LEASE, clock=clock)
+    deliveries.release(engine, first)  # a stale release gives nothing back either
+    assert deliveries.claim(engine, issue_id(engine), 100, LEASE, clock=clock) is not None
     ids = {delivery for delivery, _, _ in first.rows}
-    assert claims.record(engine, again, submitted(again, "current"), now=T0 + timedelta(seconds=6)) == ids
+    clock.advance(timedelta(seconds=1))
+    assert deliveries.record(engine, again, submitted(again, "current"), clock=clock) == ids
     with Session(engine) as session:
         rows = session.exec(select(DeliveryRow).where(DeliveryRow.status == "submitted")).all()
     assert {row.provider_id for row in rows} == {"current"} and len(rows) == 4
@@ -55,40 +59,43 @@ def test_a_claim_that_lost_its_lease_records_nothing(engine: Engine) -> None:
 
 def test_a_renewed_lease_is_not_taken_back(engine: Engine) -> None:
     build(engine, seed(engine))
-    first = claims.claim(engine, issue_id(engine), 4, LEASE, now=T0)
+    clock = ManualClock(T0)
+    first = deliveries.claim(engine, issue_id(engine), 4, LEASE, clock=clock)
     assert first is not None
-    assert claims.renew(engine, first, LEASE, now=T0 + timedelta(seconds=2))  # now held until T0 + 5 s
-    others = claims.claim(engine, issue_id(engine), 100, LEASE, now=T0 + timedelta(seconds=4))
+    clock.advance(timedelta(seconds=2))
+    assert deliveries.renew(engine, first, LEASE, clock=clock)  # now held until T0 + 5 s
+    clock.advance(timedelta(seconds=2))
+    others = deliveries.claim(engine, issue_id(engine), 100, LEASE, clock=clock)
     assert others is not None and not set(others.rows) & set(first.rows)
-    assert claims.claim(engine, issue_id(engine), 100, LEASE, now=T0 + timedelta(seconds=4)) is None
-    taken = claims.claim(engine, issue_id(engine), 100, LEASE, now=T0 + timedelta(seconds=6))
+    assert deliveries.claim(engine, issue_id(engine), 100, LEASE, clock=clock) is None
+    clock.advance(timedelta(seconds=2))
+    taken = deliveries.claim(engine, issue_id(engine), 100, LEASE, clock=clock)
     assert taken is not None and taken.rows == first.rows
 
 
 class Overtaken(MemoryProvider):
     """While the first batch is in flight its lease runs out and another sender takes it back and sends it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: ManualClock) -> None:
         super().__init__()
-        self.engine, self.overtaken = engine, 0
+        self.engine, self.clock, self.overtaken = engine, clock, 0
 
     def send_messages(self, messages):  # type: ignore[no-untyped-def]
         if not self.overtaken:
-            table = DeliveryRow.__table__  # type: ignore[attr-defined]
-            with self.engine.begin() as connection:
-                connection.execute(update(table).where(table.c.lease_until.is_not(None))
-                                   .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
-            other = claims.claim(self.engine, issue_id(self.engine), 100, LEASE)
+            self.clock.advance(DEFAULT_LEASE + timedelta(seconds=1))  # the first sender's lease runs out
+            other = deliveries.claim(self.engine, issue_id(self.engine), 100, LEASE, clock=self.clock)
             assert other is not None
-            self.overtaken = len(claims.record(self.engine, other, submitted(other, "other sender")))
+            self.overtaken = len(deliveries.record(self.engine, other, submitted(other, "other sender"),
+                                                   clock=self.clock))
         return super().send_messages(messages)
 
 
 def test_the_summary_counts_only_what_this_sender_recorded(engine: Engine) -> None:
     directory = seed(engine)
     build(engine, directory)
-    provider = Overtaken(engine)
-    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3)
+    clock = ManualClock(T0)
+    provider = Overtaken(engine, clock)
+    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3, clock=clock)
     assert provider.overtaken == 3
     assert (report.submitted, report.status) == (7, "sent")  # the overtaken batch is counted once, elsewhere
     assert statuses(engine) == Counter({"submitted": 10})

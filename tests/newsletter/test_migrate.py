@@ -72,6 +72,16 @@ def test_a_schema_behind_the_code_is_refused_then_upgraded_with_its_data(tmp_pat
 @pytest.fixture(params=["sqlite", "postgresql"])
 def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database migrated only to 0002, on SQLite or on a PostgreSQL schema of its own."""
+    yield from _migrated_to("0002", request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def at_0007(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated only to 0007, on SQLite or on a PostgreSQL schema of its own."""
+    yield from _migrated_to("0007_smtp", request, tmp_path)
+
+
+def _migrated_to(revision: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     from alembic import command
 
     from tests.conftest import PG_URL
@@ -89,7 +99,7 @@ def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     config = migrate._config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
+        command.upgrade(config, revision)
     yield engine
     engine.dispose()
     if request.param == "postgresql":
@@ -113,3 +123,26 @@ def test_stored_internationalised_domains_are_rewritten_in_ascii(at_0002: Engine
         ("user@xn--bcher-kva.example", None), ("ann@example.com", "ann@xn--bcher-kva.example"),
         ("bob@bücher.example", None),  # its ASCII form is another row already: left as it was, sent in ASCII
         ("bob@xn--bcher-kva.example", None), ("üser@xn--bcher-kva.example", None)]
+
+
+def test_dropped_deliveries_become_withdrawn_and_back_on_downgrade(at_0007: Engine) -> None:
+    from alembic import command
+
+    with at_0007.begin() as connection:
+        connection.execute(text("INSERT INTO issue (number, week, subject, status, comparison_count, created_at, "
+                                "note, arrangement, subject_override, preheader_override) VALUES (1, '2026-W47', "
+                                "'Old', 'cancelled', 2, '2026-11-16 07:00:00', '', '', '', '')"))
+        connection.execute(text("INSERT INTO delivery (issue_id, subscriber_id, cohort_key, status, attempts) "
+                                "VALUES (1, 1, 'all', 'dropped', 0), (1, 2, 'all', 'submitted', 1)"))
+    migrate.upgrade(at_0007)
+
+    def stored() -> list[str]:
+        with at_0007.connect() as connection:
+            return list(connection.execute(text("SELECT status FROM delivery ORDER BY subscriber_id")).scalars())
+
+    assert stored() == ["withdrawn", "submitted"]
+    config = migrate._config()
+    with at_0007.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007_smtp")
+    assert stored() == ["dropped", "submitted"]

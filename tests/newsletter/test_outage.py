@@ -26,9 +26,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 import scheduler
 from newsletter import migrate, outage
-from newsletter.claims import TABLE
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
+from newsletter.deliveries import TABLE
 from newsletter.errors import DatabaseUnavailable
 from newsletter.models import IssueRow
 from newsletter.worker import hand_to_workers

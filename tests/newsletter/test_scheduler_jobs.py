@@ -11,9 +11,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import desk, issues, scheduler_jobs
-from newsletter.claims import TABLE, UNKNOWN_OUTCOME
+from newsletter import deliveries, desk, issues, scheduler_jobs
+from newsletter.clock import ManualClock
 from newsletter.db import session_scope
+from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from tests.scheduling import env_settings, outbox, seed_this_week
@@ -120,12 +121,18 @@ def test_an_expired_lease_is_released_and_its_batch_kept_whole(
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=2)
     scheduler_jobs.publish(settings)
-    past, future = datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(minutes=5)
     with engine.begin() as connection:
         first, second = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
-        connection.execute(update(TABLE).where(TABLE.c.id == first).values(lease_until=past, batch_key="dead"))
-        connection.execute(update(TABLE).where(TABLE.c.id == second).values(lease_until=future, batch_key="alive"))
-    assert release_expired_leases(engine) == 1
+        issue_id = connection.execute(TABLE.select()).all()[0].issue_id
+    clock, lease = ManualClock(), timedelta(minutes=10)
+    deliveries.claim(engine, issue_id, 1, lease, clock=clock)  # its sender dies
+    clock.advance(timedelta(minutes=6))
+    deliveries.claim(engine, issue_id, 1, lease, clock=clock)  # its sender is still at work
+    with engine.begin() as connection:
+        connection.execute(update(TABLE).where(TABLE.c.id == first).values(batch_key="dead"))
+        connection.execute(update(TABLE).where(TABLE.c.id == second).values(batch_key="alive"))
+    clock.advance(timedelta(minutes=5))  # the first lease ran out a minute ago, the second has five to go
+    assert release_expired_leases(engine, clock=clock) == 1
     with engine.connect() as connection:
         rows = {r.id: (r.lease_until is None, r.batch_key) for r in connection.execute(TABLE.select())}
     assert rows == {first: (True, "dead"), second: (False, "alive")}

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import claims
+from newsletter import deliveries
 from newsletter.dispatch import send_issue
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow
@@ -228,7 +228,7 @@ def test_a_resend_after_a_failure_mid_batch_gives_every_reader_one_copy(engine: 
         assert len(handler.copies()) == 2 + (fault == "drop-data")
         report = send_issue(engine, 1, provider=plain(port), source=directory, envelope=ENVELOPE, batch_size=4)
     with Session(engine) as session:
-        rows = {(d.status, (d.reason or "").startswith(claims.UNKNOWN_OUTCOME)) for d in
+        rows = {(d.status, (d.reason or "").startswith(deliveries.UNKNOWN_OUTCOME)) for d in
                 session.exec(select(DeliveryRow)).all()}
     readers = 10
     if fault == "drop-data":  # the third may well have arrived: it is left for the operator, never sent twice

@@ -178,7 +178,7 @@ def test_approve_schedule_pause_resume_and_cancel(desk: Client, engine: Engine) 
     post(client, "/editor/issues/1/status", action="cancel")
     with session_scope(engine) as session:
         assert status_of(engine) == "cancelled"
-        assert issues.delivery_counts(session, issues.get_issue(session, 1).id) == {"dropped": 10}
+        assert issues.delivery_counts(session, issues.get_issue(session, 1).id) == {"withdrawn": 10}
 
 
 def test_figures_count_outcomes_and_readers_who_left_after_the_issue(desk: Client, engine: Engine) -> None:

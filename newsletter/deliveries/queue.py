@@ -1,0 +1,155 @@
+"""The delivery writes around a send: queue, withdraw, requeue, and what webhooks report afterwards.
+
+Every status change here is one ``UPDATE … WHERE status = <the status it changes from>``, so a change can
+never undo another made meanwhile (a delivery claimed, recorded or withdrawn by someone else stays as they left
+it). Functions taking a ``Session`` write in the caller's transaction, so that the change they belong to (an
+issue cancelled, a reader suppressed) commits or rolls back with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from newsletter.db import session_scope
+from newsletter.deliveries.leases import TABLE, UNKNOWN_OUTCOME
+from newsletter.models import IssueCohortRow, IssueRow
+from newsletter.recipients import RecipientSource
+from newsletter.statuses import DeliveryStatus
+
+COHORTS: Any = IssueCohortRow.__table__  # type: ignore[attr-defined]
+QUEUED = DeliveryStatus.QUEUED
+
+
+def queue(session: Session, issue: IssueRow, source: RecipientSource, *, page_size: int = 1000) -> int:
+    """Queue a delivery for every active subscriber of a rendered cohort who has none yet; returns how many.
+
+    Idempotent (the pair is unique and existing pairs are skipped), so it runs at build time and again
+    when sending starts, to include subscribers who joined in between. Subscribers whose cohort got no
+    snapshot (nothing this week matched their preferences) get nothing.
+    """
+    assert issue.id is not None
+    rendered = set(session.connection().execute(select(COHORTS.c.cohort_key).where(COHORTS.c.issue_id == issue.id))
+                   .scalars())
+    queued = 0
+    for cohort, _size in source.cohorts():
+        if cohort.key not in rendered:
+            continue
+        after = 0
+        while ids := source.member_ids(cohort, after=after, limit=page_size):
+            after = ids[-1]
+            queued += _insert_missing(session, issue.id, cohort.key, ids)
+    return queued
+
+
+def _insert_missing(session: Session, issue_id: int, cohort_key: str, ids: list[int]) -> int:
+    """Insert the pairs that don't exist yet and count them; the unique (issue, subscriber) key decides.
+
+    No existence query first: inside one long transaction on a fresh table, PostgreSQL has no statistics
+    and would scan every delivery inserted so far for each page, making a 100,000-reader build quadratic.
+    """
+    rows = [{"issue_id": issue_id, "subscriber_id": i, "cohort_key": cohort_key, "status": QUEUED, "attempts": 0}
+            for i in ids]
+    connection = session.connection()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(TABLE).on_conflict_do_nothing().returning(TABLE.c.id)
+    return len(connection.execute(statement, rows).all())
+
+
+def remove_unrendered(session: Session, issue_id: int, cohort_keys: Collection[str]) -> int:
+    """Delete the issue's queued deliveries of cohorts no longer rendered (an edit left them nothing); returns
+    how many.
+
+    Deleted, not withdrawn: before sending starts a queued row is only a plan, and should the edit be undone,
+    :func:`queue` adds those readers again.
+    """
+    result = session.connection().execute(delete(TABLE).where(
+        TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED, TABLE.c.cohort_key.not_in(list(cohort_keys))))
+    return int(result.rowcount)
+
+
+def withdraw_issue(session: Session, issue_id: int, *, reason: str) -> int:
+    """Withdraw every queued delivery of the issue (it was cancelled), leases cleared; returns how many.
+
+    Rows in flight are withdrawn too: their sender's fenced record then writes nothing for them.
+    """
+    result = session.connection().execute(
+        update(TABLE).where(TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED)
+        .values(status=DeliveryStatus.WITHDRAWN, reason=reason, lease_until=None))
+    return int(result.rowcount)
+
+
+def withdraw_reader(session: Session, subscriber_ids: Sequence[int], *, reason: str) -> int:
+    """Withdraw the readers' queued deliveries of every issue (they left), so a send under way skips them;
+    returns how many. The lease stays: a sender holding one finds it withdrawn when it records."""
+    result = session.connection().execute(
+        update(TABLE).where(TABLE.c.subscriber_id.in_(list(subscriber_ids)), TABLE.c.status == QUEUED)
+        .values(status=DeliveryStatus.WITHDRAWN, reason=reason))
+    return int(result.rowcount)
+
+
+# What a webhook may mark: any delivery not marked so already. The service's word wins over what was recorded
+# here (a failure with an unknown outcome that did go out, a batch still in flight whose record then finds its
+# row settled and writes nothing), and a bounce reported after a complaint is still the latest word.
+REPORTABLE = {reported: tuple(s for s in DeliveryStatus if s != reported)
+              for reported in (DeliveryStatus.BOUNCED, DeliveryStatus.COMPLAINED)}
+
+
+def mark_reported(session: Session, delivery_id: int, status: DeliveryStatus) -> bool:
+    """Mark a delivery ``bounced`` or ``complained``, as the provider's webhook says; False when its status
+    cannot become that (see :data:`REPORTABLE`)."""
+    result = session.connection().execute(
+        update(TABLE).where(TABLE.c.id == delivery_id, TABLE.c.status.in_(REPORTABLE[status])).values(status=status))
+    return int(result.rowcount) == 1
+
+
+def subscriber_of(session: Session, delivery_id: int) -> int | None:
+    """The subscriber a delivery was for (a webhook names the delivery), or None for an unknown id."""
+    query = select(TABLE.c.subscriber_id).where(TABLE.c.id == delivery_id)
+    return session.connection().execute(query).scalar()
+
+
+def failed_where(*, attempts_below: int | None = None, unknown_outcome: bool = True) -> Any:
+    """Failed deliveries to queue again: all of them, or only those tried fewer than ``attempts_below`` times,
+    and with ``unknown_outcome=False`` not those that may have gone out (a timeout after the request)."""
+    where = TABLE.c.status == DeliveryStatus.FAILED
+    if attempts_below is not None:
+        where = where & (TABLE.c.attempts < attempts_below)
+    if not unknown_outcome:
+        where = where & ~TABLE.c.reason.startswith(UNKNOWN_OUTCOME)
+    return where
+
+
+def issues_with_failed(session: Session, issue_ids: Any, **which: Any) -> list[int]:
+    """Ids among ``issue_ids`` (a list or a subquery) with failed deliveries worth queueing again (``which``:
+    see :func:`failed_where`); one DISTINCT over the claim index rather than one query per issue."""
+    query = select(TABLE.c.issue_id).where(TABLE.c.issue_id.in_(issue_ids), failed_where(**which)).distinct()
+    return list(session.connection().execute(query).scalars())
+
+
+def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
+    """Put the issue's failed deliveries (``which``: see :func:`failed_where`) back in the queue as fresh
+    batches; returns how many."""
+    with session_scope(engine) as session:
+        result = session.connection().execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
+                                    .values(status=QUEUED, batch_key=None, lease_key=None, lease_until=None,
+                                            reason=None))
+    return int(result.rowcount)
+
+
+def queued_left(engine: Engine, issue_id: int) -> int:
+    """How many deliveries of the issue are still queued: none left means the send is finished."""
+    with session_scope(engine) as session:
+        return int(session.connection().execute(select(func.count()).select_from(TABLE).where(
+            TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED)).scalar_one())
+
+
+def settled_subscribers(session: Session, issue: IssueRow) -> set[int]:
+    """Subscribers whose delivery of this issue has an outcome (anything but queued): a send skips them."""
+    query = select(TABLE.c.subscriber_id).where(TABLE.c.issue_id == issue.id, TABLE.c.status != QUEUED)
+    return set(session.connection().execute(query).scalars())

@@ -99,7 +99,7 @@ def run_workers_case(count: int, size: int, url: str, database_url: str | None) 
     try:
         started = time.perf_counter()
         source, _envelope, number = seed(engine, size)
-        hand_to_workers(engine, number, source=source)
+        hand_to_workers(engine, number, recipients=source)
         setup = time.perf_counter() - started
         url_of_db = engine.url.render_as_string(hide_password=False)
         env = os.environ | {"NEWSLETTER_DATABASE_URL": url_of_db, "NEWSLETTER_PROVIDER": "sendgrid",
@@ -207,16 +207,16 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
     """The demo catalog, ``size`` active subscribers in three cohorts, and this week's issue built."""
     from sqlalchemy import insert
 
-    from newsletter import publishing
     from newsletter.catalog import store
     from newsletter.catalog.json_format import parse_json
     from newsletter.db import session_scope
     from newsletter.demo import demo_catalog
     from newsletter.dispatch import Envelope
+    from newsletter.publishing import Renderer, build_issue
     from newsletter.render import RenderContext, make_environment
     from newsletter.values import Week
     from subscribers.models import Subscriber
-    from subscribers.store import Directory, Links
+    from subscribers.store import Links, SubscriberRecipients
     from subscribers.tokens import Signer
 
     today = date.today()
@@ -230,11 +230,11 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
                      "free_only": False, "source": "bench", "created_at": now}
                     for i in range(start, min(size, start + 5_000))]
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
-    source = Directory(engine, Links(Signer("Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"), "https://app.example.com",
+    source = SubscriberRecipients(engine, Links(Signer("Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"), "https://app.example.com",
                                      "unsubscribe@news.example.com"))
-    outcome = publishing.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
-                               context=RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),
-                               site_url="https://site.example.com/compare/")
+    renderer = Renderer(source, make_environment(), RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),
+                        "https://site.example.com/compare/")
+    outcome = build_issue(engine, week=Week.containing(today), renderer=renderer)
     assert outcome.number is not None
     envelope = Envelope("Weekly AI Tool Verdicts <verdicts@news.example.com>", "Weekly AI Tool Verdicts",
                         "news.example.com", "https://app.example.com")
@@ -243,7 +243,7 @@ def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
 
 def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode: str, concurrency: int) -> int:
     """The real send path."""
-    from newsletter.dispatch import send_issue
+    from newsletter.dispatch import Sending, SendOptions, send_issue
     from newsletter.providers.postmark import PostmarkProvider
     from newsletter.providers.sendgrid import SendGridProvider
     from tests.wire_server import KEY
@@ -251,8 +251,8 @@ def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode
     provider = (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
     # Body-once requests carry ~1 KB per recipient, so they take 1000; full bodies (~35 KB each) go 100 at a
     # time, the default NEWSLETTER_BATCH_SIZE, to keep the bytes in flight (and the RSS) small.
-    report = send_issue(engine, number, provider=provider, source=source, envelope=envelope,
-                        batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
+    options = SendOptions(batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
+    report = send_issue(engine, number, provider=provider, sending=Sending(source, envelope, options))
     assert report.status == "sent", report
     return report.submitted
 
@@ -282,7 +282,7 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
     with provider:
         while sent < size and (claim := claims.claim(engine, issue_id, 1, __import__("datetime").timedelta(minutes=5))):
             (delivery, subscriber, cohort_key), = claim.rows
-            recipient = source.recipients([subscriber])[subscriber]
+            recipient = source.by_ids([subscriber])[subscriber]
             narrowed = narrow(digest, cohorts[cohort_key])
             assert narrowed is not None
             rendered = render_cohort(narrowed, cohorts[cohort_key], env=env, context=context)  # per recipient

@@ -121,7 +121,7 @@ def cohort_keys(session: Session, issue: IssueRow) -> set[str]:
     return set(session.exec(select(IssueCohortRow.cohort_key).where(IssueCohortRow.issue_id == issue.id)))
 
 
-def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *, top_up: bool = True) -> None:
+def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource, *, top_up: bool = True) -> None:
     """Move the issue to ``sending`` (if it isn't yet) and, with ``top_up``, queue readers who have no delivery.
 
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
@@ -133,7 +133,7 @@ def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *,
             if issue.status != "sending":  # another process started it meanwhile: that is the same send
                 raise
     if top_up:
-        queue_deliveries(session, issue, source)
+        queue_deliveries(session, issue, recipients)
 
 
 def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource, *, page_size: int = 1000) -> int:
@@ -149,7 +149,7 @@ def queue_deliveries(session: Session, issue: IssueRow, source: RecipientSource,
         if cohort.key not in rendered:
             continue
         after = 0
-        while ids := source.member_ids(cohort, after=after, limit=page_size):
+        while ids := source.recipient_ids(cohort, after=after, limit=page_size):
             after = ids[-1]
             queued += _insert_missing(session, issue, cohort.key, ids)
     return queued

@@ -1,4 +1,4 @@
-"""Subscriber queries, and :class:`Directory`, the core's view of subscribers (``RecipientSource``)."""
+"""Subscriber queries, and :class:`SubscriberRecipients`, the recipient source the core sends to."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.values import Cohort, Recipient
 from subscribers.models import Subscriber
@@ -112,7 +113,7 @@ def page(session: Session, *, after: int = 0, limit: int = 100, status: str | No
 
 def by_ids(engine: Engine, ids: Sequence[int]) -> list[Subscriber]:
     """Subscribers with these ids, by id."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return list(session.exec(select(Subscriber).where(col(Subscriber.id).in_(ids)).order_by(col(Subscriber.id))))
 
 
@@ -156,7 +157,7 @@ class Links:
                          mailto)
 
 
-class Directory:
+class SubscriberRecipients:
     """Active subscribers as the core sees them (implements ``newsletter.recipients.RecipientSource``)."""
 
     def __init__(self, engine: Engine, links: Links) -> None:
@@ -168,22 +169,22 @@ class Directory:
         query = (select(Subscriber.categories, Subscriber.free_only, func.count())
                  .where(Subscriber.status == "active", col(Subscriber.pause_remaining) == 0)
                  .group_by(col(Subscriber.categories), col(Subscriber.free_only)))
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             rows = session.exec(query).all()
         found = [(cohort_from(c, f), n) for c, f, n in rows]
         return sorted(found, key=lambda item: item[0].key)
 
-    def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
-        """Active members of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
+    def recipient_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
+        """Active subscribers of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
         query = (select(Subscriber.id)
                  .where(Subscriber.status == "active", Subscriber.categories == categories_text(cohort.categories),
                         Subscriber.free_only == cohort.free_only, col(Subscriber.pause_remaining) == 0,
                         col(Subscriber.id) > after)
                  .order_by(col(Subscriber.id)).limit(limit))
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             return [i for i in session.exec(query) if i is not None]
 
-    def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
+    def by_ids(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
         """Recipients for the ids still active (any status with ``active_only=False``); unknown ids are left out.
 
         Reads two columns rather than whole rows: this runs once per batch on the send's hot path.
@@ -191,16 +192,15 @@ class Directory:
         query = select(Subscriber.id, Subscriber.email).where(col(Subscriber.id).in_(bindparam("ids", expanding=True)))
         if active_only:
             query = query.where(Subscriber.status == "active")
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
 
     def issue_built(self) -> None:
         """Count one skipped issue off every pause."""
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             session.exec(update(Subscriber).where(col(Subscriber.pause_remaining) > 0)
                          .values(pause_remaining=Subscriber.pause_remaining - 1))
-            session.commit()
 
     def suppress(self, ids: Sequence[int], *, reason: str) -> None:
         """Mark active subscribers ``bounced`` (the only permanent refusal a send can report)."""
@@ -217,15 +217,14 @@ class Directory:
         Their consent evidence goes with them: an unconfirmed request is no consent worth keeping.
         """
         last_asked = func.coalesce(Subscriber.confirmation_sent_at, Subscriber.created_at)
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             result = session.exec(delete(Subscriber).where(
                 col(Subscriber.status) == "pending", last_asked < older_than))
-            session.commit()
         return int(result.rowcount)
 
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with their cohort."""
-        with Session(self._engine) as session:
+        with session_scope(self._engine) as session:
             row = session.exec(select(Subscriber).where(Subscriber.email == normalise_address(address))).first()
         if row is None or row.status != "active":
             return None

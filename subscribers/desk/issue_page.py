@@ -185,7 +185,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
                 core.pause(site.engine, number)
                 return "paused"
             if action == "resume":
-                core.resume(site.engine, number, source=wiring().directory_for(site.settings, site.engine))
+                core.resume(site.engine, number, recipients=wiring().directory_for(site.settings, site.engine))
                 return "resumed"
             if action == "cancel":
                 core.cancel(site.engine, number)

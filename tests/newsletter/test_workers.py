@@ -54,7 +54,7 @@ def test_four_workers_one_killed(engine: Engine, database_url: str, tmp_path: Pa
              "source": "test", "created_at": now, "pause_remaining": 0, "soft_bounces": 0, "erased": False}
             for i in range(READERS - 10)])
     number = build(engine, directory).number
-    assert number is not None and hand_to_workers(engine, number, source=directory) == READERS
+    assert number is not None and hand_to_workers(engine, number, recipients=directory) == READERS
     assert issues_to_send(engine) == [number]
     with WireServer() as server:
         server.state.latency = 0.01
@@ -95,7 +95,7 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
 
     directory = seed(engine)
     number = build(engine, directory).number
-    assert number is not None and hand_to_workers(engine, number, source=directory) == 10
+    assert number is not None and hand_to_workers(engine, number, recipients=directory) == 10
     envelope = Envelope("Verdicts <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com",
                         "https://app.example.com")
     stop = threading.Event()

@@ -131,7 +131,7 @@ class Wiring:
     @cached_property
     def signer(self) -> Signer:
         """Signs and reads every link's token (needs ``NEWSLETTER_SECRET_KEY``)."""
-        return Signer(self.settings.require_secret())
+        return Signer(self.settings.require_secret(), clock=self.clock)
 
     @cached_property
     def recipients(self) -> SubscriberRecipients:

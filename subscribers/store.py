@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter import addresses
 from newsletter.db import session_scope
-from newsletter.errors import SubscriberError
+from newsletter.errors import AddressError, SubscriberError
 from newsletter.values import Cohort, Recipient
 from subscribers.models import Subscriber
 from subscribers.tokens import Signer
@@ -28,12 +28,9 @@ def normalise_address(address: str) -> str:
     """The address as stored: syntax checked (no DNS lookups), lowercased, an internationalised domain in its
     ASCII (IDNA) form (``user@xn--bcher-kva.example``); SubscriberError if invalid."""
     try:
-        checked = validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return addresses.stored_form(address.strip())
+    except AddressError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
-    # The ASCII domain routes everywhere and keeps one row per reader whichever form they typed; a non-ASCII
-    # local part has no ASCII form and is kept (SMTP sends it only where the server offers SMTPUTF8).
-    return f"{checked.local_part}@{checked.ascii_domain}".lower()
 
 
 def stored_forms(address: str) -> list[str]:

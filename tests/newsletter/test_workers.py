@@ -89,7 +89,7 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
     import threading
 
     from newsletter import worker
-    from newsletter.dispatch import Envelope
+    from newsletter.dispatch import Envelope, Sending, SendOptions
     from newsletter.providers.postmark import PostmarkProvider
     from tests.wire_server import Fault
 
@@ -103,7 +103,7 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
         server.state.faults.extend([Fault(503)] * 3)  # three rounds in a row find the service down
         thread = threading.Thread(target=worker.run, args=(engine,), daemon=True, kwargs={
             "provider": lambda: PostmarkProvider(api_key=KEY, base_url=server.url, max_retries=0),
-            "source": directory, "envelope": envelope, "stop": stop, "poll": 0.05, "batch_size": 3})
+            "sending": Sending(directory, envelope, SendOptions(batch_size=3)), "stop": stop, "poll": 0.05})
         thread.start()
         deadline = time.monotonic() + 30
         while count(engine, "submitted") < 10 and time.monotonic() < deadline and thread.is_alive():

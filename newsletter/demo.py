@@ -116,7 +116,7 @@ def _run(wired: Wiring, directory: Path, day: date) -> DemoReport:
     preview = directory / "preview.html"
     preview.write_text(html, encoding="utf-8")
     with session_scope(engine) as session:
-        rendered = issues.snapshots(session, issues.get_issue(session, outcome.number))
+        rendered = issues.rendered_emails(session, issues.get_issue(session, outcome.number))
     everyone = wired.recipients.cohorts()
     cohorts = tuple((cohort.key, size) for cohort, size in everyone if cohort.key in rendered)
     empty = tuple((cohort.key, size) for cohort, size in everyone if cohort.key not in rendered)

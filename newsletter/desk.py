@@ -80,7 +80,7 @@ def edit(engine: Engine, number: int, change: Callable[[Edits, tuple[str, ...]],
         issue = _editable(session, number)
         issue.arrangement, issue.note = after.arrangement.dumps(), after.note
         issue.subject_override, issue.preheader_override = after.subject, after.preheader
-        issues.replace_snapshots(session, issue, rendering.snapshots)
+        issues.replace_emails(session, issue, rendering.emails)
         issues.queue_deliveries(session, issue, renderer.recipients)
         if issue.status == "approved":
             issues.transition(issue, "draft")
@@ -146,7 +146,7 @@ def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: 
     if not addresses or len(addresses) > MAX_TEST_ADDRESSES:
         raise IssueError(f"give between 1 and {MAX_TEST_ADDRESSES} addresses for a test")
     with session_scope(engine) as session:
-        rendered = issues.snapshots(session, issues.get_issue(session, number))
+        rendered = issues.rendered_emails(session, issues.get_issue(session, number))
     if cohort not in rendered:
         raise IssueError(f"issue {number} has no version for the cohort {cohort!r}")
     prepared, stand_in = PreparedEmail.of(rendered[cohort]), preview_recipient(envelope)

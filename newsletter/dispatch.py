@@ -177,8 +177,8 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Send
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         issues.start_sending(session, issue, sending.recipients, top_up=top_up)
-        snapshots = issues.snapshots(session, issue)
-        prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
+        rendered = issues.rendered_emails(session, issue)
+        prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in rendered.items()}
         assert issue.id is not None
         options = sending.options
         run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope,

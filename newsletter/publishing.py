@@ -78,7 +78,7 @@ def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutco
     recipients = renderer.recipients
     try:
         with session_scope(engine) as session:
-            issue = issues.create_issue(session, week=week, snapshots=rendering.snapshots)
+            issue = issues.create_issue(session, week=week, emails=rendering.emails)
             queued = issues.queue_deliveries(session, issue, recipients)
             outcome = BuildOutcome(week, issue.number, True, issue.subject, rendering.sizes, rendering.empty, queued)
         recipients.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
@@ -94,9 +94,10 @@ def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutco
 
 @dataclass(frozen=True, slots=True)
 class Rendering:
-    """An issue rendered for every cohort: snapshots with their comparison counts, cohort sizes, empty cohorts."""
+    """An issue rendered for every cohort: rendered emails with their comparison counts, cohort sizes, empty
+    cohorts."""
 
-    snapshots: list[tuple[RenderedEmail, int]]
+    emails: list[tuple[RenderedEmail, int]]
     sizes: tuple[tuple[str, int], ...]
     empty: tuple[str, ...]
 
@@ -104,11 +105,11 @@ class Rendering:
 def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer) -> Rendering:
     """Render ``digest`` once for the ``all`` cohort (the web version) and once per other cohort that has readers.
 
-    A cohort whose preferences match nothing this week gets no snapshot, so its readers get nothing.
+    A cohort whose preferences match nothing this week gets no rendered email, so its readers get nothing.
     """
     env = renderer.env
     context = replace(renderer.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
-    snapshots = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
+    emails = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
     sizes, empty = [], []
     for cohort, size in renderer.recipients.cohorts():
         narrowed = edits.for_cohort(digest, cohort)
@@ -117,8 +118,8 @@ def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer) -> Renderi
             continue
         sizes.append((cohort.key, size))
         if cohort.key != issues.ALL:
-            snapshots.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
-    return Rendering(snapshots, tuple(sizes), tuple(empty))
+            emails.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
+    return Rendering(emails, tuple(sizes), tuple(empty))
 
 
 def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Provider | None, sending: Sending,
@@ -175,7 +176,7 @@ def plan_send(engine: Engine, number: int, *, recipients: RecipientSource, page:
     """What ``send`` would do now, without sending: per rendered cohort, the active readers still to get it."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        rendered = issues.snapshots(session, issue)
+        rendered = issues.rendered_emails(session, issue)
         settled = issues.settled_subscribers(session, issue)
     plan = []
     for cohort, _size in recipients.cohorts():
@@ -201,10 +202,10 @@ def preview_recipient(envelope: Envelope) -> Recipient:
 
 def preview(engine: Engine, number: int, *, envelope: Envelope, recipients: RecipientSource | None = None,
             address: str | None = None) -> tuple[RenderedEmail, str, str]:
-    """Issue ``number`` as one subscriber (or a neutral reader) would get it: (snapshot, html, text)."""
+    """Issue ``number`` as one subscriber (or a neutral reader) would get it: (rendered email, html, text)."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        rendered = issues.snapshots(session, issue)
+        rendered = issues.rendered_emails(session, issue)
     recipient, key = preview_recipient(envelope), issues.ALL
     if address is not None:
         found = recipients.find(address) if recipients is not None else None

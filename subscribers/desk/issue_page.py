@@ -56,7 +56,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
 
     def rendered(number: int) -> dict[str, Any]:
         with Session(site.engine) as session:
-            return issues.snapshots(session, issues.get_issue(session, number))
+            return issues.rendered_emails(session, issues.get_issue(session, number))
 
     def exists(number: int) -> bool:
         with Session(site.engine) as session:
@@ -92,7 +92,7 @@ def mount(routes: APIRouter, desk: Desk) -> None:
              status: int = 200) -> HTMLResponse:
         with Session(site.engine) as session:
             row = issues.get_issue(session, number)
-            snapshots = issues.snapshots(session, row)
+            snapshots = issues.rendered_emails(session, row)
             counts = issues.delivery_counts(session, row.id)
             left = unsubscribed_since(session, number).get(number, 0)
             edits = core.edits_of(row)

@@ -123,7 +123,7 @@ def test_a_note_and_a_subject_re_render_the_preview_at_once(desk: Client, engine
     text = page.text.split('id="text-version"')[1]
     assert "Read the method (https://site.example.com/method)." in text
     with session_scope(engine) as session:
-        assert set(s.subject for s in issues.snapshots(session, issues.get_issue(session, 1)).values()) == {
+        assert set(s.subject for s in issues.rendered_emails(session, issues.get_issue(session, 1)).values()) == {
             "Two verdicts you need"}
 
 

@@ -196,13 +196,13 @@ def run() -> None:
 
 
 def _run(settings: Settings, stop: Callable[[int, FrameType | None], None], done: threading.Event) -> None:
-    with wiring.database(settings) as engine:  # refuses an out-of-date schema before anything is scheduled
-        scheduler = build_scheduler(settings, engine)
+    with wiring.build(settings) as wired:
+        scheduler = build_scheduler(settings, wired.engine)  # the engine refuses an out-of-date schema first
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         start(scheduler, settings)
         log.info("publishing at '%s' %s (%s mode); next run %s", settings.publish_cron, settings.timezone,
-                 settings.publish_mode, next_run(settings, datetime.now(settings.zone)))
+                 settings.publish_mode, next_run(settings, wired.clock.now()))
         done.wait()
         scheduler.shutdown(wait=True)
 

@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {"sendgrid": 10_000, "postmark": 2_000}
+SECRET = "Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"
 
 
 def main() -> None:
@@ -95,16 +97,16 @@ def run_workers_case(count: int, size: int, url: str, database_url: str | None) 
     """Body-once through ``count`` separate `newsletter worker` processes sharing the database."""
     from newsletter.worker import hand_to_workers
 
-    engine, cleanup = database(database_url)
+    wired, cleanup = database(database_url)
     try:
         started = time.perf_counter()
-        source, _envelope, number = seed(engine, size)
-        hand_to_workers(engine, number, source=source)
+        number = seed(wired, size)
+        hand_to_workers(wired.engine, number, recipients=wired.recipients)
         setup = time.perf_counter() - started
-        url_of_db = engine.url.render_as_string(hide_password=False)
+        url_of_db = wired.settings.database_url
         env = os.environ | {"NEWSLETTER_DATABASE_URL": url_of_db, "NEWSLETTER_PROVIDER": "sendgrid",
                             "NEWSLETTER_PROVIDER_BASE_URL": url, "NEWSLETTER_PROVIDER_API_KEY": "test-api-key",
-                            "NEWSLETTER_SECRET_KEY": "Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T",
+                            "NEWSLETTER_SECRET_KEY": SECRET,
                             "NEWSLETTER_POSTAL_ADDRESS": "1 Bench Street", "NEWSLETTER_BATCH_SIZE": "1000",
                             "NEWSLETTER_CONCURRENCY": "2", "NEWSLETTER_WORKER_POLL_SECONDS": "0.1"}
         before = stats(url)
@@ -155,14 +157,13 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
 def run_case(mode: str, size: int, url: str, database_url: str | None, concurrency: int) -> dict[str, Any]:
     """One case in this process: seed, build the issue, then time the send."""
     started = time.perf_counter()
-    engine, cleanup = database(database_url)
+    wired, cleanup = database(database_url)
     try:
-        source, envelope, number = seed(engine, size)
+        number = seed(wired, size)
         setup = time.perf_counter() - started
         before = stats(url)
         begin = time.perf_counter()
-        sent = naive(engine, number, url, source, envelope, size) if mode == "baseline" else \
-            batched(engine, number, url, source, envelope, mode, concurrency)
+        sent = naive(wired, number, url, size) if mode == "baseline" else batched(wired, number, url, mode, concurrency)
         elapsed = time.perf_counter() - begin
         after = stats(url)
     finally:
@@ -173,77 +174,75 @@ def run_case(mode: str, size: int, url: str, database_url: str | None, concurren
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def bench_settings(database_url: str) -> Any:
+    """The settings every case runs with: the bench's database, secret, sender and postal address."""
+    from newsletter.config import Settings
+
+    return Settings(_env_file=None, database_url=database_url, secret_key=SECRET, postal_address="1 Bench Street",
+                    from_address="Weekly AI Tool Verdicts <verdicts@news.example.com>",
+                    public_url="https://app.example.com", site_url="https://site.example.com/compare/")
+
+
 def database(url: str | None) -> tuple[Any, Any]:
+    """The case's Wiring on a fresh database (a SQLite file, or a new PostgreSQL schema), and how to remove it."""
     from sqlalchemy import text
 
-    from newsletter import (
-        migrate,
-        wiring,  # noqa: F401 - registers the subscriber table
-    )
+    from newsletter import migrate, wiring
     from newsletter.db import make_engine
 
     if url is None:
         folder = tempfile.TemporaryDirectory()
-        engine = make_engine(f"sqlite:///{folder.name}/bench.db")
-        migrate.upgrade(engine)
-        return engine, lambda: (engine.dispose(), folder.cleanup())
+        wired = wiring.build(bench_settings(f"sqlite:///{folder.name}/bench.db"), check_schema=False)
+        migrate.upgrade(wired.engine)
+        return wired, lambda: (wired.close(), folder.cleanup())
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = make_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     separator = "&" if "?" in url else "?"
-    engine = make_engine(f"{url}{separator}options=-csearch_path%3D{schema}")
-    migrate.upgrade(engine)
+    wired = wiring.build(bench_settings(f"{url}{separator}options=-csearch_path%3D{schema}"), check_schema=False)
+    migrate.upgrade(wired.engine)
 
     def drop() -> None:
-        engine.dispose()
+        wired.close()
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-    return engine, drop
+    return wired, drop
 
 
-def seed(engine: Any, size: int) -> tuple[Any, Any, int]:
+def seed(wired: Any, size: int) -> int:
     """The demo catalog, ``size`` active subscribers in three cohorts, and this week's issue built."""
     from sqlalchemy import insert
 
-    from newsletter import publishing
     from newsletter.catalog import store
     from newsletter.catalog.json_format import parse_json
     from newsletter.db import session_scope
     from newsletter.demo import demo_catalog
-    from newsletter.dispatch import Envelope
-    from newsletter.render import RenderContext, make_environment
+    from newsletter.publishing import build_issue
     from newsletter.values import Week
     from subscribers.models import Subscriber
-    from subscribers.store import Directory, Links
-    from subscribers.tokens import Signer
 
-    today = date.today()
+    engine, today = wired.engine, date.today()
     with session_scope(engine) as session:
         store.apply_batches(session, [parse_json(json.dumps(demo_catalog(today)), source="demo")])
     now = datetime.now(UTC)
     prefs = ["", "Developer Tools", "Design,Developer Tools"]
+    # Core inserts in one connection's transaction: the ORM would build 100,000 objects first.
     with engine.begin() as connection:
         for start in range(0, size, 5_000):  # in chunks, so that seeding doesn't set the peak RSS
             rows = [{"email": f"reader{i:07d}@example.org", "status": "active", "categories": prefs[i % 3],
                      "free_only": False, "source": "bench", "created_at": now}
                     for i in range(start, min(size, start + 5_000))]
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
-    source = Directory(engine, Links(Signer("Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"), "https://app.example.com",
-                                     "unsubscribe@news.example.com"))
-    outcome = publishing.build_issue(engine, week=Week.containing(today), source=source, env=make_environment(),
-                               context=RenderContext("Weekly AI Tool Verdicts", "1 Bench Street"),
-                               site_url="https://site.example.com/compare/")
+    outcome = build_issue(engine, week=Week.containing(today), renderer=wired.renderer)
     assert outcome.number is not None
-    envelope = Envelope("Weekly AI Tool Verdicts <verdicts@news.example.com>", "Weekly AI Tool Verdicts",
-                        "news.example.com", "https://app.example.com")
-    return source, envelope, outcome.number
+    return int(outcome.number)
 
 
-def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode: str, concurrency: int) -> int:
+def batched(wired: Any, number: int, url: str, mode: str, concurrency: int) -> int:
     """The real send path."""
-    from newsletter.dispatch import send_issue
+    from newsletter.dispatch import SendOptions, send_issue
     from newsletter.providers.postmark import PostmarkProvider
     from newsletter.providers.sendgrid import SendGridProvider
     from tests.wire_server import KEY
@@ -251,13 +250,13 @@ def batched(engine: Any, number: int, url: str, source: Any, envelope: Any, mode
     provider = (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
     # Body-once requests carry ~1 KB per recipient, so they take 1000; full bodies (~35 KB each) go 100 at a
     # time, the default NEWSLETTER_BATCH_SIZE, to keep the bytes in flight (and the RSS) small.
-    report = send_issue(engine, number, provider=provider, source=source, envelope=envelope,
-                        batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
+    options = SendOptions(batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
+    report = send_issue(wired.engine, number, provider=provider, sending=replace(wired.sending, options=options))
     assert report.status == "sent", report
     return report.submitted
 
 
-def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: int) -> int:
+def naive(wired: Any, number: int, url: str, size: int) -> int:
     """The naive way: render the MJML for every recipient, one request and one commit per message."""
     from newsletter import deliveries, issues
     from newsletter.catalog import store
@@ -265,30 +264,29 @@ def naive(engine: Any, number: int, url: str, source: Any, envelope: Any, size: 
     from newsletter.digest import build_digest, narrow
     from newsletter.dispatch import personalise
     from newsletter.providers.postmark import PostmarkProvider
-    from newsletter.render import PreparedEmail, RenderContext, make_environment, render_cohort
+    from newsletter.render import PreparedEmail, render_cohort
     from newsletter.values import Week
     from tests.wire_server import KEY
 
+    engine, recipients = wired.engine, wired.recipients
     week = Week.containing(date.today())
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         issue_id = issue.id
         digest = build_digest(store.comparisons_for_week(session, week), week=week, site_url="https://site/")
     assert digest is not None
-    env, context = make_environment(), RenderContext("Weekly AI Tool Verdicts", "1 Bench Street")
-    cohorts = {cohort.key: cohort for cohort, _ in source.cohorts()}
+    cohorts = {cohort.key: cohort for cohort, _ in recipients.cohorts()}
     provider = PostmarkProvider(api_key=KEY, base_url=url, timeout=120)
     sent = 0
     with provider:
-        lease = __import__("datetime").timedelta(minutes=5)
-        while sent < size and (claim := deliveries.claim(engine, issue_id, 1, lease)):
+        while sent < size and (claim := deliveries.claim(engine, issue_id, 1, timedelta(minutes=5))):
             (delivery, subscriber, cohort_key), = claim.rows
-            recipient = source.recipients([subscriber])[subscriber]
+            recipient = recipients.by_ids([subscriber])[subscriber]
             narrowed = narrow(digest, cohorts[cohort_key])
             assert narrowed is not None
-            rendered = render_cohort(narrowed, cohorts[cohort_key], env=env, context=context)  # per recipient
+            rendered = render_cohort(narrowed, cohorts[cohort_key], env=wired.emails, context=wired.context)
             message = personalise(PreparedEmail.of(rendered), recipient, delivery_id=delivery, issue_number=number,
-                                  envelope=envelope)
+                                  envelope=wired.envelope)
             deliveries.record(engine, claim, provider.send_messages([message]))
             sent += 1
     return sent

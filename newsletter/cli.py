@@ -1,15 +1,16 @@
-"""``newsletter …``: parse input, wire, delegate. Behaviour lives in jobs, catalog, issues and dispatch."""
+"""``newsletter …``: parse input, wire (``wiring.build``), delegate. Behaviour lives in publishing, catalog, issues and
+dispatch."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from newsletter import issues, maintenance, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
@@ -57,8 +58,8 @@ def import_(
 ) -> None:
     """Import verdicts: every file or none."""
     day = _parse_date(published)
-    with wiring.database(load_settings()) as engine:
-        summary = import_files(engine, files, published=day)
+    with wiring.build(load_settings()) as wired:
+        summary = import_files(wired.engine, files, published=day)
     out.print(f"Imported {len(files)} file(s). {summary.describe()}")
 
 
@@ -66,8 +67,8 @@ def import_(
 @handled
 def export(file: Annotated[Path, typer.Argument(help="Where to write the catalog (JSON import format).")]) -> None:
     """Export the whole catalog in the import format."""
-    with wiring.database(load_settings()) as engine:
-        tools, comparisons = export_file(engine, file)
+    with wiring.build(load_settings()) as wired:
+        tools, comparisons = export_file(wired.engine, file)
     out.print(f"Wrote {tools} tools and {comparisons} comparisons to {file}")
 
 
@@ -78,10 +79,8 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
     """Build the week's issue (once; building again shows the existing one)."""
     settings = load_settings()
     target = _parse_week(week, settings)
-    with wiring.database(settings) as engine:
-        outcome = publishing.build_issue(engine, week=target, source=wiring.directory_for(settings, engine),
-                                   env=wiring.environment(), context=wiring.render_context(settings),
-                                   site_url=str(settings.site_url), limit=settings.digest_limit)
+    with wiring.build(settings) as wired:
+        outcome = publishing.build_issue(wired.engine, week=target, renderer=wired.renderer)
     if outcome.quiet:
         out.print(f"Quiet week {outcome.week}: no new comparison and no new tool, so no issue was built.")
     elif not outcome.created:
@@ -99,7 +98,7 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
 @handled
 def issue_list() -> None:
     """List issues with status and delivery counts."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
+    with wiring.build(load_settings()) as wired, session_scope(wired.engine) as session:
         summaries = issues.list_issues(session)
     table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
     for s in summaries:
@@ -118,10 +117,10 @@ def issue_preview(
 ) -> None:
     """Write an issue's HTML (or text) as a reader, or one subscriber, gets it."""
     settings = load_settings()
-    with wiring.database(settings) as engine:
-        source = wiring.directory_for(settings, engine) if subscriber else None
-        rendered, html, plain = publishing.preview(engine, number, envelope=wiring.envelope_for(settings),
-                                                   source=source, address=subscriber)
+    with wiring.build(settings) as wired:
+        recipients = wired.recipients if subscriber else None
+        rendered, html, plain = publishing.preview(wired.engine, number, envelope=wired.envelope,
+                                                   recipients=recipients, address=subscriber)
     out_file.write_text(plain if text else html, encoding="utf-8")
     out.print(f"Wrote {'text' if text else 'HTML'} of issue {number} (cohort {rendered.cohort_key}) to {out_file}")
 
@@ -138,22 +137,22 @@ def issue_send(
     """Send an issue to every queued delivery with a progress bar; run again to resume."""
     settings = load_settings()
     advice = f"run `newsletter issue send {number}` again once it is back"
-    with outage.reported(settings.database_url, advice=advice), wiring.database(settings) as engine:
+    with outage.reported(settings.database_url, advice=advice), wiring.build(settings) as wired:
         if dry_run:
-            _print_plan(publishing.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
+            _print_plan(publishing.plan_send(wired.engine, number, recipients=wired.recipients), settings)
             return
         reopened = False
         if retry_failed:
-            count, reopened = maintenance.requeue(engine, number)
+            count, reopened = maintenance.requeue(wired.engine, number)
             out.print(f"Queued {count} failed deliveries again.")
         if settings.send_with_workers:
             from newsletter.worker import hand_to_workers
 
-            queued = hand_to_workers(engine, number, source=wiring.directory_for(settings, engine))
+            queued = hand_to_workers(wired.engine, number, recipients=wired.recipients)
             out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
-        report = _send_with_progress(engine, number, settings, top_up=not reopened)
+        report = _send_with_progress(wired, number, top_up=not reopened)
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
               f"{report.failed} failed, {report.dropped} dropped (no longer active), "
               f"{report.rate:.0f} messages/s.")
@@ -176,8 +175,8 @@ def _print_plan(plan: list[publishing.PlannedCohort], settings: Settings) -> Non
             out.print(f"    … and {len(cohort.addresses) - len(shown)} more")
 
 
-def _send_with_progress(engine: Engine, number: int, settings: Settings, *, top_up: bool = True) -> SendReport:
-    with session_scope(engine) as session:
+def _send_with_progress(wired: wiring.Wiring, number: int, *, top_up: bool = True) -> SendReport:
+    with session_scope(wired.engine) as session:
         issue = issues.get_issue(session, number)
         counts = issues.delivery_counts(session, issue.id)
     total = counts.get("queued", 0) or None
@@ -191,9 +190,8 @@ def _send_with_progress(engine: Engine, number: int, settings: Settings, *, top_
             bar.update(task, completed=report.done, submitted=report.submitted, rejected=report.rejected,
                        failed=report.failed, rate=report.rate)
 
-        return send_issue(engine, number, provider=wiring.provider_for(settings),
-                          source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                          progress=progress, top_up=top_up, **wiring.send_options(settings))
+        return send_issue(wired.engine, number, provider=wired.provider(), sending=wired.sending, progress=progress,
+                          top_up=top_up)
 
 
 @app.command()
@@ -222,8 +220,8 @@ app.add_typer(db_app, name="db")
 @handled
 def db_upgrade() -> None:
     """Apply every pending migration to NEWSLETTER_DATABASE_URL."""
-    with wiring.database(load_settings(), check=False) as engine:
-        before, after = migrate.upgrade(engine)
+    with wiring.build(load_settings(), check_schema=False) as wired:
+        before, after = migrate.upgrade(wired.engine)
     was = "up to date" if before == after else f"was {before or 'empty'}"
     out.print(f"Schema at revision {after} ({was})")
 
@@ -232,7 +230,8 @@ def db_upgrade() -> None:
 @handled
 def db_status() -> None:
     """Say whether the schema is current."""
-    with wiring.database(load_settings(), check=False) as engine:
+    with wiring.build(load_settings(), check_schema=False) as wired:
+        engine = wired.engine
         out.print(f"Schema: {migrate.state(engine)} (database at {migrate.current(engine) or 'nothing'}, "
                   f"code at {migrate.head()})")
 
@@ -249,8 +248,8 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     from newsletter.web.access_log import log_config
 
     settings = load_settings()
-    with wiring.database(settings):
-        pass  # refuse to start on an out-of-date schema
+    with wiring.build(settings) as wired:
+        _ = wired.engine  # refuse to start on an out-of-date schema
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     logging = log_config()  # the access log never holds a subscriber's token
@@ -284,15 +283,14 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with outage.reported(settings.database_url, advice="start the worker again once it is back"), \
-            wiring.database(settings) as engine, \
-            heartbeat.beating(engine, every=settings.heartbeat_seconds):  # outages once running: newsletter.worker
-        out.print(f"Worker sending with {settings.provider}, {concurrency or settings.concurrency} batch(es) in flight")
-        submitted = work.run(engine, provider=lambda: wiring.provider_for(settings),
-                             source=wiring.directory_for(settings, engine), envelope=wiring.envelope_for(settings),
-                             stop=stop, poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds,
-                             batch_size=settings.batch_size,
-                             concurrency=concurrency or settings.concurrency, rate_limit=settings.rate_limit,
-                             lease=timedelta(seconds=settings.lease_seconds))
+            wiring.build(settings) as wired, \
+            heartbeat.beating(wired.engine, every=settings.heartbeat_seconds):  # outages: newsletter.worker
+        sending = wired.sending
+        if concurrency:
+            sending = replace(sending, options=replace(sending.options, concurrency=concurrency))
+        out.print(f"Worker sending with {settings.provider}, {sending.options.concurrency} batch(es) in flight")
+        submitted = work.run(wired.engine, provider=wired.provider, sending=sending, stop=stop,
+                             poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds)
     out.print(f"Worker stopped after submitting {submitted} message(s).")
 
 

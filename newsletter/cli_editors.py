@@ -30,8 +30,8 @@ def editor_add(
     password_stdin: StdinOption = False,
 ) -> None:
     """Add an editor, or set a new password (and address) for one; their open sessions end."""
-    with wiring.database(load_settings()) as engine:
-        created = editors.add_editor(engine, name, _password(password_stdin), email=email)
+    with wiring.build(load_settings()) as wired:
+        created = editors.add_editor(wired.engine, name, _password(password_stdin), email=email)
     out.print(f"{'Added' if created else 'Updated'} editor {name}; sign in at /editor/login")
 
 
@@ -39,7 +39,7 @@ def editor_add(
 @handled
 def editor_list() -> None:
     """Named editors and their review addresses."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
+    with wiring.build(load_settings()) as wired, session_scope(wired.engine) as session:
         for name, email in editors.list_editors(session):
             out.print(f"{name}  {email or '(no address)'}", highlight=False)
 

@@ -28,7 +28,7 @@ def subscribers_add(
 ) -> None:
     """Add subscribers as active (operators vouch for their consent); addresses erased earlier stay out."""
     settings = load_settings()
-    with wiring.database(settings) as engine, session_scope(engine) as session:
+    with wiring.build(settings) as wired, session_scope(wired.engine) as session:
         outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only,
                                               secret=settings.require_secret())
     for address, change in outcome:
@@ -43,7 +43,7 @@ def subscribers_list(
     limit: Annotated[int, typer.Option(help="How many to show.")] = 100,
 ) -> None:
     """List subscribers with their preferences."""
-    with wiring.database(load_settings()) as engine, session_scope(engine) as session:
+    with wiring.build(load_settings()) as wired, session_scope(wired.engine) as session:
         rows = subscriber_store.page(session, after=after, limit=limit, status=status)
         counts = subscriber_store.count_by_status(session)
     table = Table("Id", "Email", "Status", "Categories", "Free only")
@@ -65,7 +65,8 @@ def subscribers_export(
     """Export one subscriber's data (JSON) or everyone (CSV)."""
     if (email is None) == (not as_csv):
         raise typer.BadParameter("give either an EMAIL or --csv")
-    with wiring.database(load_settings()) as engine:
+    with wiring.build(load_settings()) as wired:
+        engine = wired.engine
         text = privacy.export_csv(engine) if as_csv else json.dumps(privacy.export_subscriber(engine, email or ""),
                                                                      indent=2, ensure_ascii=False) + "\n"
     if out_file:
@@ -80,8 +81,8 @@ def subscribers_export(
 def subscribers_forget(email: str) -> None:
     """Erase a subscriber's personal data, keeping only a salted hash so they are never mailed again."""
     settings = load_settings()
-    with wiring.database(settings) as engine:
-        privacy.forget(engine, email, secret=settings.require_secret())
+    with wiring.build(settings) as wired:
+        privacy.forget(wired.engine, email, secret=settings.require_secret())
     out.print(f"Erased {email}; a salted hash keeps the address suppressed.")
 
 
@@ -99,13 +100,14 @@ def subscribers_import(
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise typer.BadParameter(f"cannot read {file}: {exc}") from None
-    with wiring.database(settings) as engine:
+    with wiring.build(settings) as wired:
+        engine = wired.engine
         report = privacy.import_csv(engine, text, secret=settings.require_secret(), source=file.name)
         pending = report.pending or []
         if send_confirmation and pending:
             from newsletter.web.site import Site
 
-            site = Site(settings, engine, wiring.provider_for(settings))
+            site = Site(settings, engine, wired.provider())
             for row in subscriber_store.by_ids(engine, pending):
                 assert row.id is not None
                 site.send_confirmation(row.id, row.email)

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsletter import keycheck
-from newsletter.errors import ConfigError
+from newsletter import addresses, keycheck
+from newsletter.errors import AddressError, ConfigError
 
 ENV_PREFIX = "NEWSLETTER_"
 ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "smtp"]
@@ -108,8 +107,8 @@ class Settings(BaseSettings):
     def _valid_sender(cls, value: str) -> str:
         _, address = parseaddr(value)
         try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError as exc:
+            addresses.check(address)
+        except AddressError as exc:
             raise ValueError(f"{value!r} is not 'Name <address@domain>' or an address: {exc}") from exc
         return value
 
@@ -146,8 +145,8 @@ class Settings(BaseSettings):
     def _valid_editor_emails(cls, value: str) -> str:
         for address in _split(value):
             try:
-                validate_email(address, check_deliverability=False)
-            except EmailNotValidError as exc:
+                addresses.check(address)
+            except AddressError as exc:
                 raise ValueError(f"{address!r} is not an address; list them comma-separated: {exc}") from exc
         return value
 

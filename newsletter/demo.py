@@ -7,29 +7,29 @@ its deliveries are sent once.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.engine import Engine
 
 from newsletter import issues, keycheck, migrate, publishing, wiring
 from newsletter.catalog import store
 from newsletter.catalog.json_format import parse_json
 from newsletter.config import Settings, new_secret
 from newsletter.db import session_scope
-from newsletter.dispatch import Envelope, send_issue
+from newsletter.dispatch import SendOptions, send_issue
 from newsletter.errors import NewsletterError
-from newsletter.recipients import RecipientSource
 from newsletter.statuses import IssueStatus
 from newsletter.values import Week
+from newsletter.wiring import Wiring
 from subscribers import store as subscriber_store
 
 # The bundled catalog is written around this Monday; the demo moves it to the current week.
 REFERENCE_MONDAY = date(2026, 11, 23)
 CATEGORIES = ("Developer Tools", "Writing", "Design")
+# The demo's issue holds up to the digest's default number of comparisons, whatever NEWSLETTER_DIGEST_LIMIT says.
+DEMO_LIMIT = 8
 
 
 @dataclass(frozen=True)
@@ -92,47 +92,45 @@ def demo_readers() -> list[tuple[str, tuple[str, ...], bool]]:
 def run_demo(directory: Path, *, today: date | None = None) -> DemoReport:
     """Seed, build this week's issue, deliver it into ``directory/outbox`` and write ``preview.html``."""
     directory.mkdir(parents=True, exist_ok=True)
-    settings = demo_settings(directory)
     day = today or date.today()
-    with wiring.database(settings, check=False) as engine:
-        if migrate.state(engine) == "empty":
-            migrate.upgrade(engine)  # a new demo folder: the demo owns this database
+    with wiring.build(demo_settings(directory), check_schema=False) as wired:
+        if migrate.state(wired.engine) == "empty":
+            migrate.upgrade(wired.engine)  # a new demo folder: the demo owns this database
         else:
-            migrate.require_current(engine)
-        return _run(engine, settings, directory, day)
+            migrate.require_current(wired.engine)
+        return _run(wired, directory, day)
 
 
-def _run(engine: Engine, settings: Settings, directory: Path, day: date) -> DemoReport:
+def _run(wired: Wiring, directory: Path, day: date) -> DemoReport:
+    engine = wired.engine
     batch = parse_json(json.dumps(demo_catalog(day)), source="bundled demo catalog")
     with session_scope(engine) as session:
         store.apply_batches(session, [batch])
         for address, categories, free_only in demo_readers():
             subscriber_store.add_active(session, [address], categories=categories, free_only=free_only)
-    source = wiring.directory_for(settings, engine)
-    outcome = publishing.build_issue(engine, week=Week.containing(day), source=source, env=wiring.environment(),
-                               context=wiring.render_context(settings), site_url=str(settings.site_url))
+    renderer = replace(wired.renderer, limit=DEMO_LIMIT)
+    outcome = publishing.build_issue(engine, week=Week.containing(day), renderer=renderer)
     if outcome.number is None:
         raise NewsletterError("the demo catalog has no comparison in the current week; this is a bug")
-    envelope = wiring.envelope_for(settings)
-    written, already = _send_once(engine, outcome.number, settings, source, envelope)
-    _, html, _ = publishing.preview(engine, outcome.number, envelope=envelope)
+    written, already = _send_once(wired, outcome.number)
+    _, html, _ = publishing.preview(engine, outcome.number, envelope=wired.envelope)
     preview = directory / "preview.html"
     preview.write_text(html, encoding="utf-8")
     with session_scope(engine) as session:
-        rendered = issues.snapshots(session, issues.get_issue(session, outcome.number))
-    everyone = source.cohorts()
+        rendered = issues.rendered_emails(session, issues.get_issue(session, outcome.number))
+    everyone = wired.recipients.cohorts()
     cohorts = tuple((cohort.key, size) for cohort, size in everyone if cohort.key in rendered)
     empty = tuple((cohort.key, size) for cohort, size in everyone if cohort.key not in rendered)
     return DemoReport(directory, outcome.number, outcome.subject or "", cohorts, empty, written, already,
-                      settings.outbox_dir, preview, directory / "newsletter.db")
+                      wired.settings.outbox_dir, preview, directory / "newsletter.db")
 
 
-def _send_once(engine: Engine, number: int, settings: Settings, source: RecipientSource,
-               envelope: Envelope) -> tuple[int, bool]:
+def _send_once(wired: Wiring, number: int) -> tuple[int, bool]:
     """Send the issue unless it was sent already; returns (messages written, already sent)."""
-    with session_scope(engine) as session:
+    with session_scope(wired.engine) as session:
         if issues.get_issue(session, number).status == IssueStatus.SENT:
             return 0, True
-    report = send_issue(engine, number, provider=wiring.provider_for(settings), source=source, envelope=envelope,
-                        batch_size=settings.batch_size)
+    # The demo's send uses the default knobs but the configured batch size, as it always has.
+    sending = replace(wired.sending, options=SendOptions(batch_size=wired.settings.batch_size))
+    report = send_issue(wired.engine, number, provider=wired.provider(), sending=sending)
     return report.submitted, False

@@ -1,5 +1,7 @@
 """What the editor's desk does to an issue: edit and re-render, approve, schedule, pause, resume, cancel, send a
 test, ask for a review. Plain functions; the web routes parse forms and call these.
+
+Re-rendering takes the same ``publishing.Renderer`` building does (re-exported here for the desk's routes).
 """
 
 from __future__ import annotations
@@ -8,14 +10,14 @@ import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-import jinja2
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from newsletter import deliveries, issues
 from newsletter.catalog import store
+from newsletter.clock import Clock
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, personalise
@@ -24,23 +26,13 @@ from newsletter.errors import IssueError, IssueStateError
 from newsletter.models import IssueRow
 from newsletter.providers.base import Provider
 from newsletter.publishing import CANDIDATES, preview, preview_recipient, render_issue
+from newsletter.publishing import Renderer as Renderer  # re-exported: the desk's routes name it here
 from newsletter.recipients import RecipientSource
-from newsletter.render import PreparedEmail, RenderContext
+from newsletter.render import PreparedEmail
 from newsletter.statuses import IssueStatus
 from newsletter.values import Digest, Message, Week
 
 MAX_TEST_ADDRESSES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Renderer:
-    """What re-rendering an issue needs: its readers' cohorts, the templates and the digest's settings."""
-
-    source: RecipientSource
-    env: jinja2.Environment
-    context: RenderContext
-    site_url: str
-    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +74,13 @@ def edit(engine: Engine, number: int, change: Callable[[Edits, tuple[str, ...]],
     pool = candidates(engine, week, site_url=renderer.site_url)
     shown = tuple(e.slug for e in before.digest(pool, renderer.limit).entries)
     after = change(before, shown)
-    rendering = render_issue(after.digest(pool, renderer.limit), after, source=renderer.source, env=renderer.env,
-                             context=renderer.context)
+    rendering = render_issue(after.digest(pool, renderer.limit), after, renderer=renderer)
     with session_scope(engine) as session:
         issue = _editable(session, number)
         issue.arrangement, issue.note = after.arrangement.dumps(), after.note
         issue.subject_override, issue.preheader_override = after.subject, after.preheader
-        issues.replace_snapshots(session, issue, rendering.snapshots)
-        deliveries.queue(session, issue, renderer.source)
+        issues.replace_emails(session, issue, rendering.emails)
+        deliveries.queue(session, issue, renderer.recipients)
         if issue.status == IssueStatus.APPROVED:
             issues.transition(issue, IssueStatus.DRAFT)
             issue.send_at = issue.approved_by = None
@@ -127,13 +118,13 @@ def pause(engine: Engine, number: int) -> None:
         issues.transition(issues.get_issue(session, number), IssueStatus.PAUSED)
 
 
-def resume(engine: Engine, number: int, *, source: RecipientSource) -> None:
+def resume(engine: Engine, number: int, *, recipients: RecipientSource) -> None:
     """Send a paused issue again (readers who joined meanwhile included); the scheduler or workers carry it on."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != IssueStatus.PAUSED:
             raise IssueStateError(f"issue {number} is {issue.status}; only a paused issue resumes")
-        issues.start_sending(session, issue, source)
+        issues.start_sending(session, issue, recipients)
 
 
 def cancel(engine: Engine, number: int) -> int:
@@ -151,7 +142,7 @@ def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: 
     if not addresses or len(addresses) > MAX_TEST_ADDRESSES:
         raise IssueError(f"give between 1 and {MAX_TEST_ADDRESSES} addresses for a test")
     with session_scope(engine) as session:
-        rendered = issues.snapshots(session, issues.get_issue(session, number))
+        rendered = issues.rendered_emails(session, issues.get_issue(session, number))
     if cohort not in rendered:
         raise IssueError(f"issue {number} has no version for the cohort {cohort!r}")
     prepared, stand_in = PreparedEmail.of(rendered[cohort]), preview_recipient(envelope)
@@ -169,8 +160,9 @@ def send_test(engine: Engine, number: int, addresses: Sequence[str], *, cohort: 
 
 
 def request_review(engine: Engine, number: int, *, addresses: Sequence[str], provider: Provider,
-                   envelope: Envelope, desk_url: str) -> int:
-    """Email the editors a preview of a draft with a link to approve it, once per issue; returns emails sent."""
+                   envelope: Envelope, desk_url: str, clock: Clock) -> int:
+    """Email the editors a preview of a draft with a link to approve it, once per issue (the time it went out
+    read from ``clock``); returns emails sent."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != IssueStatus.DRAFT or issue.review_requested_at is not None or not addresses:
@@ -187,7 +179,7 @@ def request_review(engine: Engine, number: int, *, addresses: Sequence[str], pro
     with provider:
         provider.send_messages(messages)
     with session_scope(engine) as session:
-        issues.get_issue(session, number).review_requested_at = datetime.now(UTC)
+        issues.get_issue(session, number).review_requested_at = clock.now()
     return len(messages)
 
 

@@ -39,6 +39,16 @@ DEFAULT_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
+class SendOptions:
+    """The send loop's knobs: messages per provider call, calls in flight, messages per second, claim lease."""
+
+    batch_size: int = 100
+    concurrency: int = 1
+    rate_limit: float | None = None
+    lease: timedelta = DEFAULT_LEASE
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
     """Who sends, and where the web version lives."""
 
@@ -50,6 +60,15 @@ class Envelope:
     def web_url(self, number: int) -> str:
         """The issue's web version, free of personal links."""
         return f"{self.public_url.rstrip('/')}/archive/{number}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """What every send of an issue needs besides a provider: whom (the recipient source), from whom, and how."""
+
+    recipients: RecipientSource
+    envelope: Envelope
+    options: SendOptions = SendOptions()
 
 
 @dataclass
@@ -138,7 +157,7 @@ class _Run:
     number: int
     prepared: dict[str, PreparedEmail]
     provider: Provider
-    source: RecipientSource
+    recipients: RecipientSource
     envelope: Envelope
     batch_size: int
     lease: timedelta
@@ -150,26 +169,26 @@ class _Run:
         return self.engine.url.render_as_string(hide_password=False)
 
 
-def send_issue(engine: Engine, number: int, *, provider: Provider, source: RecipientSource, envelope: Envelope,
-               batch_size: int = 100, lease: timedelta = DEFAULT_LEASE, progress: Progress | None = None,
-               concurrency: int = 1, rate_limit: float | None = None,
+def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Sending, progress: Progress | None = None,
                stop: threading.Event | None = None, top_up: bool = True, clock: Clock = SYSTEM) -> SendReport:
     """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
 
-    ``top_up`` first queues readers who joined since the build (one pass over the members); workers skip it,
+    ``top_up`` first queues readers who joined since the build (one pass over the recipients); workers skip it,
     since the issue was queued when it was handed to them. Setting ``stop`` lets the batches in flight finish
     and be recorded, then returns. Leases are timed by ``clock``.
     """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.start_sending(session, issue, source, top_up=top_up)
-        snapshots = issues.snapshots(session, issue)
-        prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in snapshots.items()}
+        issues.start_sending(session, issue, sending.recipients, top_up=top_up)
+        rendered = issues.rendered_emails(session, issue)
+        prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in rendered.items()}
         assert issue.id is not None
-        run = _Run(engine, issue.id, number, prepared, provider, source, envelope,
-                   min(batch_size, provider.max_batch), lease, clock)
+        options = sending.options
+        run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope,
+                   min(options.batch_size, provider.max_batch), options.lease, clock)
     report = SendReport(number)
-    _drive(run, report, progress, concurrency, Pacer(rate_limit) if rate_limit else None, stop or threading.Event())
+    pacer = Pacer(options.rate_limit) if options.rate_limit else None
+    _drive(run, report, progress, options.concurrency, pacer, stop or threading.Event())
     report.status = _finish(engine, number)
     return report
 
@@ -270,7 +289,7 @@ def _suppress_permanent(run: _Run, claim: deliveries.Claim, results: Sequence[Se
     by_delivery = {d: s for d, s, _ in claim.rows}
     permanent = [by_delivery[r.delivery_id] for r in results if not r.submitted and r.permanent]
     if permanent:
-        run.source.suppress(permanent, reason=SubscriberStatus.BOUNCED)
+        run.recipients.suppress(permanent, reason=SubscriberStatus.BOUNCED)
 
 
 def _messages(run: _Run, claim: deliveries.Claim) -> tuple[list[Message] | None, list[int]]:
@@ -282,7 +301,7 @@ def _messages(run: _Run, claim: deliveries.Claim) -> tuple[list[Message] | None,
     byte-identical under the same key; ``None`` when that is impossible. Other providers leave leavers out.
     """
     whole = claim.reclaimed and run.provider.idempotent
-    recipients = run.source.recipients([subscriber for _, subscriber, _ in claim.rows], active_only=not whole)
+    recipients = run.recipients.by_ids([subscriber for _, subscriber, _ in claim.rows], active_only=not whole)
     dropped = [delivery for delivery, subscriber, _ in claim.rows if subscriber not in recipients]
     if whole and dropped:
         return None, []

@@ -15,12 +15,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
+from newsletter import addresses
 from newsletter.db import session_scope
-from newsletter.errors import ConfigError
+from newsletter.errors import AddressError, ConfigError
 from newsletter.models import EditorRow, EditorSessionRow
 
 SETTINGS_EDITOR = "editor"
@@ -149,8 +149,8 @@ def list_editors(session: Session) -> list[tuple[str, str | None]]:
 
 def _address(email: str) -> str:
     try:
-        return validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return addresses.check(email).normalized.lower()
+    except AddressError as exc:
         raise ConfigError(f"{email!r} is not a valid address: {exc}") from None
 
 

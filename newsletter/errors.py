@@ -12,6 +12,7 @@
     ├── IssueError
     │   ├── IssueNotFound        no issue with that number
     │   └── IssueStateError      the issue's status forbids the action (e.g. sending a cancelled issue)
+    ├── AddressError             not an email address (also a ValueError, so settings validators can raise it)
     ├── SubscriberError          a subscriber operation was refused (bad address, unknown subscriber)
     ├── WebhookError             a provider webhook was refused; nothing it carried was applied
     │   ├── WebhookRejected      authentication failed, or a signature was used before (401)
@@ -76,6 +77,10 @@ class IssueNotFound(IssueError):
 
 class IssueStateError(IssueError):
     """The issue's status does not allow the requested action."""
+
+
+class AddressError(NewsletterError, ValueError):
+    """Text that is not an email address; the message says what is wrong with it."""
 
 
 class SubscriberError(NewsletterError):

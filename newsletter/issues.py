@@ -64,53 +64,54 @@ def get_issue(session: Session, number: int) -> IssueRow:
     return row
 
 
-def create_issue(session: Session, *, week: Week, snapshots: Sequence[tuple[RenderedEmail, int]],
+def create_issue(session: Session, *, week: Week, emails: Sequence[tuple[RenderedEmail, int]],
                  now: datetime | None = None) -> IssueRow:
-    """Store a new draft issue numbered after the last one, with one rendered snapshot per cohort.
+    """Store a new draft issue numbered after the last one, with one rendered email per cohort.
 
-    ``snapshots`` pairs each cohort's rendered email with how many comparisons it holds; it must include
+    ``emails`` pairs each cohort's rendered email with how many comparisons it holds; it must include
     the ``all`` cohort, which is the web version and the default preview.
     """
-    counts = {snap.cohort_key: count for snap, count in snapshots}
-    full = next((snap for snap, _ in snapshots if snap.cohort_key == ALL), None)
+    counts = {email.cohort_key: count for email, count in emails}
+    full = next((email for email, _ in emails if email.cohort_key == ALL), None)
     if full is None:
-        raise ValueError("the snapshot of the 'all' cohort is required")
+        raise ValueError("the rendered email of the 'all' cohort is required")
     number = (session.exec(select(func.max(IssueRow.number))).one() or 0) + 1
     issue = IssueRow(number=number, week=str(week), subject=full.subject, status=S.DRAFT,
                      comparison_count=counts[ALL], created_at=now or datetime.now(UTC))
     session.add(issue)
     session.flush()
-    _add_snapshots(session, issue, snapshots)
+    _add_emails(session, issue, emails)
     return issue
 
 
-def _add_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tuple[RenderedEmail, int]]) -> None:
+def _add_emails(session: Session, issue: IssueRow, emails: Sequence[tuple[RenderedEmail, int]]) -> None:
     """Store one row per cohort's rendered email; the ``all`` cohort's subject and count become the issue's."""
     assert issue.id is not None
-    for snap, count in snapshots:
-        session.add(IssueCohortRow(issue_id=issue.id, cohort_key=snap.cohort_key, subject=snap.subject,
-                                   preheader=snap.preheader, html=snap.html, text=snap.text, comparison_count=count))
-        if snap.cohort_key == ALL:
-            issue.subject, issue.comparison_count = snap.subject, count
+    for email, count in emails:
+        session.add(IssueCohortRow(issue_id=issue.id, cohort_key=email.cohort_key, subject=email.subject,
+                                   preheader=email.preheader, html=email.html, text=email.text,
+                                   comparison_count=count))
+        if email.cohort_key == ALL:
+            issue.subject, issue.comparison_count = email.subject, count
     session.flush()
 
 
-def replace_snapshots(session: Session, issue: IssueRow, snapshots: Sequence[tuple[RenderedEmail, int]]) -> None:
+def replace_emails(session: Session, issue: IssueRow, emails: Sequence[tuple[RenderedEmail, int]]) -> None:
     """Swap the issue's rendered emails for a new rendering (after an edit); only before sending starts.
 
-    Queued deliveries of cohorts that no longer get a snapshot are removed; readers of cohorts that now get
+    Queued deliveries of cohorts that no longer get a rendered email are removed; readers of cohorts that now get
     one are queued by the caller (:func:`newsletter.deliveries.queue`).
     """
     if issue.status not in EDITABLE:
         raise IssueStateError(f"issue {issue.number} is {issue.status}; only a draft or approved issue can change")
     session.exec(delete(IssueCohortRow).where(col(IssueCohortRow.issue_id) == issue.id))
-    _add_snapshots(session, issue, snapshots)
+    _add_emails(session, issue, emails)
     assert issue.id is not None
-    deliveries.remove_unrendered(session, issue.id, [snap.cohort_key for snap, _ in snapshots])
+    deliveries.remove_unrendered(session, issue.id, [email.cohort_key for email, _ in emails])
     session.flush()
 
 
-def snapshots(session: Session, issue: IssueRow) -> dict[str, RenderedEmail]:
+def rendered_emails(session: Session, issue: IssueRow) -> dict[str, RenderedEmail]:
     """The issue's rendered emails by cohort key."""
     rows = session.exec(select(IssueCohortRow).where(IssueCohortRow.issue_id == issue.id))
     return {r.cohort_key: RenderedEmail(r.cohort_key, r.subject, r.preheader, r.html, r.text) for r in rows}
@@ -121,7 +122,7 @@ def cohort_keys(session: Session, issue: IssueRow) -> set[str]:
     return set(session.exec(select(IssueCohortRow.cohort_key).where(IssueCohortRow.issue_id == issue.id)))
 
 
-def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *, top_up: bool = True) -> None:
+def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource, *, top_up: bool = True) -> None:
     """Move the issue to ``sending`` (if it isn't yet) and, with ``top_up``, queue readers who have no delivery.
 
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
@@ -133,7 +134,7 @@ def start_sending(session: Session, issue: IssueRow, source: RecipientSource, *,
             if issue.status != S.SENDING:  # another process started it meanwhile: that is the same send
                 raise
     if top_up:
-        deliveries.queue(session, issue, source)
+        deliveries.queue(session, issue, recipients)
 
 
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:

@@ -43,7 +43,7 @@ def head() -> str:
 
 def current(engine: Engine) -> str | None:
     """The revision the database is at; None when it was never migrated."""
-    with engine.connect() as connection:
+    with engine.connect() as connection:  # Alembic reads its version table through a Core connection
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -59,7 +59,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Apply every pending migration; returns (revision before, revision after)."""
     before = current(engine)
     config = _config()
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # Alembic runs the migrations on one Core connection, in one transaction
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return before, head()

@@ -99,7 +99,7 @@ class IssueRow(SQLModel, table=True):
 
 
 class IssueCohortRow(SQLModel, table=True):
-    """The rendered snapshot of one cohort of one issue, placeholders intact."""
+    """The rendered email of one cohort of one issue, placeholders intact."""
 
     __tablename__ = "issue_cohort"
     __table_args__ = (UniqueConstraint("issue_id", "cohort_key"),)

@@ -1,10 +1,14 @@
-"""Plain functions the scheduler and CLI call: build the week's issue, send an issue, preview one."""
+"""Plain functions the scheduler and CLI call: build the week's issue, send an issue, preview one.
+
+A ``Renderer`` says how an issue is built (recipient source, templates, context, digest settings) and a
+``dispatch.Sending`` how it is sent; the composition root makes both (``Wiring.renderer``, ``Wiring.sending``).
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import jinja2
 from sqlalchemy.engine import Engine
@@ -13,9 +17,10 @@ from sqlmodel import col, select
 
 from newsletter import deliveries, issues
 from newsletter.catalog import store
+from newsletter.clock import Clock
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
-from newsletter.dispatch import Envelope, SendReport, personalise, send_issue
+from newsletter.dispatch import Envelope, Sending, SendReport, personalise, send_issue
 from newsletter.editing import Edits, note_html, note_text
 from newsletter.errors import IssueError
 from newsletter.models import IssueRow
@@ -48,25 +53,36 @@ class BuildOutcome:
         return self.number is None
 
 
-def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
-                context: RenderContext, site_url: str, limit: int = 8) -> BuildOutcome:
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """How an issue is built and re-rendered: its readers' cohorts, the templates, and the digest's settings."""
+
+    recipients: RecipientSource
+    env: jinja2.Environment
+    context: RenderContext
+    site_url: str
+    limit: int = 8
+
+
+def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutcome:
     """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing."""
     with session_scope(engine) as session:
         existing = issues.issue_for_week(session, week)
         if existing is not None:
             return BuildOutcome(week, existing.number, False, existing.subject)
         comparisons = store.comparisons_for_week(session, week)
-    candidates = build_digest(comparisons, week=week, site_url=site_url, limit=CANDIDATES)
+    candidates = build_digest(comparisons, week=week, site_url=renderer.site_url, limit=CANDIDATES)
     if candidates is None:
         return BuildOutcome(week, None, False)
     edits = Edits()
-    rendering = render_issue(edits.digest(candidates, limit), edits, source=source, env=env, context=context)
+    rendering = render_issue(edits.digest(candidates, renderer.limit), edits, renderer=renderer)
+    recipients = renderer.recipients
     try:
         with session_scope(engine) as session:
-            issue = issues.create_issue(session, week=week, snapshots=rendering.snapshots)
-            queued = deliveries.queue(session, issue, source)
+            issue = issues.create_issue(session, week=week, emails=rendering.emails)
+            queued = deliveries.queue(session, issue, recipients)
             outcome = BuildOutcome(week, issue.number, True, issue.subject, rendering.sizes, rendering.empty, queued)
-        source.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
+        recipients.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
         return outcome
     except IntegrityError:
         # Another process built this week's issue between our check and our insert: theirs stands.
@@ -79,60 +95,57 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
 
 @dataclass(frozen=True, slots=True)
 class Rendering:
-    """An issue rendered for every cohort: snapshots with their comparison counts, cohort sizes, empty cohorts."""
+    """An issue rendered for every cohort: rendered emails with their comparison counts, cohort sizes, empty
+    cohorts."""
 
-    snapshots: list[tuple[RenderedEmail, int]]
+    emails: list[tuple[RenderedEmail, int]]
     sizes: tuple[tuple[str, int], ...]
     empty: tuple[str, ...]
 
 
-def render_issue(digest: Digest, edits: Edits, *, source: RecipientSource, env: jinja2.Environment,
-                 context: RenderContext) -> Rendering:
+def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer) -> Rendering:
     """Render ``digest`` once for the ``all`` cohort (the web version) and once per other cohort that has readers.
 
-    A cohort whose preferences match nothing this week gets no snapshot, so its readers get nothing.
+    A cohort whose preferences match nothing this week gets no rendered email, so its readers get nothing.
     """
-    context = replace(context, note_html=note_html(edits.note), note_text=note_text(edits.note))
-    snapshots = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
+    env = renderer.env
+    context = replace(renderer.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
+    emails = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
     sizes, empty = [], []
-    for cohort, size in source.cohorts():
+    for cohort, size in renderer.recipients.cohorts():
         narrowed = edits.for_cohort(digest, cohort)
         if narrowed is None:
             empty.append(cohort.key)
             continue
         sizes.append((cohort.key, size))
         if cohort.key != issues.ALL:
-            snapshots.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
-    return Rendering(snapshots, tuple(sizes), tuple(empty))
+            emails.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
+    return Rendering(emails, tuple(sizes), tuple(empty))
 
 
-def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
-                 context: RenderContext, site_url: str, limit: int, provider: Provider | None, envelope: Envelope,
-                 batch_size: int, **send_options: Any) -> tuple[BuildOutcome, SendReport | None]:
+def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Provider | None, sending: Sending,
+                 stop: threading.Event | None = None) -> tuple[BuildOutcome, SendReport | None]:
     """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing.
 
     With ``provider=None`` the issue is handed to ``newsletter worker`` processes instead of sent here.
     """
-    outcome = build_issue(engine, week=week, source=source, env=env, context=context, site_url=site_url, limit=limit)
+    outcome = build_issue(engine, week=week, renderer=renderer)
     if outcome.number is None:
         return outcome, None
     with session_scope(engine) as session:
         status = issues.get_issue(session, outcome.number).status
     if status not in (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING):
         return outcome, None
-    report = send_now(engine, outcome.number, provider=provider, source=source, envelope=envelope,
-                      batch_size=batch_size, **send_options)
-    return outcome, report
+    return outcome, send_now(engine, outcome.number, provider=provider, sending=sending, stop=stop)
 
 
-def send_now(engine: Engine, number: int, *, provider: Provider | None, source: RecipientSource, envelope: Envelope,
-             batch_size: int, **send_options: Any) -> SendReport | None:
+def send_now(engine: Engine, number: int, *, provider: Provider | None, sending: Sending,
+             stop: threading.Event | None = None, top_up: bool = True) -> SendReport | None:
     """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None)."""
     if provider is None:
-        hand_to_workers(engine, number, source=source)
+        hand_to_workers(engine, number, recipients=sending.recipients)
         return None
-    return send_issue(engine, number, provider=provider, source=source, envelope=envelope, batch_size=batch_size,
-                      **send_options)
+    return send_issue(engine, number, provider=provider, sending=sending, stop=stop, top_up=top_up)
 
 
 def week_issue(engine: Engine, week: Week) -> tuple[int, str, datetime | None] | None:
@@ -142,8 +155,9 @@ def week_issue(engine: Engine, week: Week) -> tuple[int, str, datetime | None] |
         return None if issue is None else (issue.number, issue.status, issue.send_at)
 
 
-def due_issues(engine: Engine, now: datetime) -> list[int]:
-    """Approved issues whose scheduled send time has come, oldest first."""
+def due_issues(engine: Engine, *, clock: Clock) -> list[int]:
+    """Approved issues whose scheduled send time has come by ``clock``, oldest first."""
+    now = clock.now()
     with session_scope(engine) as session:
         return list(session.exec(select(IssueRow.number).where(
             IssueRow.status == IssueStatus.APPROVED, col(IssueRow.send_at).is_not(None), col(IssueRow.send_at) <= now)
@@ -159,22 +173,22 @@ class PlannedCohort:
     addresses: tuple[str, ...]
 
 
-def plan_send(engine: Engine, number: int, *, source: RecipientSource, page: int = 1000) -> list[PlannedCohort]:
+def plan_send(engine: Engine, number: int, *, recipients: RecipientSource, page: int = 1000) -> list[PlannedCohort]:
     """What ``send`` would do now, without sending: per rendered cohort, the active readers still to get it."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        rendered = issues.snapshots(session, issue)
+        rendered = issues.rendered_emails(session, issue)
         settled = deliveries.settled_subscribers(session, issue)
     plan = []
-    for cohort, _size in source.cohorts():
+    for cohort, _size in recipients.cohorts():
         if cohort.key not in rendered:
             continue
         addresses: list[str] = []
         after = 0
-        while ids := source.member_ids(cohort, after=after, limit=page):
+        while ids := recipients.recipient_ids(cohort, after=after, limit=page):
             after = ids[-1]
             pending = [i for i in ids if i not in settled]
-            found = source.recipients(pending)
+            found = recipients.by_ids(pending)
             addresses.extend(found[i].address for i in pending if i in found)
         plan.append(PlannedCohort(cohort.key, rendered[cohort.key].subject, tuple(addresses)))
     return plan
@@ -187,15 +201,15 @@ def preview_recipient(envelope: Envelope) -> Recipient:
                      f"mailto:unsubscribe@{envelope.domain}")
 
 
-def preview(engine: Engine, number: int, *, envelope: Envelope, source: RecipientSource | None = None,
+def preview(engine: Engine, number: int, *, envelope: Envelope, recipients: RecipientSource | None = None,
             address: str | None = None) -> tuple[RenderedEmail, str, str]:
-    """Issue ``number`` as one subscriber (or a neutral reader) would get it: (snapshot, html, text)."""
+    """Issue ``number`` as one subscriber (or a neutral reader) would get it: (rendered email, html, text)."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        rendered = issues.snapshots(session, issue)
+        rendered = issues.rendered_emails(session, issue)
     recipient, key = preview_recipient(envelope), issues.ALL
     if address is not None:
-        found = source.find(address) if source is not None else None
+        found = recipients.find(address) if recipients is not None else None
         if found is None:
             raise IssueError(f"{address} is not an active subscriber; `newsletter subscribers list` shows them")
         recipient, key = found[0], found[1].key

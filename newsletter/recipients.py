@@ -1,4 +1,8 @@
-"""The small protocol through which the core sees subscribers; ``subscribers.store`` implements it."""
+"""The recipient source: the small protocol through which the core sees subscribers.
+
+``subscribers.store.SubscriberRecipients`` implements it; the composition root hands it out as ``Wiring.recipients``,
+and every core function that needs it takes a parameter named ``recipients``.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,11 @@ class RecipientSource(Protocol):
         """Every cohort with at least one active subscriber, and how many it has."""
         ...
 
-    def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
+    def recipient_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
         """Ids of active subscribers in ``cohort`` greater than ``after``, ascending (keyset page)."""
         ...
 
-    def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
+    def by_ids(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
         """Recipients for those ids that are still active (with ``active_only=False``: whatever their status, to
         rebuild a batch exactly as it was first sent); the rest are absent from the answer."""
         ...

@@ -1,7 +1,12 @@
 """Jinja2 → MJML → HTML once per cohort, the text twin beside it, and the cheap per-recipient fill.
 
+A cohort's email has three stages, one name each: ``RenderedEmail`` (rendered once, slots in place; stored with
+the issue), ``PreparedEmail`` (the same, split at its slots once per send) and ``Message`` (one recipient's,
+filled by ``dispatch.personalise``).
+
 Templates hold ``%%{name}%%`` slots for per-recipient values; they survive MJML compilation, and
-:class:`Fill` replaces them by splitting the compiled text once and joining escaped values per recipient.
+:class:`Fill` (one text of a ``PreparedEmail``) replaces them by splitting the compiled text once and joining
+escaped values per recipient.
 Catalog text only ever enters as escaped data: it is never rendered as a template, and any ``%%{`` in it
 is broken up so it cannot pose as a slot.
 """

@@ -2,7 +2,8 @@
 
 Module-level functions, because APScheduler's database job store keeps a job as a textual reference
 (``newsletter.scheduler_jobs:publish``). Each takes optional settings (the scheduler passes none, so they are read
-from the environment at run time), wires its collaborators and delegates to plain functions.
+from the environment at run time), gets its collaborators from one ``wiring.build`` per run (its clock decides
+what is due and how old is stale) and delegates to plain functions.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy.engine import Engine
+from datetime import timedelta
 
 from newsletter import desk, maintenance, outage, publishing, wiring
 from newsletter.catalog.sync import sync_catalog
+from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import SendReport
 from newsletter.providers.base import Provider
 from newsletter.values import Week
+from newsletter.wiring import Wiring
 from newsletter.worker import issues_to_send
 
 log = logging.getLogger("newsletter.scheduler")
@@ -29,111 +30,106 @@ log = logging.getLogger("newsletter.scheduler")
 stopping = threading.Event()
 
 
-def _rides_out(job: Callable[[Settings], None]) -> Callable[[Settings | None], None]:
-    """``job`` with settings read at run time, run again from the start after a database outage until SIGTERM.
+def _rides_out(job: Callable[[Wiring], None]) -> Callable[..., None]:
+    """``job`` with settings read at run time and its collaborators built once for the run, run again from the
+    start after a database outage until SIGTERM. ``clock`` is for tests; the scheduler passes nothing.
 
     Every job may run again: catalog syncs upsert, an issue is built once per week, sends resume.
     """
     @functools.wraps(job)
-    def run(settings: Settings | None = None) -> None:
+    def run(settings: Settings | None = None, *, clock: Clock = SYSTEM) -> None:
         current = settings or load_settings()
         watch = outage.watch_for(current.database_url, cap=current.database_retry_seconds)
-        outage.ride_out(lambda: job(current), watch=watch, stop=stopping)
+        with wiring.build(current, clock=clock) as wired:
+            outage.ride_out(lambda: job(wired), watch=watch, stop=stopping)
     return run
 
 
 @_rides_out
-def publish(settings: Settings) -> None:
+def publish(wired: Wiring) -> None:
     """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review)."""
-    with wiring.database(settings) as engine:
-        if settings.catalog_url:
-            outcome = sync_catalog(engine, str(settings.catalog_url), timeout=settings.request_timeout)
-            log.info("catalog sync: %s (%s)", outcome.status, outcome.detail)
-        if settings.publish_mode == "review":
-            _build_for_review(settings, engine)
-            return
-        source = wiring.directory_for(settings, engine)
-        built, report = publishing.publish_week(
-            engine, week=Week.current(settings.zone), source=source, env=wiring.environment(),
-            context=wiring.render_context(settings), site_url=str(settings.site_url), limit=settings.digest_limit,
-            provider=_provider(settings), envelope=wiring.envelope_for(settings), stop=stopping,
-            **wiring.send_options(settings))
+    settings = wired.settings
+    if settings.catalog_url:
+        outcome = sync_catalog(wired.engine, str(settings.catalog_url), timeout=settings.request_timeout,
+                               clock=wired.clock)
+        log.info("catalog sync: %s (%s)", outcome.status, outcome.detail)
+    if settings.publish_mode == "review":
+        _build_for_review(wired)
+        return
+    built, report = publishing.publish_week(wired.engine, week=_this_week(wired), renderer=wired.renderer,
+                                            provider=_provider(wired), sending=wired.sending, stop=stopping)
     if built.quiet:
         log.info("quiet week %s: nothing new, no issue", built.week)
     else:
         _report(built.number, report, settings)
 
 
-def _build_for_review(settings: Settings, engine: Engine) -> None:
-    built = publishing.build_issue(engine, week=Week.current(settings.zone),
-                                   source=wiring.directory_for(settings, engine), env=wiring.environment(),
-                                   context=wiring.render_context(settings), site_url=str(settings.site_url),
-                                   limit=settings.digest_limit)
+def _this_week(wired: Wiring) -> Week:
+    return Week.current(wired.settings.zone, now=wired.clock.now())
+
+
+def _build_for_review(wired: Wiring) -> None:
+    built = publishing.build_issue(wired.engine, week=_this_week(wired), renderer=wired.renderer)
     if built.number is None:
         log.info("quiet week %s: nothing new, no issue", built.week)
         return
-    addresses = wiring.editor_addresses(settings, engine)
+    addresses = wired.editor_addresses()
     if not addresses:
         log.warning("issue %s waits for review, but no editor has an address: set NEWSLETTER_EDITOR_EMAILS",
                     built.number)
-    sent = desk.request_review(engine, built.number, addresses=addresses, provider=wiring.provider_for(settings),
-                               envelope=wiring.envelope_for(settings), desk_url=str(settings.public_url))
+    sent = desk.request_review(wired.engine, built.number, addresses=addresses, provider=wired.provider(),
+                               envelope=wired.envelope, desk_url=str(wired.settings.public_url), clock=wired.clock)
     log.info("issue %s is a draft for review; %s review email(s) sent", built.number, sent)
 
 
 @_rides_out
-def send_approved(settings: Settings) -> None:
+def send_approved(wired: Wiring) -> None:
     """At ``NEWSLETTER_SEND_CRON`` (review mode): send this week's issue if an editor approved it by now."""
-    with wiring.database(settings) as engine:
-        found = publishing.week_issue(engine, Week.current(settings.zone))
-        if found is None:
-            log.info("send time: no issue this week")
-            return
-        number, status, send_at = found
-        if status == "draft":
-            log.warning("send time: issue %s was not approved; it stays a draft until an editor approves or "
-                        "schedules it", number)
-        elif status == "approved" and send_at is None:
-            _report(number, _send(settings, engine, number), settings)
-        else:
-            log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
+    found = publishing.week_issue(wired.engine, _this_week(wired))
+    if found is None:
+        log.info("send time: no issue this week")
+        return
+    number, status, send_at = found
+    if status == "draft":
+        log.warning("send time: issue %s was not approved; it stays a draft until an editor approves or "
+                    "schedules it", number)
+    elif status == "approved" and send_at is None:
+        _report(number, _send(wired, number), wired.settings)
+    else:
+        log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
 
 
 @_rides_out
-def send_due(settings: Settings) -> None:
+def send_due(wired: Wiring) -> None:
     """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
-    with wiring.database(settings) as engine:
-        for number in publishing.due_issues(engine, datetime.now(UTC)):
-            _report(number, _send(settings, engine, number), settings)
-        if settings.send_with_workers:
-            return  # the workers carry on every issue that is sending
-        for number in issues_to_send(engine):
-            if not stopping.is_set():
-                _report(number, _send(settings, engine, number, top_up=False), settings)
+    for number in publishing.due_issues(wired.engine, clock=wired.clock):
+        _report(number, _send(wired, number), wired.settings)
+    if wired.settings.send_with_workers:
+        return  # the workers carry on every issue that is sending
+    for number in issues_to_send(wired.engine):
+        if not stopping.is_set():
+            _report(number, _send(wired, number, top_up=False), wired.settings)
 
 
 @_rides_out
-def housekeeping(settings: Settings) -> None:
+def housekeeping(wired: Wiring) -> None:
     """Release expired leases, queue failed deliveries worth another try, purge stale sign-ups."""
-    with wiring.database(settings) as engine:
-        released = maintenance.release_expired_leases(engine)
-        retried = maintenance.retry_failed(engine, attempts=settings.retry_attempts)
-        cutoff = datetime.now(UTC) - timedelta(days=settings.pending_days)
-        purged = wiring.directory_for(settings, engine).purge_pending(cutoff)
+    settings, now = wired.settings, wired.clock.now()
+    released = maintenance.release_expired_leases(wired.engine, clock=wired.clock)
+    retried = maintenance.retry_failed(wired.engine, attempts=settings.retry_attempts)
+    purged = wired.recipients.purge_pending(now - timedelta(days=settings.pending_days))
     if released or retried or purged:
         log.info("housekeeping: %s expired lease(s) released, %s failed deliveries queued again, %s stale sign-up(s) "
                  "purged", released, retried, purged)
 
 
-def _send(settings: Settings, engine: Engine, number: int, *, top_up: bool = True) -> SendReport | None:
-    return publishing.send_now(engine, number, provider=_provider(settings),
-                               source=wiring.directory_for(settings, engine),
-                         envelope=wiring.envelope_for(settings), stop=stopping, top_up=top_up,
-                         **wiring.send_options(settings))
+def _send(wired: Wiring, number: int, *, top_up: bool = True) -> SendReport | None:
+    return publishing.send_now(wired.engine, number, provider=_provider(wired), sending=wired.sending, stop=stopping,
+                               top_up=top_up)
 
 
-def _provider(settings: Settings) -> Provider | None:
-    return None if settings.send_with_workers else wiring.provider_for(settings)
+def _provider(wired: Wiring) -> Provider | None:
+    return None if wired.settings.send_with_workers else wired.provider()
 
 
 def _report(number: int | None, report: SendReport | None, settings: Settings) -> None:

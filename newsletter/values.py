@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Generic, Literal
 from zoneinfo import ZoneInfo
+
+from typing_extensions import TypeVar
 
 PERSONAS = ("Builder", "Skeptic", "Futurist", "Founder")
 PricingTier = Literal["Free", "Paid"]
@@ -122,24 +124,33 @@ class CommunityVotes:
     ship_percent: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Side:
-    """One tool as it stands in one comparison: its verdict, community votes and reviews."""
+# How a side names its tool: the Tool itself once the catalog has resolved it (``Side``, ``Comparison``), or its
+# slug as an importer hands it to the store (``Side[str]``, ``Comparison[str]``: the tool may be stored already).
+ToolRef = TypeVar("ToolRef", Tool, str, default=Tool)
 
-    tool: Tool
+
+@dataclass(frozen=True, slots=True)
+class Side(Generic[ToolRef]):
+    """One tool as it stands in one comparison: its panel verdict, community votes and reviews.
+
+    Resolved (``Side``), ``verdict`` is the published figure or else the one derived from the reviews; as imported
+    (``Side[str]``), it is the published figure only, None when the source states none (see ``catalog.panel``).
+    """
+
+    tool: ToolRef
     verdict: PanelVerdict | None
     community: CommunityVotes | None
     reviews: tuple[Review, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
-    """One head-to-head page of two tools."""
+class Comparison(Generic[ToolRef]):
+    """One head-to-head page of two tools (``Comparison[str]``: as imported, its tools named by slug)."""
 
     slug: str
     title: str
     published: date
-    sides: tuple[Side, Side]
+    sides: tuple[Side[ToolRef], Side[ToolRef]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,6 @@ secret key (``db status``) never asks for one, and a missing setting is reported
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
@@ -24,8 +21,7 @@ from newsletter import editors, migrate
 from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
-from newsletter.desk import Renderer
-from newsletter.dispatch import Envelope
+from newsletter.dispatch import Envelope, Sending, SendOptions
 from newsletter.errors import ConfigError
 from newsletter.providers.base import Provider
 from newsletter.providers.console import ConsoleProvider
@@ -36,21 +32,10 @@ from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
 from newsletter.providers.smtp import SmtpProvider
+from newsletter.publishing import Renderer
 from newsletter.render import RenderContext, make_environment
-from subscribers.store import Directory, Links
+from subscribers.store import Links, SubscriberRecipients
 from subscribers.tokens import Signer
-
-
-@contextmanager
-def database(settings: Settings, *, check: bool = True) -> Iterator[Engine]:
-    """The database engine, its schema checked to be current; its connections are closed when the block ends."""
-    engine = make_engine(settings.database_url)
-    try:
-        if check:
-            migrate.require_current(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def provider_for(settings: Settings, *, stream: TextIO | None = None,
@@ -84,20 +69,11 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
     return MailgunProvider(domain=settings.mailgun_domain, **common)
 
 
-def directory_for(settings: Settings, engine: Engine) -> Directory:
-    """Active subscribers with signed links (needs ``NEWSLETTER_SECRET_KEY``)."""
-    links = Links(Signer(settings.require_secret()), str(settings.public_url), f"unsubscribe@{settings.sender_domain}")
-    return Directory(engine, links)
-
-
-def render_context(settings: Settings) -> RenderContext:
-    """What the templates need from settings (needs ``NEWSLETTER_POSTAL_ADDRESS``)."""
-    return RenderContext(settings.publication_name, settings.require_postal_address())
-
-
-def environment() -> jinja2.Environment:
-    """The email templates."""
-    return make_environment()
+# directory_for, envelope_for and renderer_for serve the editor's desk routes (subscribers/desk/issue_page.py)
+# until the web app is built from wiring.build too; nothing else uses them.
+def directory_for(settings: Settings, engine: Engine) -> SubscriberRecipients:
+    """The recipient source: active subscribers with signed links (needs ``NEWSLETTER_SECRET_KEY``)."""
+    return _recipients(settings, engine, Signer(settings.require_secret()))
 
 
 def envelope_for(settings: Settings) -> Envelope:
@@ -105,38 +81,28 @@ def envelope_for(settings: Settings) -> Envelope:
     return Envelope(settings.from_address, settings.publication_name, settings.sender_domain, str(settings.public_url))
 
 
-def send_options(settings: Settings) -> dict[str, Any]:
-    """The send loop's knobs from settings: batch size, concurrency, rate limit, lease."""
-    return {"batch_size": settings.batch_size, "concurrency": settings.concurrency,
-            "rate_limit": settings.rate_limit, "lease": timedelta(seconds=settings.lease_seconds)}
-
-
 def renderer_for(settings: Settings, engine: Engine) -> Renderer:
-    """What re-rendering an issue needs, from settings."""
-    return Renderer(directory_for(settings, engine), environment(), render_context(settings), str(settings.site_url),
-                    settings.digest_limit)
+    """How an issue is built and re-rendered, from settings."""
+    return _renderer(settings, directory_for(settings, engine), make_environment(), _context(settings))
 
 
-def editor_addresses(settings: Settings, engine: Engine) -> list[str]:
-    """Where review emails go: ``NEWSLETTER_EDITOR_EMAILS`` and every editor added with an address."""
-    with session_scope(engine) as session:
-        return list(dict.fromkeys([*settings.editor_addresses, *editors.editor_addresses(session)]))
+def _recipients(settings: Settings, engine: Engine, signer: Signer) -> SubscriberRecipients:
+    links = Links(signer, str(settings.public_url), f"unsubscribe@{settings.sender_domain}")
+    return SubscriberRecipients(engine, links)
 
 
-@dataclass(frozen=True, slots=True)
-class SendOptions:
-    """The send loop's knobs: messages per provider call, calls in flight, messages per second, claim lease."""
+def _renderer(settings: Settings, recipients: SubscriberRecipients, env: jinja2.Environment,
+              context: RenderContext) -> Renderer:
+    return Renderer(recipients, env, context, str(settings.site_url), settings.digest_limit)
 
-    batch_size: int = 100
-    concurrency: int = 1
-    rate_limit: float | None = None
-    lease: timedelta = timedelta(minutes=10)
 
-    @classmethod
-    def of(cls, settings: Settings) -> SendOptions:
-        """The knobs ``settings`` set."""
-        return cls(settings.batch_size, settings.concurrency, settings.rate_limit,
-                   timedelta(seconds=settings.lease_seconds))
+def _context(settings: Settings) -> RenderContext:
+    return RenderContext(settings.publication_name, settings.require_postal_address())
+
+
+def _send_options(settings: Settings) -> SendOptions:
+    return SendOptions(settings.batch_size, settings.concurrency, settings.rate_limit,
+                       timedelta(seconds=settings.lease_seconds))
 
 
 class Wiring:
@@ -165,13 +131,12 @@ class Wiring:
     @cached_property
     def signer(self) -> Signer:
         """Signs and reads every link's token (needs ``NEWSLETTER_SECRET_KEY``)."""
-        return Signer(self.settings.require_secret())
+        return Signer(self.settings.require_secret(), clock=self.clock)
 
     @cached_property
-    def recipients(self) -> Directory:
+    def recipients(self) -> SubscriberRecipients:
         """The recipient source: active subscribers with their signed links."""
-        links = Links(self.signer, str(self.settings.public_url), f"unsubscribe@{self.settings.sender_domain}")
-        return Directory(self.engine, links)
+        return _recipients(self.settings, self.engine, self.signer)
 
     @cached_property
     def emails(self) -> jinja2.Environment:
@@ -181,25 +146,27 @@ class Wiring:
     @cached_property
     def context(self) -> RenderContext:
         """What the templates need from settings (needs ``NEWSLETTER_POSTAL_ADDRESS``)."""
-        return RenderContext(self.settings.publication_name, self.settings.require_postal_address())
+        return _context(self.settings)
 
     @cached_property
     def envelope(self) -> Envelope:
         """Sender identity and web-version base."""
-        settings = self.settings
-        return Envelope(settings.from_address, settings.publication_name, settings.sender_domain,
-                        str(settings.public_url))
+        return envelope_for(self.settings)
 
     @cached_property
     def send_options(self) -> SendOptions:
-        """The send loop's knobs from settings."""
-        return SendOptions.of(self.settings)
+        """The send loop's knobs from settings: batch size, concurrency, rate limit, lease."""
+        return _send_options(self.settings)
 
     @cached_property
     def renderer(self) -> Renderer:
-        """What re-rendering an issue needs."""
-        return Renderer(self.recipients, self.emails, self.context, str(self.settings.site_url),
-                        self.settings.digest_limit)
+        """How an issue is built and re-rendered: recipient source, templates, context, digest settings."""
+        return _renderer(self.settings, self.recipients, self.emails, self.context)
+
+    @cached_property
+    def sending(self) -> Sending:
+        """What every send needs besides a provider: recipient source, envelope, send options."""
+        return Sending(self.recipients, self.envelope, self.send_options)
 
     def provider(self, *, stream: TextIO | None = None) -> Provider:
         """A provider to send with: the one given at build time, else a new one as ``NEWSLETTER_PROVIDER`` says."""
@@ -209,7 +176,8 @@ class Wiring:
 
     def editor_addresses(self) -> list[str]:
         """Where review emails go: ``NEWSLETTER_EDITOR_EMAILS`` and every editor added with an address."""
-        return editor_addresses(self.settings, self.engine)
+        with session_scope(self.engine) as session:
+            return list(dict.fromkeys([*self.settings.editor_addresses, *editors.editor_addresses(session)]))
 
     def close(self) -> None:
         """Close the database connections, if the engine was ever made."""

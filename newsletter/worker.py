@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from newsletter import issues, outage
 from newsletter.db import session_scope
-from newsletter.dispatch import Envelope, SendReport, send_issue
+from newsletter.dispatch import Sending, SendReport, send_issue
 from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow, IssueRow
 from newsletter.providers.base import Provider
@@ -36,16 +35,16 @@ def issues_to_send(engine: Engine) -> list[int]:
         return list(session.exec(query))
 
 
-def hand_to_workers(engine: Engine, number: int, *, source: RecipientSource) -> int:
+def hand_to_workers(engine: Engine, number: int, *, recipients: RecipientSource) -> int:
     """Mark the issue ``sending`` and queue its deliveries; workers do the rest. Returns how many are queued."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.start_sending(session, issue, source)
+        issues.start_sending(session, issue, recipients)
         return issues.delivery_counts(session, issue.id).get(DeliveryStatus.QUEUED, 0)
 
 
-def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSource, envelope: Envelope,
-        stop: threading.Event, poll: float, retry_cap: float = 30.0, **send_options: Any) -> int:
+def run(engine: Engine, *, provider: Callable[[], Provider], sending: Sending, stop: threading.Event, poll: float,
+        retry_cap: float = 30.0) -> int:
     """Send until ``stop`` is set; returns how many messages this worker submitted.
 
     A database outage is waited out with backoff up to ``retry_cap`` seconds, logged once when it starts
@@ -54,13 +53,13 @@ def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSo
     watch = outage.watch_for(engine.url.render_as_string(hide_password=False), cap=retry_cap)
     submitted = [0]  # counted per batch, so that a round an outage cut short still counts what it sent
     while not stop.is_set():
-        outage.ride_out(lambda: _round(engine, submitted, provider=provider, source=source, envelope=envelope,
-                                       stop=stop, poll=poll, **send_options), watch=watch, stop=stop)
+        outage.ride_out(lambda: _round(engine, submitted, provider=provider, sending=sending, stop=stop, poll=poll),
+                        watch=watch, stop=stop)
     return submitted[0]
 
 
-def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provider], source: RecipientSource,
-           envelope: Envelope, stop: threading.Event, poll: float, **send_options: Any) -> None:
+def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provider], sending: Sending,
+           stop: threading.Event, poll: float) -> None:
     """Send each issue being sent once through, or wait ``poll`` seconds when there is none."""
     numbers = issues_to_send(engine)
     for number in numbers:
@@ -74,8 +73,7 @@ def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provi
             seen = report.submitted
 
         try:
-            send_issue(engine, number, provider=provider(), source=source, envelope=envelope, stop=stop,
-                       top_up=False, progress=count, **send_options)
+            send_issue(engine, number, provider=provider(), sending=sending, stop=stop, top_up=False, progress=count)
         except ProviderAuthError as exc:
             log.error("issue %s paused: %s", number, exc)
         except (ProviderUnavailable, IssueError) as exc:

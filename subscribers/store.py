@@ -1,4 +1,4 @@
-"""Subscriber queries, and :class:`Directory`, the core's view of subscribers (``RecipientSource``)."""
+"""Subscriber queries, and :class:`SubscriberRecipients`, the recipient source the core sends to."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter import addresses
 from newsletter.db import session_scope
-from newsletter.errors import SubscriberError
+from newsletter.errors import AddressError, SubscriberError
 from newsletter.statuses import SubscriberStatus
 from newsletter.values import Cohort, Recipient
 from subscribers import suppression
@@ -30,12 +30,9 @@ def normalise_address(address: str) -> str:
     """The address as stored: syntax checked (no DNS lookups), lowercased, an internationalised domain in its
     ASCII (IDNA) form (``user@xn--bcher-kva.example``); SubscriberError if invalid."""
     try:
-        checked = validate_email(address.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return addresses.stored_form(address.strip())
+    except AddressError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
-    # The ASCII domain routes everywhere and keeps one row per reader whichever form they typed; a non-ASCII
-    # local part has no ASCII form and is kept (SMTP sends it only where the server offers SMTPUTF8).
-    return f"{checked.local_part}@{checked.ascii_domain}".lower()
 
 
 def stored_forms(address: str) -> list[str]:
@@ -159,7 +156,7 @@ class Links:
                          mailto)
 
 
-class Directory:
+class SubscriberRecipients:
     """Active subscribers as the core sees them (implements ``newsletter.recipients.RecipientSource``)."""
 
     def __init__(self, engine: Engine, links: Links) -> None:
@@ -176,8 +173,8 @@ class Directory:
         found = [(cohort_from(c, f), n) for c, f, n in rows]
         return sorted(found, key=lambda item: item[0].key)
 
-    def member_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
-        """Active members of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
+    def recipient_ids(self, cohort: Cohort, *, after: int, limit: int) -> list[int]:
+        """Active subscribers of ``cohort`` after ``after``; served by the (status, categories, free_only, id) index."""
         query = (select(Subscriber.id)
                  .where(Subscriber.status == SubscriberStatus.ACTIVE,
                         Subscriber.categories == categories_text(cohort.categories),
@@ -187,7 +184,7 @@ class Directory:
         with session_scope(self._engine) as session:
             return [i for i in session.exec(query) if i is not None]
 
-    def recipients(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
+    def by_ids(self, ids: Sequence[int], *, active_only: bool = True) -> dict[int, Recipient]:
         """Recipients for the ids still active (any status with ``active_only=False``); unknown ids are left out.
 
         Reads two columns rather than whole rows: this runs once per batch on the send's hot path.

@@ -1,4 +1,8 @@
-"""Signed tokens for subscriber links, one salt per purpose so a link minted for one can never do another."""
+"""Signed tokens for subscriber links, one salt per purpose so a link minted for one can never do another.
+
+Confirm tokens carry a timestamp; their age is read from the signer's ``Clock`` (``newsletter.clock``), so a
+test moves a ``ManualClock`` instead of forging old timestamps.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import base64
 import hashlib
 import hmac
 import zlib
-from typing import Literal
+from typing import Any, Literal
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+
+from newsletter.clock import SYSTEM, Clock
 
 Purpose = Literal["confirm", "manage", "unsubscribe", "probe"]
 PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "probe")
@@ -25,12 +31,25 @@ class TokenError(ValueError):
         self.expired = expired
 
 
-class Signer:
-    """Mints and reads subscriber tokens with the app's secret key."""
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer, telling the time by a ``Clock`` (both when minting and when checking age)."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """Seconds since the epoch by the clock."""
+        return int(self._clock.now().timestamp())
+
+
+class Signer:
+    """Mints and reads subscriber tokens with the app's secret key; confirm tokens age by ``clock``."""
+
+    def __init__(self, secret: str, *, clock: Clock = SYSTEM) -> None:
         self._plain = {p: URLSafeSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
-        self._timed = {p: URLSafeTimedSerializer(secret, salt=f"newsletter.{p}") for p in PURPOSES}
+        self._timed = {p: URLSafeTimedSerializer(secret, salt=f"newsletter.{p}", signer=_ClockedSigner,
+                                                 signer_kwargs={"clock": clock}) for p in PURPOSES}
         # Every digest carries two signed links per reader. itsdangerous derives the key and builds a new HMAC
         # on each dumps(); keying one HMAC per purpose and copying it mints the same token ~5x faster.
         self._keyed = {p: hmac.new(s.make_signer(s.salt).derive_key(), digestmod=hashlib.sha1)

@@ -25,8 +25,9 @@ from newsletter import issues, publishing
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.deliveries import TABLE
-from newsletter.dispatch import Envelope
+from newsletter.dispatch import Envelope, Sending, SendOptions
 from newsletter.providers.memory import MemoryProvider
+from newsletter.recipients import RecipientSource
 from newsletter.render import make_environment
 from newsletter.values import Week
 from tests.conftest import ROOT
@@ -70,15 +71,18 @@ def test_a_bad_cron_names_the_variable(make_settings: Callable[..., Settings], m
         load_settings()
 
 
+def _renderer(directory: RecipientSource) -> publishing.Renderer:
+    return publishing.Renderer(directory, make_environment(), CONTEXT, "https://site.example.com/", limit=8)
+
+
 def test_publish_week_builds_and_sends_once(engine: Engine) -> None:
     directory = seed(engine)
     provider = MemoryProvider()
     envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
 
     def publish() -> tuple[publishing.BuildOutcome, object]:
-        return publishing.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
-                                 context=CONTEXT, site_url="https://site.example.com/", limit=8, provider=provider,
-                                 envelope=envelope, batch_size=4)
+        return publishing.publish_week(engine, week=Week(2026, 47), renderer=_renderer(directory), provider=provider,
+                                       sending=Sending(directory, envelope, SendOptions(batch_size=4)))
 
     outcome, report = publish()
     assert outcome.created and report is not None and len(provider.outbox) == 10
@@ -95,15 +99,14 @@ def test_handing_to_workers_respects_sent_and_paused_issues(engine: Engine) -> N
     envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
 
     def publish() -> tuple[publishing.BuildOutcome, object]:
-        return publishing.publish_week(engine, week=Week(2026, 47), source=directory, env=make_environment(),
-                                 context=CONTEXT, site_url="https://site.example.com/", limit=8, provider=None,
-                                 envelope=envelope, batch_size=4)
+        return publishing.publish_week(engine, week=Week(2026, 47), renderer=_renderer(directory), provider=None,
+                                       sending=Sending(directory, envelope, SendOptions(batch_size=4)))
 
     outcome, report = publish()
     assert outcome.created and report is None
     with session_scope(engine) as session:
         assert issues.get_issue(session, 1).status == "sending"  # queued for the workers, nothing sent here
-    send_issue(engine, 1, provider=MemoryProvider(), source=directory, envelope=envelope, top_up=False)
+    send_issue(engine, 1, provider=MemoryProvider(), sending=Sending(directory, envelope), top_up=False)
     assert publish() == (publishing.BuildOutcome(Week(2026, 47), 1, False, outcome.subject), None)  # sent: left alone
     with session_scope(engine) as session:
         issue = issues.get_issue(session, 1)

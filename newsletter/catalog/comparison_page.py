@@ -27,10 +27,10 @@ from datetime import date
 from newsletter.catalog import personas
 from newsletter.catalog.json_format import dump_json, parse_json
 from newsletter.catalog.panel import check_published, label_for
-from newsletter.catalog.records import ComparisonRecord, ImportBatch, SideRecord
+from newsletter.catalog.records import ImportBatch
 from newsletter.catalog.text import refused_character
 from newsletter.errors import CatalogImportError
-from newsletter.values import PERSONAS, CommunityVotes, PanelVerdict, Review, Tool
+from newsletter.values import PERSONAS, CommunityVotes, Comparison, PanelVerdict, Review, Side, Tool
 
 MARKER = "AI tool comparison"
 SCORECARD = "Reviewer scorecard"
@@ -130,10 +130,10 @@ class _Parser:
         reviews = self._scorecard(card + 1)
         tools = tuple(self._tool(block, table, i) for i, block in enumerate(blocks))
         sides = tuple(
-            SideRecord(tool.slug, self._panel(block, table, i), self._community(block, table, i), reviews[i])
+            Side(tool.slug, self._panel(block, table, i), self._community(block, table, i), reviews[i])
             for i, (tool, block) in enumerate(zip(tools, blocks, strict=True))
         )
-        record = ComparisonRecord(slugify(title), title, self.published, (sides[0], sides[1]))
+        record = Comparison(slugify(title), title, self.published, (sides[0], sides[1]))
         return ImportBatch(source, tools, (record,), first_seen_dates=True)
 
     def _index(self, line: str, start: int, what: str) -> int:

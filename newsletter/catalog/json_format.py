@@ -18,10 +18,10 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from newsletter.catalog.panel import check_published, label_for
-from newsletter.catalog.records import ComparisonRecord, ImportBatch, SideRecord
+from newsletter.catalog.records import ImportBatch
 from newsletter.catalog.text import refused_character
 from newsletter.errors import CatalogImportError
-from newsletter.values import CommunityVotes, PanelVerdict, Review, Tool
+from newsletter.values import CommunityVotes, Comparison, PanelVerdict, Review, Side, Tool
 
 FORMAT = "weekly-ai-tool-verdicts/1"
 MAX_DEPTH = 16  # a catalog nests 7 levels; anything far deeper is a mistake (or an attack on the parser)
@@ -212,16 +212,16 @@ def _tool(item: dict[str, Any], path: str, source: str) -> Tool:
     )
 
 
-def _comparison(item: dict[str, Any], path: str, source: str) -> ComparisonRecord:
+def _comparison(item: dict[str, Any], path: str, source: str) -> Comparison[str]:
     sides = tuple(_side(side, f"{path}.sides[{i}]", source) for i, side in enumerate(item["sides"]))
-    if sides[0].tool_slug == sides[1].tool_slug:
-        raise CatalogImportError(f"{source}: at {path}.sides: both sides are {sides[0].tool_slug!r}; "
+    if sides[0].tool == sides[1].tool:
+        raise CatalogImportError(f"{source}: at {path}.sides: both sides are {sides[0].tool!r}; "
                                  "a comparison needs two different tools")
     published = _date(item["published"], f"{path}.published", source)
-    return ComparisonRecord(item["slug"], item["title"], published, (sides[0], sides[1]))
+    return Comparison(item["slug"], item["title"], published, (sides[0], sides[1]))
 
 
-def _side(item: dict[str, Any], path: str, source: str) -> SideRecord:
+def _side(item: dict[str, Any], path: str, source: str) -> Side[str]:
     panel = item.get("panel")
     verdict = None
     if panel is not None:
@@ -235,7 +235,8 @@ def _side(item: dict[str, Any], path: str, source: str) -> SideRecord:
     personas = [review.persona for review in reviews]
     if len(set(personas)) != len(personas):
         raise CatalogImportError(f"{source}: at {path}.reviews: a persona reviews this tool twice; keep one")
-    return SideRecord(item["tool"], verdict, votes, reviews)
+    tool: str = item["tool"]
+    return Side(tool, verdict, votes, reviews)
 
 
 def _review(item: dict[str, Any]) -> Review:
@@ -243,7 +244,7 @@ def _review(item: dict[str, Any]) -> Review:
     return Review(item["persona"], item["text"], item.get("score"), None if verdict is None else verdict == "ship")
 
 
-def dump_json(tools: list[Tool], comparisons: list[ComparisonRecord]) -> str:
+def dump_json(tools: list[Tool], comparisons: list[Comparison[str]]) -> str:
     """The catalog as import-format JSON, sorted by slug so that equal catalogs give equal files."""
     document = {
         "format": FORMAT,
@@ -261,19 +262,19 @@ def _tool_json(tool: Tool) -> dict[str, Any]:
     }
 
 
-def _comparison_json(comparison: ComparisonRecord) -> dict[str, Any]:
+def _comparison_json(comparison: Comparison[str]) -> dict[str, Any]:
     return {
         "slug": comparison.slug, "title": comparison.title, "published": comparison.published.isoformat(),
         "sides": [_side_json(side) for side in comparison.sides],
     }
 
 
-def _side_json(side: SideRecord) -> dict[str, Any]:
+def _side_json(side: Side[str]) -> dict[str, Any]:
     panel: dict[str, Any] | None = None
-    if side.panel is not None:
-        panel = {"percent": side.panel.percent}
-        if side.panel.ship is not None:
-            panel |= {"ship": side.panel.ship, "size": side.panel.size}
+    if side.verdict is not None:
+        panel = {"percent": side.verdict.percent}
+        if side.verdict.ship is not None:
+            panel |= {"ship": side.verdict.ship, "size": side.verdict.size}
     community = None
     if side.community is not None:
         community = {"votes": side.community.votes, "ship_percent": side.community.ship_percent}
@@ -282,4 +283,4 @@ def _side_json(side: SideRecord) -> dict[str, Any]:
          "verdict": None if r.ship is None else ("ship" if r.ship else "skip")}
         for r in side.reviews
     ]
-    return {"tool": side.tool_slug, "panel": panel, "community": community, "reviews": reviews}
+    return {"tool": side.tool, "panel": panel, "community": community, "reviews": reviews}

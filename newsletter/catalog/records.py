@@ -1,31 +1,10 @@
-"""What an importer hands to the store: tools by value, comparisons referring to tools by slug."""
+"""What an importer hands to the store: tools by value, comparisons (``Comparison[str]``) naming tools by slug."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
-from newsletter.values import CommunityVotes, PanelVerdict, Review, Tool
-
-
-@dataclass(frozen=True, slots=True)
-class SideRecord:
-    """One side of an imported comparison; the panel figure is the published one, if any."""
-
-    tool_slug: str
-    panel: PanelVerdict | None
-    community: CommunityVotes | None
-    reviews: tuple[Review, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ComparisonRecord:
-    """An imported comparison."""
-
-    slug: str
-    title: str
-    published: date
-    sides: tuple[SideRecord, SideRecord]
+from newsletter.values import Comparison, Tool
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,5 +17,5 @@ class ImportBatch:
 
     source: str
     tools: tuple[Tool, ...]
-    comparisons: tuple[ComparisonRecord, ...]
+    comparisons: tuple[Comparison[str], ...]
     first_seen_dates: bool = False

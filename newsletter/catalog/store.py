@@ -14,7 +14,7 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from newsletter.catalog import panel
-from newsletter.catalog.records import ComparisonRecord, ImportBatch, SideRecord
+from newsletter.catalog.records import ImportBatch
 from newsletter.errors import UnknownToolError
 from newsletter.models import ComparisonRow, ReviewRow, SideRow, ToolRow
 from newsletter.values import CommunityVotes, Comparison, PanelVerdict, Review, Side, Tool, Week
@@ -46,7 +46,7 @@ def apply_batches(session: Session, batches: Sequence[ImportBatch]) -> ImportSum
     tool_ids = {row.slug: row.id for row in session.exec(select(ToolRow))}
     for batch in batches:
         for record in batch.comparisons:
-            missing = [s.tool_slug for s in record.sides if s.tool_slug not in tool_ids]
+            missing = [s.tool for s in record.sides if s.tool not in tool_ids]
             if missing:
                 raise UnknownToolError(
                     f"{batch.source}: comparison {record.slug!r} names tool {missing[0]!r}, which is neither "
@@ -84,7 +84,7 @@ def _assign(row: ToolRow | ComparisonRow, values: dict[str, Any]) -> Change:
     return "updated" if changed else "unchanged"
 
 
-def _upsert_comparison(session: Session, record: ComparisonRecord, tool_ids: dict[str, int | None]) -> Change:
+def _upsert_comparison(session: Session, record: Comparison[str], tool_ids: dict[str, int | None]) -> Change:
     row = session.exec(select(ComparisonRow).where(ComparisonRow.slug == record.slug)).first()
     fields: dict[str, Any] = {"slug": record.slug, "title": record.title, "published": record.published}
     if row is None:
@@ -99,7 +99,7 @@ def _upsert_comparison(session: Session, record: ComparisonRecord, tool_ids: dic
         _delete_sides(session, row.id)
     assert row.id is not None
     for position, side in enumerate(record.sides):
-        tool_id = tool_ids[side.tool_slug]
+        tool_id = tool_ids[side.tool]
         assert tool_id is not None
         _insert_side(session, row.id, position, side, tool_id)
     return change
@@ -112,8 +112,8 @@ def _delete_sides(session: Session, comparison_id: int | None) -> None:
     session.flush()
 
 
-def _insert_side(session: Session, comparison_id: int, position: int, side: SideRecord, tool_id: int) -> None:
-    published = side.panel
+def _insert_side(session: Session, comparison_id: int, position: int, side: Side[str], tool_id: int) -> None:
+    published = side.verdict
     community = side.community
     row = SideRow(
         comparison_id=comparison_id, position=position, tool_id=tool_id,
@@ -151,7 +151,7 @@ def all_tools(session: Session) -> list[Tool]:
     return [_tool_value(row) for row in session.exec(select(ToolRow).order_by(col(ToolRow.slug)))]
 
 
-def all_comparison_records(session: Session) -> list[ComparisonRecord]:
+def all_comparison_records(session: Session) -> list[Comparison[str]]:
     """Every comparison as it was imported (published figures only, nothing derived): the export's content."""
     rows = list(session.exec(select(ComparisonRow).order_by(col(ComparisonRow.slug))))
     return _load_records(session, rows)
@@ -168,17 +168,17 @@ def load_comparisons(session: Session, rows: Sequence[ComparisonRow]) -> list[Co
     ]
 
 
-def _side_value(record: SideRecord, tools: dict[str, Tool]) -> Side:
-    verdict = panel.resolve(record.panel, record.reviews)
-    return Side(tools[record.tool_slug], verdict, record.community, record.reviews)
+def _side_value(record: Side[str], tools: dict[str, Tool]) -> Side:
+    verdict = panel.resolve(record.verdict, record.reviews)
+    return Side(tools[record.tool], verdict, record.community, record.reviews)
 
 
-def _tools_of(session: Session, records: Iterable[ComparisonRecord]) -> list[Tool]:
-    slugs = {side.tool_slug for record in records for side in record.sides}
+def _tools_of(session: Session, records: Iterable[Comparison[str]]) -> list[Tool]:
+    slugs = {side.tool for record in records for side in record.sides}
     return [_tool_value(row) for row in session.exec(select(ToolRow).where(col(ToolRow.slug).in_(slugs)))]
 
 
-def _load_records(session: Session, rows: Sequence[ComparisonRow]) -> list[ComparisonRecord]:
+def _load_records(session: Session, rows: Sequence[ComparisonRow]) -> list[Comparison[str]]:
     ids = [row.id for row in rows]
     sides = list(session.exec(select(SideRow).where(col(SideRow.comparison_id).in_(ids))))
     slugs = dict(session.exec(select(ToolRow.id, ToolRow.slug).where(
@@ -187,14 +187,14 @@ def _load_records(session: Session, rows: Sequence[ComparisonRow]) -> list[Compa
     for review in session.exec(select(ReviewRow).where(col(ReviewRow.side_id).in_([s.id for s in sides]))
                                .order_by(col(ReviewRow.position))):
         reviews[review.side_id].append(review)
-    by_comparison: dict[int | None, dict[int, SideRecord]] = defaultdict(dict)
+    by_comparison: dict[int | None, dict[int, Side[str]]] = defaultdict(dict)
     for side in sides:
-        by_comparison[side.comparison_id][side.position] = SideRecord(
+        by_comparison[side.comparison_id][side.position] = Side(
             slugs[side.tool_id], _published(side), _community(side),
             tuple(Review(r.persona, r.text, r.score, r.ship) for r in reviews[side.id]),
         )
-    return [ComparisonRecord(row.slug, row.title, row.published,
-                             (by_comparison[row.id][0], by_comparison[row.id][1])) for row in rows]
+    return [Comparison(row.slug, row.title, row.published,
+                       (by_comparison[row.id][0], by_comparison[row.id][1])) for row in rows]
 
 
 def _published(side: SideRow) -> PanelVerdict | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import httpx
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.catalog import store
 from newsletter.catalog.json_format import parse_json
+from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.errors import CatalogError
 from newsletter.models import CatalogSyncRow
@@ -35,26 +36,27 @@ class SyncOutcome:
 
 
 def sync_catalog(engine: Engine, url: str, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = 30.0) -> SyncOutcome:
-    """Fetch ``url`` conditionally and import it all-or-nothing; never raises for a bad fetch or bad export."""
+                 timeout: float = 30.0, clock: Clock = SYSTEM) -> SyncOutcome:
+    """Fetch ``url`` conditionally and import it all-or-nothing, noting when by ``clock``; never raises for a bad
+    fetch or bad export."""
     with session_scope(engine) as session:
         state = _state(session, url)
         headers = {k: v for k, v in (("If-None-Match", state.etag), ("If-Modified-Since", state.last_modified)) if v}
     try:
         status, body, validators = _fetch(url, headers, transport, timeout)
     except (httpx.HTTPError, CatalogError) as exc:
-        return _failed(engine, url, f"the catalog export at {url} could not be fetched: {exc}")
+        return _failed(engine, url, f"the catalog export at {url} could not be fetched: {exc}", clock)
     if status == 304:
-        return _record(engine, url, SyncOutcome("unchanged", "the export has not changed since the last sync"))
+        return _record(engine, url, SyncOutcome("unchanged", "the export has not changed since the last sync"), clock)
     if status != 200:
-        return _failed(engine, url, f"the catalog export at {url} answered HTTP {status}")
+        return _failed(engine, url, f"the catalog export at {url} answered HTTP {status}", clock)
     try:
         batch = parse_json(body, source=url)
         with session_scope(engine) as session:
             summary = store.apply_batches(session, [batch])
     except CatalogError as exc:
-        return _failed(engine, url, f"the catalog export was not imported, nothing changed: {exc}")
-    return _record(engine, url, SyncOutcome("changed", summary.describe()), validators)
+        return _failed(engine, url, f"the catalog export was not imported, nothing changed: {exc}", clock)
+    return _record(engine, url, SyncOutcome("changed", summary.describe()), clock, validators)
 
 
 def _fetch(url: str, headers: dict[str, str], transport: httpx.BaseTransport | None,
@@ -80,14 +82,14 @@ def _state(session: Session, url: str) -> CatalogSyncRow:
     return row
 
 
-def _failed(engine: Engine, url: str, warning: str) -> SyncOutcome:
+def _failed(engine: Engine, url: str, warning: str, clock: Clock) -> SyncOutcome:
     log.warning("%s; building from the catalog as stored", warning)
-    return _record(engine, url, SyncOutcome("failed", warning))
+    return _record(engine, url, SyncOutcome("failed", warning), clock)
 
 
-def _record(engine: Engine, url: str, outcome: SyncOutcome,
+def _record(engine: Engine, url: str, outcome: SyncOutcome, clock: Clock,
             validators: tuple[str | None, str | None] | None = None) -> SyncOutcome:
-    now = datetime.now(UTC)
+    now = clock.now()
     with session_scope(engine) as session:
         row = _state(session, url)
         row.checked_at = now

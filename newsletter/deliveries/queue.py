@@ -41,7 +41,7 @@ def queue(session: Session, issue: IssueRow, source: RecipientSource, *, page_si
         if cohort.key not in rendered:
             continue
         after = 0
-        while ids := source.member_ids(cohort, after=after, limit=page_size):
+        while ids := source.recipient_ids(cohort, after=after, limit=page_size):
             after = ids[-1]
             queued += _insert_missing(session, issue.id, cohort.key, ids)
     return queued

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from newsletter import deliveries, dispatch, issues
 from newsletter.clock import ManualClock
 from newsletter.db import session_scope
-from newsletter.dispatch import Envelope, send_issue
+from newsletter.dispatch import Envelope, Sending, SendOptions, send_issue
 from newsletter.errors import (
     IssueStateError,
     ProviderAmbiguous,
@@ -35,8 +35,9 @@ def statuses(engine: Engine) -> Counter[str]:
         return Counter(d.status for d in session.exec(select(DeliveryRow)))
 
 
-def send(engine: Engine, directory: store.Directory, provider: MemoryProvider, batch: int = 3) -> dispatch.SendReport:
-    return send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=batch)
+def send(engine: Engine, directory: store.SubscriberRecipients, provider: MemoryProvider, batch: int = 3) -> dispatch.SendReport:
+    return send_issue(engine, 1, provider=provider,
+                      sending=Sending(directory, ENVELOPE, SendOptions(batch_size=batch)))
 
 
 def test_everyone_gets_exactly_one_personal_message(engine: Engine) -> None:
@@ -194,8 +195,8 @@ def test_four_workers_send_each_delivery_exactly_once(engine: Engine) -> None:
         store.add_active(session, [f"extra{i}@example.com" for i in range(200)])
     build(engine, directory)
     provider = MemoryProvider()
-    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=7,
-                        concurrency=4)
+    report = send_issue(engine, 1, provider=provider,
+                        sending=Sending(directory, ENVELOPE, SendOptions(batch_size=7, concurrency=4)))
     assert report.submitted == 210 and report.status == "sent"
     assert sorted(Counter(m.to for m in provider.outbox).values()) == [1] * 210
 

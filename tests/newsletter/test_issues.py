@@ -25,7 +25,7 @@ LINKS = store.Links(Signer("a-very-secret-test-key"), "https://app.example.com",
 CONTEXT = RenderContext("Weekly AI Tool Verdicts", "1 Test Street")
 
 
-def seed(engine: Engine) -> store.Directory:
+def seed(engine: Engine) -> store.SubscriberRecipients:
     """Two comparisons this week (Design; Writing), and readers in five cohorts."""
     import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=date(2026, 11, 18))
     with session_scope(engine) as session:
@@ -34,12 +34,12 @@ def seed(engine: Engine) -> store.Directory:
         store.add_active(session, ["writing@example.com"], categories=["Writing"])
         store.add_active(session, ["free@example.com"], free_only=True)
         store.add_active(session, ["audio@example.com"], categories=["Audio"])
-    return store.Directory(engine, LINKS)
+    return store.SubscriberRecipients(engine, LINKS)
 
 
-def build(engine: Engine, directory: store.Directory, week: Week = WEEK) -> publishing.BuildOutcome:
-    return publishing.build_issue(engine, week=week, source=directory, env=make_environment(), context=CONTEXT,
-                            site_url="https://site.example.com/compare/")
+def build(engine: Engine, directory: store.SubscriberRecipients, week: Week = WEEK) -> publishing.BuildOutcome:
+    renderer = publishing.Renderer(directory, make_environment(), CONTEXT, "https://site.example.com/compare/")
+    return publishing.build_issue(engine, week=week, renderer=renderer)
 
 
 def test_build_renders_each_cohort_once_and_queues_its_readers(engine: Engine) -> None:
@@ -107,12 +107,13 @@ def test_preview_as_a_subscriber_and_as_anyone(engine: Engine) -> None:
     snapshot, html, text = publishing.preview(engine, 1, envelope=envelope)
     assert snapshot.cohort_key == "all" and "https://app.example.com/archive/1" in html
     assert "%%{" not in html and "%%{" not in text
-    snapshot, html, _ = publishing.preview(engine, 1, envelope=envelope, source=directory, address="design0@example.com")
+    snapshot, html, _ = publishing.preview(engine, 1, envelope=envelope, recipients=directory,
+                                              address="design0@example.com")
     assert snapshot.cohort_key == "Design"
     recipient = directory.find("design0@example.com")
     assert recipient is not None and recipient[0].unsubscribe_url in html
     with pytest.raises(Exception, match="gets nothing from issue 1"):
-        publishing.preview(engine, 1, envelope=envelope, source=directory, address="audio@example.com")
+        publishing.preview(engine, 1, envelope=envelope, recipients=directory, address="audio@example.com")
 
 
 @pytest.mark.parametrize("first", ["paused", "sending"])

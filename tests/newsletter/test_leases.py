@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from newsletter import deliveries, issues
 from newsletter.clock import ManualClock
-from newsletter.dispatch import DEFAULT_LEASE, send_issue
+from newsletter.dispatch import DEFAULT_LEASE, Sending, SendOptions, send_issue
 from newsletter.models import DeliveryRow
 from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
@@ -95,7 +95,8 @@ def test_the_summary_counts_only_what_this_sender_recorded(engine: Engine) -> No
     build(engine, directory)
     clock = ManualClock(T0)
     provider = Overtaken(engine, clock)
-    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3, clock=clock)
+    report = send_issue(engine, 1, provider=provider,
+                        sending=Sending(directory, ENVELOPE, SendOptions(batch_size=3)), clock=clock)
     assert provider.overtaken == 3
     assert (report.submitted, report.status) == (7, "sent")  # the overtaken batch is counted once, elsewhere
     assert statuses(engine) == Counter({"submitted": 10})
@@ -119,8 +120,9 @@ def test_a_batch_slower_than_its_lease_is_sent_once(engine: Engine, slow: str) -
     with WireServer() as server:
         server.state.faults.extend(SLOW[slow])
         provider = PostmarkProvider(api_key=KEY, base_url=server.url)
-        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3,
-                            concurrency=2, lease=timedelta(seconds=1))
+        report = send_issue(engine, 1, provider=provider,
+                            sending=Sending(directory, ENVELOPE,
+                                            SendOptions(batch_size=3, concurrency=2, lease=timedelta(seconds=1))))
         received = server.by_recipient()
     assert sorted(received.values()) == [1] * 10
     assert (report.submitted, report.status) == (10, "sent")
@@ -147,7 +149,8 @@ def test_a_batch_waiting_for_the_rate_limit_keeps_its_lease(engine: Engine) -> N
     directory = seed(engine)
     build(engine, directory)
     provider = Watching(engine)
-    report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=3,
-                        rate_limit=3, lease=timedelta(seconds=0.6))
+    report = send_issue(engine, 1, provider=provider,
+                        sending=Sending(directory, ENVELOPE,
+                                        SendOptions(batch_size=3, rate_limit=3, lease=timedelta(seconds=0.6))))
     assert report.submitted == 10 and len(provider.leased) == 4
     assert all(provider.leased), provider.leased

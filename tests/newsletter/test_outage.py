@@ -118,7 +118,7 @@ def test_a_worker_rides_out_a_database_outage_and_finishes_the_issue(
     with session_scope(engine) as session:
         store.add_active(session, [f"reader{i:03d}@example.com" for i in range(READERS - 10)])
     number = build(engine, directory).number
-    assert number is not None and hand_to_workers(engine, number, source=directory) == READERS
+    assert number is not None and hand_to_workers(engine, number, recipients=directory) == READERS
     log = tmp_path / "worker.log"
     with WireServer() as service:
         service.state.latency = 0.5  # the database goes away while batches are at the service

@@ -60,12 +60,12 @@ def test_a_scheduled_issue_is_sent_once_its_time_has_come(
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=3)
     scheduler_jobs.publish(settings)
-    desk.approve(engine, 1, editor="ed", send_at=datetime.now(UTC) + timedelta(hours=1))
-    scheduler_jobs.send_due(settings)
+    clock = ManualClock(datetime.now(UTC))
+    desk.approve(engine, 1, editor="ed", send_at=clock.now() + timedelta(hours=1))
+    scheduler_jobs.send_due(settings, clock=clock)
     assert _status(engine) == "approved" and outbox(settings) == []
-    with session_scope(engine) as session:
-        issues.get_issue(session, 1).send_at = datetime.now(UTC) - timedelta(minutes=1)
-    scheduler_jobs.send_due(settings)
+    clock.advance(timedelta(hours=1, minutes=1))
+    scheduler_jobs.send_due(settings, clock=clock)
     assert _status(engine) == "sent" and len(outbox(settings)) == 3
 
 
@@ -80,7 +80,8 @@ def test_a_resumed_issue_is_carried_on_by_the_next_due_run(
     assert _status(engine) == "paused" and outbox(settings) == []
     from newsletter import wiring
 
-    desk.resume(engine, 1, source=wiring.directory_for(settings, engine))
+    with wiring.build(settings) as wired:
+        desk.resume(engine, 1, recipients=wired.recipients)
     scheduler_jobs.send_due(settings)
     assert _status(engine) == "sent" and len(outbox(settings)) == 3
 

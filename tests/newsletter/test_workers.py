@@ -54,7 +54,7 @@ def test_four_workers_one_killed(engine: Engine, database_url: str, tmp_path: Pa
              "source": "test", "created_at": now, "pause_remaining": 0, "soft_bounces": 0, "erased": False}
             for i in range(READERS - 10)])
     number = build(engine, directory).number
-    assert number is not None and hand_to_workers(engine, number, source=directory) == READERS
+    assert number is not None and hand_to_workers(engine, number, recipients=directory) == READERS
     assert issues_to_send(engine) == [number]
     with WireServer() as server:
         server.state.latency = 0.01
@@ -89,13 +89,13 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
     import threading
 
     from newsletter import worker
-    from newsletter.dispatch import Envelope
+    from newsletter.dispatch import Envelope, Sending, SendOptions
     from newsletter.providers.postmark import PostmarkProvider
     from tests.wire_server import Fault
 
     directory = seed(engine)
     number = build(engine, directory).number
-    assert number is not None and hand_to_workers(engine, number, source=directory) == 10
+    assert number is not None and hand_to_workers(engine, number, recipients=directory) == 10
     envelope = Envelope("Verdicts <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com",
                         "https://app.example.com")
     stop = threading.Event()
@@ -103,7 +103,7 @@ def test_a_worker_waits_out_a_provider_outage_instead_of_stopping(engine: Engine
         server.state.faults.extend([Fault(503)] * 3)  # three rounds in a row find the service down
         thread = threading.Thread(target=worker.run, args=(engine,), daemon=True, kwargs={
             "provider": lambda: PostmarkProvider(api_key=KEY, base_url=server.url, max_retries=0),
-            "source": directory, "envelope": envelope, "stop": stop, "poll": 0.05, "batch_size": 3})
+            "sending": Sending(directory, envelope, SendOptions(batch_size=3)), "stop": stop, "poll": 0.05})
         thread.start()
         deadline = time.monotonic() + 30
         while count(engine, "submitted") < 10 and time.monotonic() < deadline and thread.is_alive():

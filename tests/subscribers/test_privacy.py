@@ -94,7 +94,7 @@ def test_paused_readers_skip_issues_then_come_back(engine: Engine) -> None:
     outcome = build(engine, directory)
     assert outcome.queued == 9  # all0 skips this one
     assert rows(engine)["all0@example.com"].pause_remaining == 0
-    assert "all0@example.com" in {r.address for r in directory.recipients(list(range(1, 20))).values()}
+    assert "all0@example.com" in {r.address for r in directory.by_ids(list(range(1, 20))).values()}
 
 
 def test_cli_export_forget_import(env: Path, engine: Engine) -> None:  # noqa: F811

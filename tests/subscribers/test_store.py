@@ -1,4 +1,4 @@
-"""Subscriber queries and the Directory the core sees, on both databases."""
+"""Subscriber queries and the recipient source the core sees, on both databases."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_an_internationalised_domain_is_stored_in_its_ascii_form(engine: Engine)
     assert add(engine, "USER@BÜCHER.EXAMPLE")[0][1] == "unchanged"
     with Session(engine) as session:
         assert [row.email for row in store.page(session)] == ["user@xn--bcher-kva.example"]
-    found = store.Directory(engine, LINKS).find("user@bücher.example")
+    found = store.SubscriberRecipients(engine, LINKS).find("user@bücher.example")
     assert found is not None and found[0].address == "user@xn--bcher-kva.example"
 
 def test_an_invalid_address_adds_nobody(engine: Engine) -> None:
@@ -52,12 +52,12 @@ def test_an_invalid_address_adds_nobody(engine: Engine) -> None:
 def test_cohorts_members_and_recipients(engine: Engine) -> None:
     add(engine, "a@example.com", "b@example.com")
     add(engine, "c@example.com", categories=("Design", "Writing"), free_only=True)
-    directory = store.Directory(engine, LINKS)
+    directory = store.SubscriberRecipients(engine, LINKS)
     assert directory.cohorts() == [(Cohort(), 2), (Cohort(frozenset({"Design", "Writing"}), True), 1)]
-    first = directory.member_ids(Cohort(), after=0, limit=1)
-    rest = directory.member_ids(Cohort(), after=first[-1], limit=10)
+    first = directory.recipient_ids(Cohort(), after=0, limit=1)
+    rest = directory.recipient_ids(Cohort(), after=first[-1], limit=10)
     assert len(first) == 1 and len(rest) == 1 and rest[0] > first[0]
-    recipients = directory.recipients(first + rest)
+    recipients = directory.by_ids(first + rest)
     recipient = recipients[first[0]]
     assert recipient.unsubscribe_url.startswith("https://app.example.com/unsubscribe/")
     assert recipient.preferences_url.startswith("https://app.example.com/preferences/")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from newsletter.clock import ManualClock
 from subscribers.tokens import Signer, TokenError
 
 
@@ -21,10 +24,12 @@ def test_round_trip_and_purpose_separation() -> None:
 
 
 def test_confirm_tokens_expire() -> None:
-    signer = Signer("a-very-secret-test-key")
+    clock = ManualClock(datetime.now(UTC))
+    signer = Signer("a-very-secret-test-key", clock=clock)
     token = signer.mint("confirm", 7)
+    clock.advance(timedelta(days=7, seconds=1))
     with pytest.raises(TokenError) as caught:
-        signer.read("confirm", token, max_age=-1)
+        signer.read("confirm", token, max_age=7 * 86400)
     assert caught.value.expired
 
 

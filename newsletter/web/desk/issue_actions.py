@@ -129,7 +129,7 @@ def change_status(desk: Desk, wiring: Wiring, number: int, form: FormData, edito
         core.pause(engine, number)
         return "paused"
     if action == "resume":
-        core.resume(engine, number, source=wiring.recipients)
+        core.resume(engine, number, recipients=wiring.recipients)
         return "resumed"
     if action == "cancel":
         core.cancel(engine, number)

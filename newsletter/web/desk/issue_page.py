@@ -60,7 +60,7 @@ def preview(number: IssueNumber, request: Request, desk: DeskDep, wiring: Wiring
         return Response("sign in first", status_code=401)
     try:
         with session_scope(desk.site.engine) as session:
-            snapshots = issues.snapshots(session, issues.get_issue(session, number))
+            snapshots = issues.rendered_emails(session, issues.get_issue(session, number))
     except IssueNotFound:
         return Response("no such issue", status_code=404)
     if cohort not in snapshots:
@@ -109,7 +109,7 @@ def load(engine: Engine, number: int) -> Stored:
                                   unsubscribed_since(session, number).get(number, 0))
         info = {"number": row.number, "week": row.week, "status": row.status, "subject": row.subject,
                 "send_at": row.send_at, "approved_by": row.approved_by, "error": row.error}
-        return Stored(info, issues.snapshots(session, row), core.edits_of(row), figures)
+        return Stored(info, issues.rendered_emails(session, row), core.edits_of(row), figures)
 
 
 def filled(envelope: Envelope, number: int, snapshot: RenderedEmail) -> tuple[str, str]:

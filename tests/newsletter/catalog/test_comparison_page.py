@@ -24,7 +24,7 @@ def test_every_page_yields_two_tools_and_a_full_panel(path: Path) -> None:
     batch = parse(path)
     (comparison,) = batch.comparisons
     assert comparison.slug == path.stem
-    assert [t.slug for t in batch.tools] == [s.tool_slug for s in comparison.sides]
+    assert [t.slug for t in batch.tools] == [s.tool for s in comparison.sides]
     assert comparison.title == f"{batch.tools[0].name} vs {batch.tools[1].name}"
     for tool in batch.tools:
         assert tool.tagline and tool.description and tool.category
@@ -33,15 +33,15 @@ def test_every_page_yields_two_tools_and_a_full_panel(path: Path) -> None:
     for side in comparison.sides:
         assert [r.persona for r in side.reviews] == list(PERSONAS)
         assert all(len(r.text) > 40 for r in side.reviews)
-        assert side.panel is not None
+        assert side.verdict is not None
     assert comparison.sides[0].reviews[0].text != comparison.sides[1].reviews[0].text
 
 
 def test_scored_layout_reads_scores_split_notes_and_votes() -> None:
     batch = parse(FIXTURE_PAGES / "iconsmith-vs-huewise.txt")
     icons, hues = batch.comparisons[0].sides
-    assert (icons.panel.percent, icons.panel.label, icons.panel.split) == (75, "Ship", "3 ship / 1 skip")
-    assert (hues.panel.percent, hues.panel.label, hues.panel.split) == (25, "Skip", "1 ship / 3 skip")
+    assert (icons.verdict.percent, icons.verdict.label, icons.verdict.split) == (75, "Ship", "3 ship / 1 skip")
+    assert (hues.verdict.percent, hues.verdict.label, hues.verdict.split) == (25, "Skip", "1 ship / 3 skip")
     assert icons.community == CommunityVotes(12, 58)
     assert hues.community is None
     assert [(r.persona, r.score, r.ship) for r in icons.reviews][:2] == [("Builder", 81, True), ("Skeptic", 57, False)]
@@ -56,7 +56,7 @@ def test_compact_layout_takes_quotes_in_panel_order() -> None:
     assert lede.reviews[1].text.startswith("Competitors are the CMS vendors")
     assert draft.reviews[3].persona == "Founder" and draft.reviews[3].text.startswith("The buyer")
     assert all(r.score is None and r.ship is None for r in draft.reviews)
-    assert (draft.panel.percent, draft.panel.label, draft.panel.split) == (50, "Mixed", None)
+    assert (draft.verdict.percent, draft.verdict.label, draft.verdict.split) == (50, "Mixed", None)
 
 
 def test_seed_pages_agree_with_each_other() -> None:
@@ -69,9 +69,9 @@ def test_seed_pages_agree_with_each_other() -> None:
     pages: dict[str, int] = {}
     for path in seed_pages():
         for side in parse(path).comparisons[0].sides:
-            pages[side.tool_slug] = pages.get(side.tool_slug, 0) + 1
+            pages[side.tool] = pages.get(side.tool, 0) + 1
             for review in side.reviews:
-                by_tool.setdefault(side.tool_slug, {}).setdefault(review.persona, set()).add(review.text)
+                by_tool.setdefault(side.tool, {}).setdefault(review.persona, set()).add(review.text)
     shared = [slug for slug, count in pages.items() if count == 3]
     assert "scribeline" in shared
     for slug in shared:

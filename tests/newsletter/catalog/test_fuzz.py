@@ -26,7 +26,6 @@ from newsletter.catalog.json_format import dump_json, parse_json
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import CatalogImportError, UnknownToolError
-from newsletter.render import make_environment
 from newsletter.values import Week
 from subscribers import store as subscribers
 from tests.conftest import FIXTURE_PAGES, SITE_PAGES
@@ -164,10 +163,9 @@ def _check_import(engine: Engine, tmp_path: Path, make_settings: Callable[..., S
     stored = parse_json(after.read_text(encoding="utf-8"), source="export")
     weeks = {Week.containing(c.published) for c in stored.comparisons} | {Week.containing(t.published)
                                                                              for t in stored.tools}
-    directory = wiring.directory_for(make_settings(), engine)
-    for week in sorted(weeks)[:4]:
-        publishing.build_issue(engine, week=week, source=directory, env=make_environment(),
-                         context=wiring.render_context(make_settings()), site_url="https://site.example.com/compare/")
+    with wiring.build(make_settings(database_url=engine.url.render_as_string(hide_password=False))) as wired:
+        for week in sorted(weeks)[:4]:
+            publishing.build_issue(engine, week=week, renderer=wired.renderer)
 
 
 def test_mutated_json_catalogs_import_or_are_refused_clearly(engine: Engine, tmp_path: Path,

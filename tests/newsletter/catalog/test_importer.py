@@ -157,16 +157,14 @@ def test_the_longest_title_accepted_still_builds_an_issue(engine: Engine, tmp_pa
                                                           make_settings: Callable[..., Settings]) -> None:
     from newsletter import publishing, wiring
     from newsletter.catalog.json_format import schema
-    from newsletter.render import make_environment
 
     longest = schema()["$defs"]["comparison"]["properties"]["title"]["maxLength"]
     document = minimal()
     document["comparisons"][0]["title"] = "T" * longest
     import_files(engine, [write(tmp_path, "long.json", document)], published=DAY)
-    settings = make_settings()
-    outcome = publishing.build_issue(engine, week=Week(2026, 47), source=wiring.directory_for(settings, engine),
-                               env=make_environment(), context=wiring.render_context(settings),
-                               site_url="https://site.example.com/compare/")
+    settings = make_settings(database_url=engine.url.render_as_string(hide_password=False))
+    with wiring.build(settings) as wired:
+        outcome = publishing.build_issue(engine, week=Week(2026, 47), renderer=wired.renderer)
     assert outcome.created and outcome.subject.endswith("T" * longest)
     document["comparisons"][0]["title"] = "T" * (longest + 1)
     with pytest.raises(CatalogImportError, match=r"at \$\.comparisons\[0\]\.title: .* is too long"):

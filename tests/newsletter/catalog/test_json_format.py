@@ -34,7 +34,7 @@ def error_for(document: dict[str, Any]) -> str:
 def test_a_valid_document_parses() -> None:
     batch = parse_json(json.dumps(minimal()), source="cat.json")
     assert [t.slug for t in batch.tools] == ["alpha", "beta"]
-    assert batch.comparisons[0].sides[0].panel.split == "1 ship / 0 skip"
+    assert batch.comparisons[0].sides[0].verdict.split == "1 ship / 0 skip"
     assert batch.comparisons[0].sides[0].reviews[0].ship is True
 
 

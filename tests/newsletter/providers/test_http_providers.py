@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from newsletter.dispatch import Envelope, personalise, send_issue
+from newsletter.dispatch import Envelope, Sending, SendOptions, personalise, send_issue
 from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderRequestError, ProviderUnavailable
 from newsletter.providers.http import HttpProvider
 from newsletter.providers.mailgun import MailgunProvider
@@ -280,8 +280,10 @@ def test_a_resend_after_a_failure_between_requests_gives_every_reader_one_copy(e
     server.state.faults.extend([Fault(), Fault(500), Fault(500)])
     with make("sendgrid", server, max_retries=1) as provider:
         with pytest.raises(ProviderUnavailable):
-            send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+            send_issue(engine, 1, provider=provider,
+                       sending=Sending(directory, ENVELOPE, SendOptions(batch_size=10)))
         assert 0 < len(server.state.received) < 10
-        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+        report = send_issue(engine, 1, provider=provider,
+                            sending=Sending(directory, ENVELOPE, SendOptions(batch_size=10)))
     assert report.status == "sent"
     assert sorted(server.by_recipient().values()) == [1] * 10

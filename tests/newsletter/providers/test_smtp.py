@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter import deliveries
-from newsletter.dispatch import send_issue
+from newsletter.dispatch import Sending, SendOptions, send_issue
 from newsletter.errors import ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow
 from newsletter.providers.smtp import SmtpProvider
@@ -224,9 +224,11 @@ def test_a_resend_after_a_failure_mid_batch_gives_every_reader_one_copy(engine: 
     handler = FaultyInbox(fault)
     with serving(handler) as port:
         with pytest.raises(ProviderUnavailable):
-            send_issue(engine, 1, provider=plain(port), source=directory, envelope=ENVELOPE, batch_size=4)
+            send_issue(engine, 1, provider=plain(port),
+                       sending=Sending(directory, ENVELOPE, SendOptions(batch_size=4)))
         assert len(handler.copies()) == 2 + (fault == "drop-data")
-        report = send_issue(engine, 1, provider=plain(port), source=directory, envelope=ENVELOPE, batch_size=4)
+        report = send_issue(engine, 1, provider=plain(port),
+                            sending=Sending(directory, ENVELOPE, SendOptions(batch_size=4)))
     with Session(engine) as session:
         rows = {(d.status, (d.reason or "").startswith(deliveries.UNKNOWN_OUTCOME)) for d in
                 session.exec(select(DeliveryRow)).all()}

@@ -122,10 +122,10 @@ def test_mailgun_hmac_and_soft_bounce_threshold(app: TestClient, engine: Engine)
 
 
 def test_resend_svix_and_delivery_marked(app: TestClient, engine: Engine) -> None:
-    from subscribers.store import Directory, Links
+    from subscribers.store import Links, SubscriberRecipients
     from subscribers.tokens import Signer
 
-    build(engine, Directory(engine, Links(Signer("x" * 20), "https://a.example", "u@a.example")))
+    build(engine, SubscriberRecipients(engine, Links(Signer("x" * 20), "https://a.example", "u@a.example")))
     with Session(engine) as session:
         target = session.exec(select(Subscriber).where(Subscriber.email == "free@example.com")).one()
         delivery = session.exec(select(DeliveryRow).where(DeliveryRow.subscriber_id == target.id)).one()

@@ -123,7 +123,7 @@ def test_a_note_and_a_subject_re_render_the_preview_at_once(desk: Client, engine
     text = page.text.split('id="text-version"')[1]
     assert "Read the method (https://site.example.com/method)." in text
     with session_scope(engine) as session:
-        assert set(s.subject for s in issues.snapshots(session, issues.get_issue(session, 1)).values()) == {
+        assert set(s.subject for s in issues.rendered_emails(session, issues.get_issue(session, 1)).values()) == {
             "Two verdicts you need"}
 
 
@@ -182,15 +182,15 @@ def test_approve_schedule_pause_resume_and_cancel(desk: Client, engine: Engine) 
 
 
 def test_figures_count_outcomes_and_readers_who_left_after_the_issue(desk: Client, engine: Engine) -> None:
-    from newsletter.dispatch import Envelope, send_issue
+    from newsletter.dispatch import Envelope, Sending, send_issue
     from subscribers import service
     from subscribers.models import Subscriber
-    from subscribers.store import Directory
+    from subscribers.store import SubscriberRecipients
     from tests.newsletter.test_issues import LINKS
 
     client, _ = desk
     envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
-    send_issue(engine, 1, provider=MemoryProvider(), source=Directory(engine, LINKS), envelope=envelope)
+    send_issue(engine, 1, provider=MemoryProvider(), sending=Sending(SubscriberRecipients(engine, LINKS), envelope))
     from sqlmodel import Session, select
 
     with Session(engine) as session:

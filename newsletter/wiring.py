@@ -35,6 +35,7 @@ from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
+from newsletter.providers.ses import SesProvider
 from newsletter.providers.smtp import SmtpProvider
 from newsletter.render import RenderContext, make_environment
 from subscribers.store import Directory, Links
@@ -68,6 +69,8 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
         return SmtpProvider(host=settings.smtp_host, port=settings.smtp_port, domain=settings.sender_domain,
                             security=settings.smtp_security, username=settings.smtp_username, password=password,
                             timeout=settings.request_timeout)
+    if name == "ses":
+        return _ses(settings, transport)
     common: dict[str, Any] = {
         "api_key": settings.require_api_key(), "transport": transport, "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
@@ -82,6 +85,14 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
     if not settings.mailgun_domain:
         raise ConfigError("NEWSLETTER_MAILGUN_DOMAIN is not set: the mailgun provider sends for that domain")
     return MailgunProvider(domain=settings.mailgun_domain, **common)
+
+
+def _ses(settings: Settings, transport: httpx.BaseTransport | None) -> SesProvider:
+    region, key_id, secret, token = settings.require_ses()
+    return SesProvider(region=region, api_key=key_id, secret_access_key=secret, session_token=token,
+                       configuration_set=settings.ses_configuration_set, domain=settings.sender_domain,
+                       transport=transport, timeout=settings.request_timeout, max_retries=settings.max_retries,
+                       base_url=str(settings.provider_base_url) if settings.provider_base_url else None)
 
 
 def directory_for(settings: Settings, engine: Engine) -> Directory:

@@ -1,0 +1,155 @@
+"""The ses provider against moto's standalone SES v2 server on 127.0.0.1, which checks our SigV4 signatures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import message_from_string, policy
+from typing import Any
+
+import boto3
+import moto.settings
+import pytest
+from moto.backends import get_backend
+from moto.core.responses import ActionAuthenticatorMixin
+from moto.server import ThreadedMotoServer
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.providers.ses import SesProvider
+from newsletter.wiring import provider_for
+from tests.newsletter.providers.test_http_providers import messages
+from tests.wire_server import DOMAIN
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@dataclass
+class Moto:
+    url: str
+    key_id: str
+    secret: str
+
+    def sent(self) -> list[Any]:
+        """Every raw message moto's SES took, in order."""
+        return list(get_backend("ses")[ACCOUNT][REGION].sent_messages)
+
+    def provider(self, **overrides: Any) -> SesProvider:
+        options: dict[str, Any] = {"region": REGION, "api_key": self.key_id, "secret_access_key": self.secret,
+                                   "domain": DOMAIN, "base_url": self.url, "sleep": lambda _s: None,
+                                   "jitter": lambda: 1.0}
+        return SesProvider(**(options | overrides))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    running = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    running.start()
+    host, port = running.get_host_and_port()
+    yield f"http://{host}:{port}"
+    running.stop()
+
+
+@pytest.fixture
+def ses(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
+    """A fresh moto: an IAM user's key, the sender's domain verified, then every request's signature checked."""
+    import httpx
+
+    httpx.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
+    clients = {"endpoint_url": server, "region_name": REGION, "aws_access_key_id": "setup",
+               "aws_secret_access_key": "setup"}
+    iam = boto3.client("iam", **clients)
+    iam.create_user(UserName="newsletter")
+    key = iam.create_access_key(UserName="newsletter")["AccessKey"]
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="newsletter", PolicyName="send", PolicyDocument=json.dumps(allow))
+    boto3.client("sesv2", **clients).create_email_identity(EmailIdentity=DOMAIN)
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto's switch for checking signatures
+    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+    yield Moto(server, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def test_each_reader_gets_full_mime_with_their_own_one_click_headers(ses: Moto) -> None:
+    batch = messages(3, cohorts=2)
+    with ses.provider() as provider:
+        results = provider.send_messages(batch)
+    assert [r.status for r in results] == ["submitted"] * 3
+    assert all(r.provider_id for r in results) and len({r.provider_id for r in results}) == 3
+    sent = ses.sent()
+    assert len(sent) == 3
+    for message, raw in zip(batch, sent, strict=True):
+        n = message.delivery_id
+        assert raw.source == "verdicts@news.example.com" and message.to in raw.destinations
+        # The raw header bytes: one line of angle-bracketed URLs, no RFC 2047 encoding.
+        assert (f"List-Unsubscribe: <https://app.example.com/unsubscribe/tok{n}&x>,\r\n "
+                f"<mailto:unsub@{DOMAIN}?subject=u{n}>\r\n") in raw.raw_data
+        assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw.raw_data
+        parsed = message_from_string(raw.raw_data, policy=policy.default)
+        html = parsed.get_body(("html",)).get_content()
+        assert f'href="https://app.example.com/unsubscribe/tok{n}&amp;x"' in html and f"Hello {n % 2}" in html
+        assert parsed["Message-ID"].endswith(f"@{DOMAIN}>")
+
+
+def test_the_delivery_id_travels_as_an_email_tag_in_the_configuration_set(ses: Moto) -> None:
+    import httpx
+
+    seen: list[dict[str, Any]] = []
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        with httpx.Client() as real:  # then on to moto, signature and all
+            return real.send(httpx.Request(request.method, request.url, headers=request.headers,
+                                           content=request.content))
+
+    with ses.provider(configuration_set="newsletter", transport=httpx.MockTransport(spy)) as provider:
+        provider.send_messages(messages(1, start=41))
+    assert seen[0]["EmailTags"] == [{"Name": "delivery_id", "Value": "41"}]
+    assert seen[0]["ConfigurationSetName"] == "newsletter"
+    assert seen[0]["Destination"] == {"ToAddresses": ["reader41@example.org"]}
+
+
+def test_a_non_ascii_local_part_is_rejected_alone_and_a_unicode_domain_goes_as_punycode(ses: Moto) -> None:
+    batch = messages(3, bad={1: "jörg@example.org", 2: "anna@bücher.example"})
+    with ses.provider() as provider:
+        results = provider.send_messages(batch)
+    assert results[0].status == "rejected" and "SMTPUTF8" in (results[0].reason or "")
+    assert "jörg" not in (results[0].reason or "")
+    assert [r.status for r in results[1:]] == ["submitted", "submitted"]
+    assert [raw.destinations[0] for raw in ses.sent()] == ["anna@xn--bcher-kva.example", "reader3@example.org"]
+
+
+def test_a_wrong_secret_is_an_auth_error_naming_the_settings(ses: Moto) -> None:
+    with ses.provider(secret_access_key="wrong") as provider, pytest.raises(ProviderAuthError) as caught:
+        provider.send_messages(messages(2))
+    assert "NEWSLETTER_SES_SECRET_ACCESS_KEY" in str(caught.value) and "SignatureDoesNotMatch" in str(caught.value)
+    assert ses.sent() == []
+
+
+def test_a_session_token_is_signed_along(ses: Moto) -> None:
+    # moto knows no such token for this key: it must refuse it, which proves the token was sent and signed.
+    with ses.provider(session_token="not-a-token") as provider, pytest.raises(ProviderAuthError):
+        provider.send_messages(messages(1))
+
+
+def test_an_unverified_sender_pauses_instead_of_rejecting_every_reader(ses: Moto) -> None:
+    batch = [m.__class__(**{**{f: getattr(m, f) for f in m.__slots__}, "sender": "Other <x@unverified.example>"})
+             for m in messages(2)]
+    with ses.provider() as provider, pytest.raises(ProviderAuthError) as caught:
+        provider.send_messages(batch)
+    assert "sender identity" in str(caught.value)
+
+
+def test_settings_name_what_is_missing_for_ses() -> None:
+    settings = Settings(_env_file=None, provider="ses", ses_region="eu-west-1")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError) as caught:
+        provider_for(settings)
+    assert "NEWSLETTER_SES_ACCESS_KEY_ID and NEWSLETTER_SES_SECRET_ACCESS_KEY are not set" in str(caught.value)
+    full = Settings(_env_file=None, provider="ses", ses_region="eu-west-1", ses_access_key_id="AKID",  # type: ignore[call-arg]
+                    ses_secret_access_key="s", ses_configuration_set="news")
+    provider = provider_for(full)
+    assert isinstance(provider, SesProvider)
+    assert provider.base_url == "https://email.eu-west-1.amazonaws.com" and provider.configuration_set == "news"
+    with pytest.raises(ValueError, match="not an AWS region"):
+        Settings(_env_file=None, ses_region="Ireland")  # type: ignore[call-arg]

@@ -9,6 +9,7 @@ from email import message_from_string, policy
 from typing import Any
 
 import boto3
+import httpx
 import moto.settings
 import pytest
 from moto.backends import get_backend
@@ -16,7 +17,7 @@ from moto.core.responses import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAuthError
+from newsletter.errors import ConfigError, ProviderAmbiguous, ProviderAuthError, ProviderUnavailable
 from newsletter.providers.ses import SesProvider
 from newsletter.wiring import provider_for
 from tests.newsletter.providers.test_http_providers import messages
@@ -55,8 +56,6 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def ses(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     """A fresh moto: an IAM user's key, the sender's domain verified, then every request's signature checked."""
-    import httpx
-
     httpx.post(f"{server}/moto-api/reset", timeout=10).raise_for_status()
     clients = {"endpoint_url": server, "region_name": REGION, "aws_access_key_id": "setup",
                "aws_secret_access_key": "setup"}
@@ -93,8 +92,6 @@ def test_each_reader_gets_full_mime_with_their_own_one_click_headers(ses: Moto) 
 
 
 def test_the_delivery_id_travels_as_an_email_tag_in_the_configuration_set(ses: Moto) -> None:
-    import httpx
-
     seen: list[dict[str, Any]] = []
 
     def spy(request: httpx.Request) -> httpx.Response:
@@ -153,3 +150,100 @@ def test_settings_name_what_is_missing_for_ses() -> None:
     assert provider.base_url == "https://email.eu-west-1.amazonaws.com" and provider.configuration_set == "news"
     with pytest.raises(ValueError, match="not an AWS region"):
         Settings(_env_file=None, ses_region="Ireland")  # type: ignore[call-arg]
+
+
+# --- the failure policy, with SES's own error answers (httpx.MockTransport) ------------------------------------
+
+def _error(status: int, code: str, message: str = "said the service") -> httpx.Response:
+    return httpx.Response(status, headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/"},
+                          json={"message": message})
+
+
+def _ok(n: int) -> httpx.Response:
+    return httpx.Response(200, json={"MessageId": f"ses-{n}"})
+
+
+def scripted(*answers: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport answering each request with the next scripted answer (then 200 with a MessageId)."""
+    queue, seen = list(answers), []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if queue:
+            item = queue.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            return item
+        return _ok(len(seen))
+    return httpx.MockTransport(answer), seen
+
+
+def mocked(transport: httpx.MockTransport, sleeps: list[float] | None = None) -> SesProvider:
+    return SesProvider(region=REGION, api_key="AKID", secret_access_key="secret", domain=DOMAIN,
+                       transport=transport, max_retries=3, sleep=(sleeps if sleeps is not None else []).append, jitter=lambda: 1.0)
+
+
+@pytest.mark.parametrize("throttle", [_error(429, "TooManyRequestsException"),
+                                      _error(400, "LimitExceededException", "Maximum sending rate exceeded."),
+                                      httpx.Response(400, json={"__type": "Throttling", "message": "slow down"})])
+def test_throttling_is_waited_out_and_retried(throttle: httpx.Response) -> None:
+    transport, seen = scripted(throttle, throttle)
+    sleeps: list[float] = []
+    with mocked(transport, sleeps) as provider:
+        results = provider.send_messages(messages(1))
+    assert results[0].status == "submitted" and len(seen) == 3 and len(sleeps) == 2
+
+
+def test_5xx_is_retried_then_gives_up_with_what_was_settled() -> None:
+    failing = _error(500, "InternalServiceErrorException")
+    transport, seen = scripted(_ok(1), failing, failing, failing, failing)
+    with mocked(transport) as provider, pytest.raises(ProviderUnavailable) as caught:
+        provider.send_messages(messages(3))
+    assert [r.delivery_id for r in caught.value.settled] == [1] and caught.value.unknown == ()
+    assert len(seen) == 5  # one success, then the first attempt and three retries of the second message
+
+
+def test_a_timeout_after_sending_marks_only_that_message_unknown() -> None:
+    transport, _seen = scripted(_ok(1), httpx.ReadTimeout("slow"))
+    with mocked(transport) as provider, pytest.raises(ProviderAmbiguous) as caught:
+        provider.send_messages(messages(3))
+    assert [r.delivery_id for r in caught.value.settled] == [1] and caught.value.unknown == (2,)
+
+
+@pytest.mark.parametrize("answer", [_error(403, "UnrecognizedClientException", "The security token is invalid."),
+                                    _error(400, "ExpiredTokenException", "The security token has expired."),
+                                    _error(403, "InvalidSignatureException")])
+def test_key_and_signature_errors_pause_at_once(answer: httpx.Response) -> None:
+    transport, seen = scripted(answer)
+    with mocked(transport) as provider, pytest.raises(ProviderAuthError) as caught:
+        provider.send_messages(messages(2))
+    assert len(seen) == 1 and "NEWSLETTER_SES_ACCESS_KEY_ID" in str(caught.value)
+
+
+@pytest.mark.parametrize("code", ["SendingPausedException", "AccountSuspendedException"])
+def test_a_paused_account_pauses_the_issue_keeping_what_went(code: str) -> None:
+    transport, _seen = scripted(_ok(1), _error(400, code, "Sending is paused for this account."))
+    with mocked(transport) as provider, pytest.raises(ProviderAuthError) as caught:
+        provider.send_messages(messages(2))
+    assert code in str(caught.value) and [r.delivery_id for r in caught.value.settled] == [1]
+
+
+def test_a_refused_recipient_is_rejected_alone_without_their_address_in_the_reason() -> None:
+    refusal = _error(400, "MessageRejected", "Email address is not verified. The following identities failed "
+                     "the check in region EU-WEST-1: reader2@example.org")
+    transport, _seen = scripted(_ok(1), refusal)
+    with mocked(transport) as provider:
+        results = provider.send_messages(messages(3))
+    assert [r.status for r in results] == ["submitted", "rejected", "submitted"]
+    assert "reader2@example.org" not in (results[1].reason or "") and "MessageRejected" in (results[1].reason or "")
+
+
+def test_every_attempt_is_signed_for_ses_in_the_region() -> None:
+    transport, seen = scripted(_error(429, "TooManyRequestsException"))
+    with mocked(transport) as provider:
+        provider.send_messages(messages(1))
+    for request in seen:
+        assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKID/")
+        assert f"/{REGION}/ses/aws4_request" in request.headers["authorization"]
+        assert "SignedHeaders=content-type;host;x-amz-date," in request.headers["authorization"]
+        assert request.url.host == f"email.{REGION}.amazonaws.com"

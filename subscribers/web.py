@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -22,7 +23,7 @@ from newsletter.config import Settings
 from newsletter.db import make_engine
 from newsletter.errors import SubscriberError
 from newsletter.providers.base import Provider
-from subscribers import archive, error_pages, forms, limits, service, webhooks
+from subscribers import archive, error_pages, forms, limits, service, sns, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.desk.auth import Gate
 from subscribers.models import Subscriber
@@ -47,10 +48,11 @@ def security_headers_for(settings: Settings) -> dict[str, str]:
 
 
 def create_app(settings: Settings, *, provider: Provider | None = None,
-               gate: Callable[[Site], Gate] | None = None) -> FastAPI:
+               gate: Callable[[Site], Gate] | None = None, sns_transport: httpx.BaseTransport | None = None) -> FastAPI:
     """The app for ``settings``; confirmation emails go through ``provider`` (default: the configured one).
 
-    ``gate`` builds the desk's sign-in gate from the site (tests: a clock, a lower scrypt cost).
+    ``gate`` builds the desk's sign-in gate from the site (tests: a clock, a lower scrypt cost); ``sns_transport``
+    carries the SNS certificate and confirmation fetches (tests: a transport trusting a test certificate).
     """
     if provider is None:
         from newsletter.wiring import provider_for  # the composition root; imported late to avoid a cycle
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     engine = make_engine(settings.database_url)
     migrate.require_current(engine)  # refuse to start on an out-of-date schema
     site = Site(settings, engine, provider)
+    sns_endpoint = sns.endpoint_for(settings.sns_topic_arns, transport=sns_transport)  # one certificate cache
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -120,7 +123,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
 
     @app.post("/webhooks/{provider_name}")
     async def webhook(provider_name: str, request: Request) -> JSONResponse:
-        gate = verifier(settings, provider_name)
+        gate = verifier(settings, provider_name, sns_endpoint)
         if gate is None:
             return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -138,8 +141,10 @@ def app_from_environment() -> FastAPI:
     return create_app(load_settings())
 
 
-def verifier(settings: Settings, provider: str) -> webhooks.Gate | None:
+def verifier(settings: Settings, provider: str, sns_endpoint: sns.SnsEndpoint | None = None) -> webhooks.Gate | None:
     """The checks for ``provider``'s webhooks with the configured secret, or None when none is configured."""
+    if provider == "ses":  # SES events come through SNS, signed with SNS's certificates, from our topics only
+        return sns_endpoint.gate() if sns_endpoint else None
     if provider == "postmark" and settings.postmark_webhook_username and settings.postmark_webhook_password:
         user, password = settings.postmark_webhook_username, settings.postmark_webhook_password.get_secret_value()
         return webhooks.Gate(  # Basic auth is all in the headers: check it before reading any body

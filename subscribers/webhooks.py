@@ -152,7 +152,7 @@ async def handle(provider: str, gate: Gate, headers: Mapping[str, str], read_bod
     try:
         gate.headers(headers, now)
         body = await read_body()  # capped by subscribers.limits: 413 beyond it
-        token = gate.body(headers, body, now)
+        token = await run_in_threadpool(gate.body, headers, body, now)  # SNS may fetch a certificate
         events = PARSERS[provider](headers, load_json(body))
         applied = await run_in_threadpool(apply, engine, events, soft_limit=soft_limit, token=token)
     except WebhookRejected as exc:

@@ -36,6 +36,7 @@ from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
 from newsletter.providers.ses import SesProvider
+from newsletter.providers.ses_bulk import SesBulkProvider
 from newsletter.providers.smtp import SmtpProvider
 from newsletter.render import RenderContext, make_environment
 from subscribers.store import Directory, Links
@@ -89,10 +90,11 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
 
 def _ses(settings: Settings, transport: httpx.BaseTransport | None) -> SesProvider:
     region, key_id, secret, token = settings.require_ses()
-    return SesProvider(region=region, api_key=key_id, secret_access_key=secret, session_token=token,
-                       configuration_set=settings.ses_configuration_set, domain=settings.sender_domain,
-                       transport=transport, timeout=settings.request_timeout, max_retries=settings.max_retries,
-                       base_url=str(settings.provider_base_url) if settings.provider_base_url else None)
+    kind = SesBulkProvider if settings.ses_mode == "bulk" else SesProvider
+    return kind(region=region, api_key=key_id, secret_access_key=secret, session_token=token,
+                configuration_set=settings.ses_configuration_set, domain=settings.sender_domain,
+                transport=transport, timeout=settings.request_timeout, max_retries=settings.max_retries,
+                base_url=str(settings.provider_base_url) if settings.provider_base_url else None)
 
 
 def directory_for(settings: Settings, engine: Engine) -> Directory:

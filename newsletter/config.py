@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     ses_secret_access_key: SecretStr | None = None
     ses_session_token: SecretStr | None = None
     ses_configuration_set: str | None = None
-    ses_mode: Literal["raw", "bulk"] = "raw"
+    ses_mode: Literal["raw", "bulk"] = "bulk"
     ses_sns_topic_arns: str = ""
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)

@@ -1,5 +1,8 @@
 """Amazon SES v2 body-once: ``SendBulkEmail`` with a stored template, up to 50 destinations a call.
 
+A body only one message of the batch has (a confirmation mail, a cohort's last reader) goes as raw MIME instead
+(``ses.SesProvider``): a template for one message costs a request more and one of the account's templates.
+
 Each cohort's body becomes an SES template once (``CreateEmailTemplate``, named by a hash of its content, so a
 re-rendered issue gets a new one and workers racing to create it agree); each destination carries its slot
 values (``ReplacementTemplateData``), its own one-click headers (``ReplacementHeaders``) and our delivery id
@@ -16,6 +19,7 @@ only as a ``Rendering Failure`` event, never in this answer.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -24,6 +28,7 @@ from email.utils import formataddr, parseaddr
 from typing import Any
 
 from newsletter.errors import (
+    ProviderAmbiguous,
     ProviderAuthError,
     ProviderError,
     ProviderRequestError,
@@ -59,6 +64,15 @@ def template_data(message: Message) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
+def filled(message: Message) -> Message:
+    """The message with its HTML and text filled from its template and slots (as dispatch would)."""
+    if message.template is None:
+        return message
+    values = dict(message.slots)
+    return dataclasses.replace(message, html=rewrite(message.template.html, lambda n: escaped(values[n])),
+                               text=rewrite(message.template.text, lambda n: values[n]))
+
+
 class SesBulkProvider(SesProvider):
     """Body once per 50 destinations through SES templates; every destination's status read."""
 
@@ -78,11 +92,18 @@ class SesBulkProvider(SesProvider):
                     reason="ses: a non-ASCII local part needs SMTPUTF8, which SES does not support")
         for group in by_body([m for m in messages if m.delivery_id not in results], MAX_DESTINATIONS):
             try:
-                results.update(self._send_group(group))
+                results.update(self._send_group(group) if len(group) > 1 else self._send_raw(group[0]))
             except ProviderError as exc:
                 exc.settled = (*exc.settled, *results.values())
+                if isinstance(exc, ProviderAmbiguous) and len(group) == 1:
+                    exc.unknown = (*exc.unknown, group[0].delivery_id)
                 raise
         return [results[m.delivery_id] for m in messages]
+
+    def _send_raw(self, message: Message) -> dict[int, SendResult]:
+        """A body no other message shares (a confirmation mail, a cohort's last reader) goes as raw MIME: a
+        template for it would cost a request more and one of the account's templates."""
+        return {message.delivery_id: self._send_one(filled(message))}
 
     def _send_group(self, group: list[Message]) -> dict[int, SendResult]:
         name = self._template(group[0])

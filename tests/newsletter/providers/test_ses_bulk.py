@@ -86,3 +86,15 @@ def test_the_wire_server_checks_our_signature(server: WireServer, kind: type[Ses
         provider.send_messages(messages(1))
     with make(server, kind) as provider:
         assert provider.send_messages(messages(1))[0].status == "submitted"
+
+
+def test_a_body_no_other_message_shares_goes_as_raw_mime_without_a_template(server: WireServer) -> None:
+    batch = messages(3, cohorts=2)  # cohort 0 has reader 2 only
+    with make(server) as provider:
+        results = provider.send_messages(batch)
+    assert [r.status for r in results] == ["submitted"] * 3
+    assert len(ses_wire.TEMPLATES) == 1
+    alone = next(item for item in server.state.received if item.to == "reader2@example.org")
+    assert 'href="https://app.example.com/unsubscribe/tok2&amp;x"' in alone.html and "Hello 0" in alone.html
+    assert alone.headers["List-Unsubscribe"] == ("<https://app.example.com/unsubscribe/tok2&x>, "
+                                                 f"<mailto:unsub@{DOMAIN}?subject=u2>")

@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
+from newsletter.dispatch import send_issue
 from newsletter.errors import ProviderAuthError
+from newsletter.models import DeliveryRow
 from newsletter.providers.ses import SesProvider
 from newsletter.providers.ses_bulk import SesBulkProvider, template_text
 from newsletter.values import BodyTemplate
 from tests import ses_wire
-from tests.newsletter.providers.test_http_providers import messages
-from tests.wire_server import DOMAIN, WireServer
+from tests.newsletter.providers.test_http_providers import ENVELOPE, messages
+from tests.newsletter.test_issues import build, seed
+from tests.wire_server import DOMAIN, Fault, WireServer
 
 
 @pytest.fixture
@@ -98,3 +103,22 @@ def test_a_body_no_other_message_shares_goes_as_raw_mime_without_a_template(serv
     assert 'href="https://app.example.com/unsubscribe/tok2&amp;x"' in alone.html and "Hello 0" in alone.html
     assert alone.headers["List-Unsubscribe"] == ("<https://app.example.com/unsubscribe/tok2&x>, "
                                                  f"<mailto:unsub@{DOMAIN}?subject=u2>")
+
+
+@pytest.mark.parametrize("kind", [SesProvider, SesBulkProvider])
+def test_an_issue_sent_through_ses_reaches_every_reader_once(engine: Engine, server: WireServer,
+                                                            kind: type[SesProvider]) -> None:
+    directory = seed(engine)
+    build(engine, directory)  # ten readers in four cohorts
+    server.state.inactive.add("all3@example.com")
+    ses_wire.SES_TRANSIENT.add("all1@example.com")
+    server.state.faults.extend([Fault(), Fault(), Fault(503)])  # the third call fails once, then goes
+    with make(server, kind) as provider:
+        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=10)
+    assert report.status == "sent" and report.submitted == 9 and report.rejected == 1
+    counts = server.by_recipient()
+    assert "all3@example.com" not in counts and sorted(counts.values()) == [1] * 9
+    with Session(engine) as session:
+        rows = session.exec(select(DeliveryRow)).all()
+    assert sorted(r.status for r in rows) == ["rejected"] + ["submitted"] * 9
+    assert all(r.provider_id for r in rows if r.status == "submitted")

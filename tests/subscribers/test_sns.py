@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -234,3 +236,20 @@ def test_without_topics_the_ses_webhook_is_off(engine: Engine, database_url: str
     with TestClient(create_app(settings, provider=MemoryProvider()), base_url="https://testserver") as running:
         message = signed(notification(ses_event("Bounce", "all1@example.com")))
         assert post(running, message).status_code == 404
+
+
+SES_WORDS = st.sampled_from(["Bounce", "Complaint", "Delivery", "Permanent", "Transient", "all0@example.com",
+                             "delivery_id", "mail", "bounce", "bouncedRecipients", "emailAddress", "messageId",
+                             "eventType", "notificationType", "tags", "1", "2147483648"])
+SES_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8) | SES_WORDS,
+                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(SES_WORDS, inner, max_size=5),
+                        max_leaves=14)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(message=SES_JSON | st.text(max_size=20))
+def test_any_signed_message_gets_an_answer_never_a_server_error(client: TestClient, message: Any) -> None:
+    text = message if isinstance(message, str) else json.dumps(message)
+    answer = post(client, signed(envelope("Notification", Message=text)))
+    assert answer.status_code in (200, 400), answer.text

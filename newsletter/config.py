@@ -22,7 +22,7 @@ from newsletter.errors import ConfigError
 
 ENV_PREFIX = "NEWSLETTER_"
 SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
-ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "smtp", "ses"]
+ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
 
 
 class Settings(BaseSettings):

@@ -150,6 +150,15 @@ def test_settings_name_what_is_missing_for_ses() -> None:
     assert provider.base_url == "https://email.eu-west-1.amazonaws.com" and provider.configuration_set == "news"
     with pytest.raises(ValueError, match="not an AWS region"):
         Settings(_env_file=None, ses_region="Ireland")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="not an SNS topic ARN"):
+        Settings(_env_file=None, ses_sns_topic_arns="arn:aws:sns:eu-west-1:1:x, ses-events")  # type: ignore[call-arg]
+    topics = Settings(_env_file=None, ses_sns_topic_arns="arn:aws:sns:eu-west-1:123456789012:a, "  # type: ignore[call-arg]
+                      "arn:aws:sns:us-east-1:123456789012:b").sns_topic_arns
+    assert topics == {"arn:aws:sns:eu-west-1:123456789012:a", "arn:aws:sns:us-east-1:123456789012:b"}
+    bulk = provider_for(full.model_copy(update={"ses_mode": "bulk"}))
+    assert type(bulk).__name__ == "SesBulkProvider"
+    raw = provider_for(full.model_copy(update={"ses_mode": "raw"}))
+    assert type(raw) is SesProvider
 
 
 # --- the failure policy, with SES's own error answers (httpx.MockTransport) ------------------------------------

@@ -83,7 +83,13 @@ class SesBulkProvider(SesProvider):
         self._templates: set[str] = set()
 
     def send_messages(self, messages: Sequence[Message]) -> list[SendResult]:
-        """One SendBulkEmail per 50 messages sharing a body; a failure part-way carries what was settled."""
+        """One SendBulkEmail per 50 messages sharing a body; a failure part-way carries what was settled.
+
+        One-off mails without a shared body (confirmations, review copies, which may share delivery id 0) go
+        as raw MIME, one by one.
+        """
+        if any(message.template is None for message in messages):
+            return super().send_messages(messages)
         results: dict[int, SendResult] = {}
         for message in messages:
             if not ascii_domain(message.to).rpartition("@")[0].isascii():
@@ -103,7 +109,11 @@ class SesBulkProvider(SesProvider):
     def _send_raw(self, message: Message) -> dict[int, SendResult]:
         """A body no other message shares (a confirmation mail, a cohort's last reader) goes as raw MIME: a
         template for it would cost a request more and one of the account's templates."""
-        return {message.delivery_id: self._send_one(filled(message))}
+        return {message.delivery_id: self._send_one(message)}
+
+    def _send_one(self, message: Message) -> SendResult:
+        """Raw MIME of one message, its body filled from its template first (dispatch left it empty)."""
+        return super()._send_one(filled(message))
 
     def _send_group(self, group: list[Message]) -> dict[int, SendResult]:
         name = self._template(group[0])

@@ -15,7 +15,7 @@ from newsletter.errors import ProviderAuthError
 from newsletter.models import DeliveryRow
 from newsletter.providers.ses import SesProvider
 from newsletter.providers.ses_bulk import SesBulkProvider, template_text
-from newsletter.values import BodyTemplate
+from newsletter.values import BodyTemplate, Message
 from tests import ses_wire
 from tests.newsletter.providers.test_http_providers import ENVELOPE, messages
 from tests.newsletter.test_issues import build, seed
@@ -122,3 +122,13 @@ def test_an_issue_sent_through_ses_reaches_every_reader_once(engine: Engine, ser
         rows = session.exec(select(DeliveryRow)).all()
     assert sorted(r.status for r in rows) == ["rejected"] + ["submitted"] * 9
     assert all(r.provider_id for r in rows if r.status == "submitted")
+
+
+def test_one_off_mails_without_a_shared_body_go_raw_and_make_no_template(server: WireServer) -> None:
+    review = [Message(0, "Desk <desk@news.example.com>", f"editor{n}@example.org", "[Review #1] Subject",
+                      f"<p>Review copy {n}</p>", "Review copy") for n in range(3)]
+    with make(server) as provider:
+        results = provider.send_messages(review)
+    assert [r.status for r in results] == ["submitted"] * 3 and ses_wire.TEMPLATES == {}
+    assert sorted(item.to for item in server.state.received) == [f"editor{n}@example.org" for n in range(3)]
+    assert "<p>Review copy 1</p>" in next(i.html for i in server.state.received if i.to == "editor1@example.org")

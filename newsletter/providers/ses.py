@@ -10,10 +10,11 @@ policy is the other HTTP providers' (``http``), with SES's own words for it: ``T
 ``ProviderAuthError``; so are a paused or suspended account and an unverified sender, which pause the issue
 until the operator acts. ``MessageRejected`` of one recipient is that message's rejection.
 
-A failure part-way through a batch carries what was settled before it (``ProviderError.settled``), and a
-timeout after a message went out marks that one message ``unknown``: SES has no idempotency key, so it is never
-sent again blindly. SES does not support SMTPUTF8: a non-ASCII local part is rejected as data, with the reason;
-domains travel in IDNA form.
+A failure part-way through a batch carries what was settled before it (``ProviderError.settled``). A timeout
+after a message went out marks that one message ``unknown`` (SES has no idempotency key, so it is never sent
+again blindly) and raises ``ProviderUnavailable``: the rest of the batch never left, so it is released for a
+later run rather than failed. SES does not support SMTPUTF8: a non-ASCII local part is rejected as data, with
+the reason; domains travel in IDNA form.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from typing import Any
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
+from newsletter.errors import (
+    ProviderAmbiguous,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRequestError,
+    ProviderUnavailable,
+)
 from newsletter.providers.headers import ascii_domain
 from newsletter.providers.http import HttpProvider
 from newsletter.providers.mime import build_mime
@@ -46,6 +53,13 @@ PAUSE_CODES = frozenset({"SendingPausedException", "AccountSuspendedException",
                          "MailFromDomainNotVerifiedException"})
 # One message refused; the rest of the batch goes on.
 MESSAGE_CODES = frozenset({"MessageRejected", "BadRequestException", "InvalidParameterValue"})
+
+
+def perhaps_sent(exc: ProviderAmbiguous, settled: Sequence[SendResult], unknown: Sequence[int]) -> ProviderUnavailable:
+    """A timeout after one call went out: that call's deliveries are unknown (never sent again blindly), what
+    was answered before stands, and the rest of the batch never left, so it is safe to send later."""
+    return ProviderUnavailable(f"{exc} (after {len(settled)} settled)", settled=(*exc.settled, *settled),
+                               unknown=(*exc.unknown, *unknown))
 
 
 def error_code(response: httpx.Response) -> str:
@@ -113,10 +127,10 @@ class SesProvider(HttpProvider):
         for message in messages:
             try:
                 results.append(self._send_one(message))
+            except ProviderAmbiguous as exc:
+                raise perhaps_sent(exc, results, [message.delivery_id]) from exc
             except ProviderError as exc:
                 exc.settled = (*exc.settled, *results)
-                if isinstance(exc, ProviderAmbiguous):
-                    exc.unknown = (*exc.unknown, message.delivery_id)
                 raise
         return results
 

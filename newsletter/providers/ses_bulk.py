@@ -36,7 +36,7 @@ from newsletter.errors import (
 )
 from newsletter.providers.bodies import body_of, by_body, escaped, rewrite
 from newsletter.providers.headers import ascii_domain, one_line
-from newsletter.providers.ses import SesProvider, error_code, error_message
+from newsletter.providers.ses import SesProvider, error_code, error_message, perhaps_sent
 from newsletter.values import Message, SendResult
 
 MAX_DESTINATIONS = 50
@@ -99,10 +99,12 @@ class SesBulkProvider(SesProvider):
         for group in by_body([m for m in messages if m.delivery_id not in results], MAX_DESTINATIONS):
             try:
                 results.update(self._send_group(group) if len(group) > 1 else self._send_raw(group[0]))
+            except ProviderAmbiguous as exc:  # this call's destinations are unknown; later groups never left
+                answered = {r.delivery_id for r in exc.settled}
+                unknown = [m.delivery_id for m in group if m.delivery_id not in answered]
+                raise perhaps_sent(exc, list(results.values()), unknown) from exc
             except ProviderError as exc:
                 exc.settled = (*exc.settled, *results.values())
-                if isinstance(exc, ProviderAmbiguous) and len(group) == 1:
-                    exc.unknown = (*exc.unknown, group[0].delivery_id)
                 raise
         return [results[m.delivery_id] for m in messages]
 
@@ -122,7 +124,11 @@ class SesBulkProvider(SesProvider):
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.sleep(self.backoff(attempt))
-            statuses = self._bulk(name, pending)
+            try:
+                statuses = self._bulk(name, pending)
+            except ProviderError as exc:  # what earlier attempts settled stands
+                exc.settled = (*exc.settled, *settled.values())
+                raise
             try:
                 pending = _settle(pending, statuses, settled)
             except ProviderError as exc:
@@ -144,7 +150,10 @@ class SesBulkProvider(SesProvider):
         name = f"newsletter-{digest}"
         if name in self._templates:
             return name
-        response = self.post("/v2/email/templates", json={"TemplateName": name, "TemplateContent": content})
+        try:
+            response = self.post("/v2/email/templates", json={"TemplateName": name, "TemplateContent": content})
+        except ProviderAmbiguous as exc:  # no mail went out; creating it again is safe (AlreadyExists)
+            raise ProviderUnavailable(f"ses did not answer the template request: {exc}") from exc
         if response.status_code != 200 and error_code(response) != "AlreadyExistsException":
             raise ProviderRequestError(f"ses refused the template (HTTP {response.status_code} "
                                        f"{error_code(response)}): {error_message(response)}")

@@ -17,7 +17,7 @@ from moto.core.responses import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, ProviderAmbiguous, ProviderAuthError, ProviderUnavailable
+from newsletter.errors import ConfigError, ProviderAuthError, ProviderUnavailable
 from newsletter.providers.ses import SesProvider
 from newsletter.wiring import provider_for
 from tests.newsletter.providers.test_http_providers import messages
@@ -212,11 +212,12 @@ def test_5xx_is_retried_then_gives_up_with_what_was_settled() -> None:
     assert len(seen) == 5  # one success, then the first attempt and three retries of the second message
 
 
-def test_a_timeout_after_sending_marks_only_that_message_unknown() -> None:
-    transport, _seen = scripted(_ok(1), httpx.ReadTimeout("slow"))
-    with mocked(transport) as provider, pytest.raises(ProviderAmbiguous) as caught:
+def test_a_timeout_after_sending_marks_only_that_message_unknown_and_releases_the_rest() -> None:
+    transport, seen = scripted(_ok(1), httpx.ReadTimeout("slow"))
+    with mocked(transport) as provider, pytest.raises(ProviderUnavailable) as caught:
         provider.send_messages(messages(3))
     assert [r.delivery_id for r in caught.value.settled] == [1] and caught.value.unknown == (2,)
+    assert len(seen) == 2  # never retried blindly, and the third never went
 
 
 @pytest.mark.parametrize("answer", [_error(403, "UnrecognizedClientException", "The security token is invalid."),

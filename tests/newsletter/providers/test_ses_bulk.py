@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter.dispatch import send_issue
-from newsletter.errors import ProviderAuthError
+from newsletter.errors import ProviderAuthError, ProviderUnavailable
 from newsletter.models import DeliveryRow
 from newsletter.providers.ses import SesProvider
 from newsletter.providers.ses_bulk import SesBulkProvider, template_text
@@ -132,3 +132,14 @@ def test_one_off_mails_without_a_shared_body_go_raw_and_make_no_template(server:
     assert [r.status for r in results] == ["submitted"] * 3 and ses_wire.TEMPLATES == {}
     assert sorted(item.to for item in server.state.received) == [f"editor{n}@example.org" for n in range(3)]
     assert "<p>Review copy 1</p>" in next(i.html for i in server.state.received if i.to == "editor1@example.org")
+
+
+def test_a_bulk_call_without_an_answer_leaves_its_readers_unknown_and_keeps_what_was_answered(server: WireServer) -> None:
+    batch = messages(6, cohorts=2)  # two bodies: template + bulk call each
+    server.state.faults.extend([Fault(), Fault(), Fault(), Fault(delay=1.0)])  # the second bulk call hangs
+    with make(server, timeout=0.3) as provider, pytest.raises(ProviderUnavailable) as caught:
+        provider.send_messages(batch)
+    first, second = [m.delivery_id for m in batch if m.delivery_id % 2 == 1], \
+        [m.delivery_id for m in batch if m.delivery_id % 2 == 0]
+    assert sorted(r.delivery_id for r in caught.value.settled) == first
+    assert sorted(caught.value.unknown) == second  # perhaps sent: never sent again blindly

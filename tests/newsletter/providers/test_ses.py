@@ -15,12 +15,17 @@ import pytest
 from moto.backends import get_backend
 from moto.core.responses import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from newsletter.config import Settings
+from newsletter.dispatch import send_issue
 from newsletter.errors import ConfigError, ProviderAuthError, ProviderUnavailable
+from newsletter.models import DeliveryRow
 from newsletter.providers.ses import SesProvider
 from newsletter.wiring import provider_for
-from tests.newsletter.providers.test_http_providers import messages
+from tests.newsletter.providers.test_http_providers import ENVELOPE, messages
+from tests.newsletter.test_issues import build, seed
 from tests.wire_server import DOMAIN
 
 REGION = "eu-west-1"
@@ -257,3 +262,16 @@ def test_every_attempt_is_signed_for_ses_in_the_region() -> None:
         assert f"/{REGION}/ses/aws4_request" in request.headers["authorization"]
         assert "SignedHeaders=content-type;host;x-amz-date," in request.headers["authorization"]
         assert request.url.host == f"email.{REGION}.amazonaws.com"
+
+
+def test_an_issue_goes_out_through_moto_to_every_reader_once(engine: Engine, ses: Moto) -> None:
+    directory = seed(engine)
+    build(engine, directory)  # ten readers in four cohorts
+    with ses.provider() as provider:
+        report = send_issue(engine, 1, provider=provider, source=directory, envelope=ENVELOPE, batch_size=4)
+    assert report.status == "sent" and report.submitted == 10
+    destinations = sorted(raw.destinations[0] for raw in ses.sent())
+    assert len(destinations) == 10 and len(set(destinations)) == 10
+    with Session(engine) as session:
+        ids = {row.provider_id for row in session.exec(select(DeliveryRow)).all()}
+    assert len(ids) == 10 and None not in ids

@@ -7,6 +7,8 @@ Every case runs in its own process, so its peak RSS is its own. Modes:
 
 * ``postmark``: full body per message, 500 messages a request;
 * ``sendgrid``: body once per request, 1000 personalizations a request;
+* ``ses-raw`` / ``ses-bulk`` (ask for them with ``--modes``): SES v2, full MIME per SendEmail, or body once per
+  SendBulkEmail of 50 destinations;
 * ``baseline``: the naive way, measured in the same run: MJML rendered per recipient and one HTTP request
   (Postmark wire format) per message, each result committed on its own.
 
@@ -247,13 +249,26 @@ def batched(wired: Any, number: int, url: str, mode: str, concurrency: int) -> i
     from newsletter.providers.sendgrid import SendGridProvider
     from tests.wire_server import KEY
 
-    provider = (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
+    provider = ses(mode, url) if mode.startswith("ses-") else \
+        (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
     # Body-once requests carry ~1 KB per recipient, so they take 1000; full bodies (~35 KB each) go 100 at a
     # time, the default NEWSLETTER_BATCH_SIZE, to keep the bytes in flight (and the RSS) small.
     options = SendOptions(batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
     report = send_issue(wired.engine, number, provider=provider, sending=replace(wired.sending, options=options))
     assert report.status == "sent", report
     return report.submitted
+
+
+def ses(mode: str, url: str) -> Any:
+    """SES v2 through the wire server: ``ses-raw`` one SendEmail of full MIME per message, ``ses-bulk`` one
+    SendBulkEmail per 50 destinations of a stored template."""
+    from newsletter.providers.ses import SesProvider
+    from newsletter.providers.ses_bulk import SesBulkProvider
+    from tests import ses_wire
+
+    kind = SesBulkProvider if mode == "ses-bulk" else SesProvider
+    return kind(region=ses_wire.REGION, api_key=ses_wire.KEY_ID, secret_access_key=ses_wire.SECRET,
+                domain="news.example.com", base_url=url, timeout=120)
 
 
 def naive(wired: Any, number: int, url: str, size: int) -> int:

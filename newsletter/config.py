@@ -6,6 +6,7 @@ Tests build ``Settings(_env_file=None, ...)`` directly.
 
 from __future__ import annotations
 
+import re
 from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -19,7 +20,8 @@ from newsletter import addresses, keycheck
 from newsletter.errors import AddressError, ConfigError
 
 ENV_PREFIX = "NEWSLETTER_"
-ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "smtp"]
+SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
+ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
 
 
 class Settings(BaseSettings):
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
     # newsletter doctor: DKIM selectors and the return-path host where they are per account (see doctor/facts.py).
     dkim_selectors: str = ""
     bounce_domain: str | None = None
+    ses_region: str | None = None
+    ses_access_key_id: str | None = None
+    ses_secret_access_key: SecretStr | None = None
+    ses_session_token: SecretStr | None = None
+    ses_configuration_set: str | None = None
+    ses_mode: Literal["raw", "bulk"] = "bulk"
+    ses_sns_topic_arns: str = ""
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -140,6 +149,22 @@ class Settings(BaseSettings):
                                  "list them comma-separated") from None
         return value
 
+    @field_validator("ses_region")
+    @classmethod
+    def _valid_region(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value):
+            raise ValueError(f"{value!r} is not an AWS region such as eu-west-1")
+        return value
+
+    @field_validator("ses_sns_topic_arns")
+    @classmethod
+    def _valid_topics(cls, value: str) -> str:
+        for arn in _split(value):
+            if not SNS_TOPIC.fullmatch(arn):
+                raise ValueError(f"{arn!r} is not an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-"
+                                 "events; list them comma-separated")
+        return value
+
     @field_validator("editor_emails")
     @classmethod
     def _valid_editor_emails(cls, value: str) -> str:
@@ -189,6 +214,24 @@ class Settings(BaseSettings):
         if self.provider_api_key is None or not self.provider_api_key.get_secret_value():
             raise ConfigError(f"NEWSLETTER_PROVIDER_API_KEY is not set: the {self.provider} provider needs it")
         return self.provider_api_key.get_secret_value()
+
+    @property
+    def sns_topic_arns(self) -> frozenset[str]:
+        """The SNS topics whose notifications the ``ses`` webhook accepts; empty means that webhook is off."""
+        return frozenset(_split(self.ses_sns_topic_arns))
+
+    def require_ses(self) -> tuple[str, str, str, str | None]:
+        """Region, access key id, secret and session token for SES, or a ConfigError naming what is missing."""
+        missing = [f"NEWSLETTER_SES_{name.upper()}" for name, value in (
+            ("region", self.ses_region), ("access_key_id", self.ses_access_key_id),
+            ("secret_access_key", self.ses_secret_access_key and self.ses_secret_access_key.get_secret_value()))
+            if not value]
+        if missing:
+            raise ConfigError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the ses "
+                              "provider signs every request with an IAM access key allowed ses:SendEmail in a region")
+        assert self.ses_region and self.ses_access_key_id and self.ses_secret_access_key
+        token = self.ses_session_token.get_secret_value() if self.ses_session_token else None
+        return self.ses_region, self.ses_access_key_id, self.ses_secret_access_key.get_secret_value(), token or None
 
     def require_postal_address(self) -> str:
         """The sender's postal address, which every commercial email must show (CAN-SPAM)."""

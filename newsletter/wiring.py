@@ -31,6 +31,8 @@ from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
+from newsletter.providers.ses import SesProvider
+from newsletter.providers.ses_bulk import SesBulkProvider
 from newsletter.providers.smtp import SmtpProvider
 from newsletter.publishing import Renderer
 from newsletter.render import RenderContext, make_environment
@@ -53,6 +55,8 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
         return SmtpProvider(host=settings.smtp_host, port=settings.smtp_port, domain=settings.sender_domain,
                             security=settings.smtp_security, username=settings.smtp_username, password=password,
                             timeout=settings.request_timeout)
+    if name == "ses":
+        return _ses(settings, transport)
     common: dict[str, Any] = {
         "api_key": settings.require_api_key(), "transport": transport, "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
@@ -67,6 +71,15 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
     if not settings.mailgun_domain:
         raise ConfigError("NEWSLETTER_MAILGUN_DOMAIN is not set: the mailgun provider sends for that domain")
     return MailgunProvider(domain=settings.mailgun_domain, **common)
+
+
+def _ses(settings: Settings, transport: httpx.BaseTransport | None) -> SesProvider:
+    region, key_id, secret, token = settings.require_ses()
+    kind = SesBulkProvider if settings.ses_mode == "bulk" else SesProvider
+    return kind(region=region, api_key=key_id, secret_access_key=secret, session_token=token,
+                configuration_set=settings.ses_configuration_set, domain=settings.sender_domain,
+                transport=transport, timeout=settings.request_timeout, max_retries=settings.max_retries,
+                base_url=str(settings.provider_base_url) if settings.provider_base_url else None)
 
 
 # directory_for, envelope_for and renderer_for serve the editor's desk routes (subscribers/desk/issue_page.py)

@@ -128,6 +128,67 @@ class ResendBody(_Strict):
     data: ResendData | None = None
 
 
+class SnsEnvelope(_Strict):
+    """An Amazon SNS message as it arrives over HTTPS: a notification, or a (un)subscription confirmation."""
+
+    Type: Text
+    MessageId: Text
+    TopicArn: Text
+    Message: Text
+    Timestamp: Text
+    SignatureVersion: Text
+    Signature: Text
+    SigningCertURL: Text
+    Subject: Text | None = None
+    SubscribeURL: Text | None = None
+    Token: Text | None = None
+
+
+class SesMail(_Strict):
+    """The ``mail`` of an SES event: its message id, and the tags we sent (with a configuration set)."""
+
+    messageId: Text
+    tags: dict[str, list[Text]] | None = None
+
+
+class SesRecipient(_Strict):
+    """One bounced or complaining recipient of an SES event."""
+
+    emailAddress: Text
+
+
+class SesBounce(_Strict):
+    """The bounce of an SES event: Permanent, Transient or Undetermined, and whom it hit."""
+
+    bounceType: Text
+    bouncedRecipients: list[SesRecipient]
+    feedbackId: Text | None = None
+
+
+class SesComplaint(_Strict):
+    """The complaint of an SES event and who complained."""
+
+    complainedRecipients: list[SesRecipient]
+    feedbackId: Text | None = None
+
+
+class SesDelivery(_Strict):
+    """The delivery of an SES event: the recipients the receiving server took it for."""
+
+    recipients: list[Text] = []
+
+
+class SesEvent(_Strict):
+    """An SES event (``eventType``, with event publishing) or notification (``notificationType``) inside SNS."""
+
+    eventType: Text | None = None
+    notificationType: Text | None = None
+    mail: SesMail
+    bounce: SesBounce | None = None
+    complaint: SesComplaint | None = None
+    delivery: SesDelivery | None = None
+
+
 def load_json(body: bytes) -> Any:
     """The body as JSON, or WebhookPayloadError (also for nesting too deep to parse)."""
     try:
@@ -231,8 +292,40 @@ def parse_resend(headers: Mapping[str, str], payload: Any) -> list[Event]:
                   _int(tags.get("delivery_id")))]
 
 
+def parse_ses(headers: Mapping[str, str], payload: Any) -> list[Event]:
+    """An SNS envelope (already verified) whose Message is an SES event: one event per recipient it names.
+
+    Confirmations carry no event. Ids come from SES itself (the feedback id of a bounce or complaint, else the
+    mail's message id) with the recipient, so SNS's retries and the same event published twice apply once.
+    """
+    envelope = _checked(SnsEnvelope, payload)
+    if envelope.Type != "Notification":
+        return []
+    event = _checked(SesEvent, load_json(envelope.Message.encode("utf-8")), within="the SNS Message")
+    name = event.eventType or event.notificationType or ""
+    kind: Kind = {"Complaint": "complaint", "Delivery": "delivered"}.get(name, "ignored")  # type: ignore[assignment]
+    addresses: list[str] = []
+    feedback = None
+    if name == "Bounce" and event.bounce:
+        kind = "hard_bounce" if event.bounce.bounceType == "Permanent" else "soft_bounce"
+        addresses, feedback = [r.emailAddress for r in event.bounce.bouncedRecipients], event.bounce.feedbackId
+    elif name == "Complaint" and event.complaint:
+        addresses = [r.emailAddress for r in event.complaint.complainedRecipients]
+        feedback = event.complaint.feedbackId
+    elif name == "Delivery" and event.delivery:
+        addresses = event.delivery.recipients
+    tagged = (event.mail.tags or {}).get("delivery_id") or []
+    delivery = _int(tagged[0] if tagged else None)
+    source = feedback or event.mail.messageId
+    if not addresses:
+        return [Event("ses", _event_id("ses", f"{name}:{source}", None), "ignored", None, delivery)]
+    return [Event("ses", _event_id("ses", f"{name}:{source}:{address.lower()}", None), kind, address, delivery)
+            for address in addresses]
+
+
 PARSERS: dict[str, Callable[[Mapping[str, str], Any], list[Event]]] = {
-    "postmark": parse_postmark, "sendgrid": parse_sendgrid, "mailgun": parse_mailgun, "resend": parse_resend}
+    "postmark": parse_postmark, "sendgrid": parse_sendgrid, "mailgun": parse_mailgun, "resend": parse_resend,
+    "ses": parse_ses}
 
 
 def _int(value: str | int | None) -> int | None:

@@ -1,9 +1,9 @@
 """A real HTTP server on 127.0.0.1 that speaks the mail services' wire formats (shared/providers.md).
 
 It checks each service's authentication and request shape, answers as the service does (Postmark's per-message
-ErrorCodes, SendGrid's 202 + X-Message-ID, Mailgun's one id, Resend's permissive errors and idempotency keys),
-expands body-once requests into the messages recipients would get, and injects faults on demand. Its read-only
-account endpoints (``newsletter doctor``'s key checks) are in ``wire_accounts``.
+ErrorCodes, SendGrid's 202 + X-Message-ID, Mailgun's one id, Resend's permissive errors and idempotency keys,
+SES v2 in ``ses_wire``), expands body-once requests into the messages recipients would get, and injects faults
+on demand. Its read-only account endpoints (``newsletter doctor``'s key checks) are in ``wire_accounts``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests import ses_wire
 from tests.wire_accounts import KEY, Accounts, answer
 
 DOMAIN = "news.example.com"
@@ -133,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._mailgun
         if self.path == "/emails/batch":
             return self._resend
+        if self.path.startswith("/v2/email/"):
+            return ses_wire.route(self, self.path)
         return None
 
     def _answer(self, status: int, payload: str, headers: dict[str, str] | None = None) -> None:

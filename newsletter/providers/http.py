@@ -92,14 +92,22 @@ class HttpProvider(Provider):
             raise ProviderAmbiguous(f"{self.name}: the request went out but no answer came ({exc!r}); "
                                     "the service may have accepted the batch") from exc
         status = response.status_code
-        if status in (401, 403):
+        if self.refuses_credentials(response):
             raise ProviderAuthError(f"{self.name} refused the credentials (HTTP {status}: {_brief(response)}); "
                                     f"check {self.key_setting}")
-        if status == 429:
+        if self.throttles(response):
             return f"rate limited: {_brief(response)}", self.wait_for(response)
         if status >= 500:
             return f"HTTP {status}: {_brief(response)}", None
         return response, None
+
+    def refuses_credentials(self, response: httpx.Response) -> bool:
+        """Whether the answer says our credentials are wrong: 401 or 403 (SES also names it in 400s)."""
+        return response.status_code in (401, 403)
+
+    def throttles(self, response: httpx.Response) -> bool:
+        """Whether the answer asks us to slow down: 429 (SES also says it in some 400s)."""
+        return response.status_code == 429
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with full jitter: 0.5 s, 1 s, 2 s … at most 30 s."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -22,6 +23,7 @@ from newsletter.web.desk import dashboard, issue_actions, issue_page, sign_in
 from newsletter.web.desk.auth import Gate
 from newsletter.web.desk.pages import Desk
 from newsletter.web.site import Site
+from subscribers import sns
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -50,11 +52,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, *, provider: Provider | None = None,
-               gate: Callable[[Site], Gate] | None = None) -> FastAPI:
+               gate: Callable[[Site], Gate] | None = None, sns_transport: httpx.BaseTransport | None = None) -> FastAPI:
     """The app for ``settings``; confirmation emails go through ``provider`` (default: the configured one).
 
-    ``gate`` builds the desk's sign-in gate from the site (tests: a clock, a lower scrypt cost). Refuses to start
-    on an out-of-date schema.
+    ``gate`` builds the desk's sign-in gate from the site (tests: a clock, a lower scrypt cost); ``sns_transport``
+    carries the SNS certificate and confirmation fetches (tests: a transport trusting a test certificate). Refuses
+    to start on an out-of-date schema.
     """
     parts = wiring.build(settings, provider=provider)
     try:
@@ -67,6 +70,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
                   openapi_url=None)
     app.state.wiring, app.state.site = parts, site
     app.state.desk = Desk(site, gate(site) if gate else None)
+    app.state.sns = sns.endpoint_for(settings.sns_topic_arns, transport=sns_transport)  # one certificate cache
     app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
     for router in ROUTERS:
         app.include_router(router)

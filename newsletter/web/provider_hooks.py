@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from newsletter.config import Settings
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.web.deps import SiteDep
-from subscribers import webhooks
+from subscribers import sns, webhooks
 from subscribers.webhook_payloads import PARSERS, load_json
 
 log = logging.getLogger("subscribers.webhooks")
@@ -29,7 +29,7 @@ routes = APIRouter()
 @routes.post("/webhooks/{provider_name}")
 async def webhook(provider_name: str, request: Request, site: SiteDep) -> JSONResponse:
     """Apply one provider's webhook events; 404 when no secret for that provider is configured."""
-    gate = verifier(site.settings, provider_name)
+    gate = verifier(site.settings, provider_name, request.app.state.sns)
     if gate is None:
         return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -46,7 +46,7 @@ async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
     try:
         gate.headers(headers, now)
         body = await read_body()  # capped by newsletter.web.limits: 413 beyond it
-        token = gate.body(headers, body, now)
+        token = await run_in_threadpool(gate.body, headers, body, now)  # SNS may fetch a certificate
         events = PARSERS[provider](headers, load_json(body))
         applied = await run_in_threadpool(webhooks.apply, engine, events, soft_limit=soft_limit, token=token)
     except WebhookRejected as exc:
@@ -59,8 +59,10 @@ async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
     return 200, {"received": len(events), "applied": applied}
 
 
-def verifier(settings: Settings, provider: str) -> webhooks.Gate | None:
+def verifier(settings: Settings, provider: str, sns_endpoint: sns.SnsEndpoint | None = None) -> webhooks.Gate | None:
     """The checks for ``provider``'s webhooks with the configured secret, or None when none is configured."""
+    if provider == "ses":  # SES events come through SNS, signed with SNS's certificates, from our topics only
+        return sns_endpoint.gate() if sns_endpoint else None
     if provider == "postmark" and settings.postmark_webhook_username and settings.postmark_webhook_password:
         user, password = settings.postmark_webhook_username, settings.postmark_webhook_password.get_secret_value()
         return webhooks.Gate(  # Basic auth is all in the headers: check it before reading any body

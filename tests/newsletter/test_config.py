@@ -24,7 +24,7 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("NEWSLETTER_TIMEZONE", "Mars/Olympus", "is not an IANA time zone"),
-    ("NEWSLETTER_PROVIDER", "pigeon", "'resend' or 'smtp'"),
+    ("NEWSLETTER_PROVIDER", "pigeon", "'ses' or 'smtp'"),
     ("NEWSLETTER_FROM_ADDRESS", "nobody", "is not 'Name <address@domain>'"),
     ("NEWSLETTER_DATABASE_URL", "mysql://x", "use sqlite:///path.db or postgresql://"),
     ("NEWSLETTER_PUBLIC_URL", "not a url", "URL"),

@@ -82,21 +82,8 @@ def _ses(settings: Settings, transport: httpx.BaseTransport | None) -> SesProvid
                 base_url=str(settings.provider_base_url) if settings.provider_base_url else None)
 
 
-# directory_for, envelope_for and renderer_for serve the editor's desk routes (subscribers/desk/issue_page.py)
-# until the web app is built from wiring.build too; nothing else uses them.
-def directory_for(settings: Settings, engine: Engine) -> SubscriberRecipients:
-    """The recipient source: active subscribers with signed links (needs ``NEWSLETTER_SECRET_KEY``)."""
-    return _recipients(settings, engine, Signer(settings.require_secret()))
-
-
-def envelope_for(settings: Settings) -> Envelope:
-    """Sender identity and web-version base."""
+def _envelope(settings: Settings) -> Envelope:
     return Envelope(settings.from_address, settings.publication_name, settings.sender_domain, str(settings.public_url))
-
-
-def renderer_for(settings: Settings, engine: Engine) -> Renderer:
-    """How an issue is built and re-rendered, from settings."""
-    return _renderer(settings, directory_for(settings, engine), make_environment(), _context(settings))
 
 
 def _recipients(settings: Settings, engine: Engine, signer: Signer) -> SubscriberRecipients:
@@ -164,7 +151,7 @@ class Wiring:
     @cached_property
     def envelope(self) -> Envelope:
         """Sender identity and web-version base."""
-        return envelope_for(self.settings)
+        return _envelope(self.settings)
 
     @cached_property
     def send_options(self) -> SendOptions:

@@ -72,10 +72,10 @@ def test_text_twin_reads_on_its_own(eight: Digest) -> None:
         assert f"\n{number}. {entry.title}\n{entry.decision}" in text
     assert "Panel: Ship, 75% ship (3 ship / 1 skip)" in text
     assert re.search(r"Builder +#{14}-{6} 70 ship", text)
-    assert f"Read the full comparison: {narrowed.entries[0].url}" in text
+    assert f"Read the full comparison:\n{narrowed.entries[0].url}\n" in text
     assert "subscribed to verdicts on Writing (free tools only)" in text
-    assert "Unsubscribe: %%{unsubscribe_url}%%" in text
-    assert max(len(line) for line in text.splitlines()) < 200
+    assert "Unsubscribe:\n%%{unsubscribe_url}%%" in text  # a signed link stands alone: it is long
+    assert max(len(line) for line in text.splitlines()) <= 72
     assert "\n\n\n" not in text
 
 

@@ -137,6 +137,7 @@ def issue_send(
     settings = load_settings()
     advice = f"run `newsletter issue send {number}` again once it is back"
     with outage.reported(settings.database_url, advice=advice), wiring.database(settings) as engine:
+        publishing.refuse_oversized(engine, number)  # a clipped email is not worth sending; say what to cut
         if dry_run:
             _print_plan(publishing.plan_send(engine, number, source=wiring.directory_for(settings, engine)), settings)
             return

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from newsletter import issues
+from newsletter import checks, issues
 from newsletter.catalog import store
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
@@ -49,7 +49,10 @@ class BuildOutcome:
 
 def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jinja2.Environment,
                 context: RenderContext, site_url: str, limit: int = 8) -> BuildOutcome:
-    """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing."""
+    """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing.
+
+    IssueTooLarge, with nothing stored, when a cohort's email would pass Gmail's clipping size.
+    """
     with session_scope(engine) as session:
         existing = issues.issue_for_week(session, week)
         if existing is not None:
@@ -60,6 +63,7 @@ def build_issue(engine: Engine, *, week: Week, source: RecipientSource, env: jin
         return BuildOutcome(week, None, False)
     edits = Edits()
     rendering = render_issue(edits.digest(candidates, limit), edits, source=source, env=env, context=context)
+    checks.refuse_oversized({email.cohort_key: email for email, _ in rendering.snapshots})
     try:
         with session_scope(engine) as session:
             issue = issues.create_issue(session, week=week, snapshots=rendering.snapshots)
@@ -126,12 +130,29 @@ def publish_week(engine: Engine, *, week: Week, source: RecipientSource, env: ji
 
 def send_now(engine: Engine, number: int, *, provider: Provider | None, source: RecipientSource, envelope: Envelope,
              batch_size: int, **send_options: Any) -> SendReport | None:
-    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None)."""
+    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None).
+
+    IssueTooLarge when a cohort's email would pass Gmail's clipping size (the desk can drop comparisons).
+    """
+    refuse_oversized(engine, number)
     if provider is None:
         hand_to_workers(engine, number, source=source)
         return None
     return send_issue(engine, number, provider=provider, source=source, envelope=envelope, batch_size=batch_size,
                       **send_options)
+
+
+def refuse_oversized(engine: Engine, number: int) -> None:
+    """IssueTooLarge, saying what to cut, when a stored cohort of issue ``number`` would be clipped by Gmail.
+
+    A send already under way is let finish as it began: some readers have that email already.
+    """
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        if issue.status == "sending":
+            return
+        rendered = issues.snapshots(session, issue)
+    checks.refuse_oversized(rendered)
 
 
 def week_issue(engine: Engine, week: Week) -> tuple[int, str, datetime | None] | None:

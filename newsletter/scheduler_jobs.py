@@ -19,6 +19,7 @@ from newsletter import desk, maintenance, outage, publishing, wiring
 from newsletter.catalog.sync import sync_catalog
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import SendReport
+from newsletter.errors import IssueTooLarge
 from newsletter.providers.base import Provider
 from newsletter.values import Week
 from newsletter.worker import issues_to_send
@@ -44,7 +45,17 @@ def _rides_out(job: Callable[[Settings], None]) -> Callable[[Settings | None], N
 
 @_rides_out
 def publish(settings: Settings) -> None:
-    """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review)."""
+    """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review).
+
+    An issue too large for Gmail is not built: one error line says what to cut, and the next run tries again.
+    """
+    try:
+        _publish(settings)
+    except IssueTooLarge as exc:
+        log.error("the week's issue was not built: %s", exc)
+
+
+def _publish(settings: Settings) -> None:
     with wiring.database(settings) as engine:
         if settings.catalog_url:
             outcome = sync_catalog(engine, str(settings.catalog_url), timeout=settings.request_timeout)
@@ -94,7 +105,7 @@ def send_approved(settings: Settings) -> None:
             log.warning("send time: issue %s was not approved; it stays a draft until an editor approves or "
                         "schedules it", number)
         elif status == "approved" and send_at is None:
-            _report(number, _send(settings, engine, number), settings)
+            _send_reported(settings, engine, number)
         else:
             log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
 
@@ -104,7 +115,7 @@ def send_due(settings: Settings) -> None:
     """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
     with wiring.database(settings) as engine:
         for number in publishing.due_issues(engine, datetime.now(UTC)):
-            _report(number, _send(settings, engine, number), settings)
+            _send_reported(settings, engine, number)
         if settings.send_with_workers:
             return  # the workers carry on every issue that is sending
         for number in issues_to_send(engine):
@@ -123,6 +134,13 @@ def housekeeping(settings: Settings) -> None:
     if released or retried or purged:
         log.info("housekeeping: %s expired lease(s) released, %s failed deliveries queued again, %s stale sign-up(s) "
                  "purged", released, retried, purged)
+
+
+def _send_reported(settings: Settings, engine: Engine, number: int) -> None:
+    try:
+        _report(number, _send(settings, engine, number), settings)
+    except IssueTooLarge as exc:  # one line saying what to cut; an issue the desk must trim holds up no other
+        log.error("issue %s was not sent: %s", number, exc)
 
 
 def _send(settings: Settings, engine: Engine, number: int, *, top_up: bool = True) -> SendReport | None:

@@ -69,7 +69,7 @@ def test_entry_shows_verdicts_bars_quote_and_link(make_comparison: Callable[...,
     assert digest is not None
     entry = digest.entries[0]
     assert entry.url == SITE + comparison.slug
-    alpha, beta = entry.tools
+    alpha = entry.tools[0]
     assert alpha.verdict is not None and alpha.verdict.split == "3 ship / 1 skip"
     assert [b.score for b in alpha.bars] == [90, 70, 65, 40]
     assert entry.ship_case is not None and entry.skip_case is not None

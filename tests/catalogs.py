@@ -7,6 +7,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from newsletter.catalog import panel
+from newsletter.catalog.json_format import parse_json
+from newsletter.values import Comparison, Side
+
 PERSONAS = ("Builder", "Skeptic", "Futurist", "Founder")
 REVIEW = ("The primitive is clean: one endpoint with tool use, structured outputs and a sandbox that resets "
           "between runs. The moment of truth is the first payload, and it arrives before the coffee does. "
@@ -51,3 +55,12 @@ def write(path: Path, catalog: dict[str, Any]) -> Path:
     """``catalog`` as a JSON import file at ``path``."""
     path.write_text(json.dumps(catalog), encoding="utf-8")
     return path
+
+
+def comparisons(document: dict[str, Any]) -> list[Comparison]:
+    """The comparisons of a catalog in the JSON import format as the store would give them, without a database."""
+    batch = parse_json(json.dumps(document), source="test catalog")
+    tools = {tool.slug: tool for tool in batch.tools}
+    return [Comparison(c.slug, c.title, c.published, tuple(  # type: ignore[arg-type]
+        Side(tools[s.tool_slug], panel.resolve(s.panel, s.reviews), s.community, s.reviews) for s in c.sides))
+        for c in batch.comparisons]

@@ -54,6 +54,7 @@ def test_digest_renders_to_html_under_gmails_clip_size(eight: Digest) -> None:
     rendered = render_cohort(eight, Cohort(), env=make_environment(), context=CONTEXT)
     assert "<mj-" not in rendered.html
     assert len(rendered.html.encode()) < 102_000, len(rendered.html.encode())
+    assert len(rendered.html.encode()) < 76_000, "73 KB before dark mode and contents; keep it there"
     assert rendered.html.count('class="entry-title"') == 8
     assert all(f"Tool {i}A vs Tool {i}B" in rendered.html for i in range(8))
     assert "%%{unsubscribe_url}%%" in rendered.html and "%%{preferences_url}%%" in rendered.html

@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from newsletter.values import Cohort, RenderedEmail
+from newsletter.errors import IssueTooLarge
+from newsletter.values import SLOT, Cohort, RenderedEmail
 
 GMAIL_CLIP = 102 * 1024  # Gmail hides everything after ~102 KB of HTML behind "[Message clipped]"
+# A stand-in for each per-recipient link when no recipient is at hand: longer than the signed links this app
+# writes (public URL, path and token), so an issue that passes here passes for every reader.
+STAND_IN_LINK = "https://" + "x" * 112
+CUT = "drop comparisons on the desk or lower NEWSLETTER_DIGEST_LIMIT"
 SUBJECT_VISIBLE = 60  # about what a phone's inbox shows before cutting the subject
 SUBJECT_LIMIT = 100
 _IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
@@ -45,10 +50,17 @@ def size(filled_html: Mapping[str, str]) -> Finding:
     key, largest = max(((k, len(v.encode())) for k, v in filled_html.items()), key=lambda kv: kv[1])
     figure = f"{largest / 1024:.0f} KB of HTML (cohort {key})"
     if largest > GMAIL_CLIP:
-        return Finding("error", "Size", f"{figure}: Gmail clips anything over 102 KB; drop a comparison")
+        return Finding("error", "Size", f"{figure}: Gmail clips anything over 102 KB; {CUT}")
     if largest > GMAIL_CLIP * 0.85:
         return Finding("warning", "Size", f"{figure}: close to Gmail's 102 KB clipping")
     return Finding("ok", "Size", f"{figure}, under Gmail's 102 KB clipping")
+
+
+def refuse_oversized(emails: Mapping[str, RenderedEmail]) -> None:
+    """Raise IssueTooLarge, saying what to cut, when a cohort's HTML with its links filled would be clipped."""
+    finding = size({key: SLOT.sub(STAND_IN_LINK, email.html) for key, email in emails.items()})
+    if finding.level == "error":
+        raise IssueTooLarge(f"this issue would be clipped: {finding.detail}")
 
 
 def alt_text(filled_html: Mapping[str, str]) -> Finding:

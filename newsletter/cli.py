@@ -138,6 +138,7 @@ def issue_send(
     settings = load_settings()
     advice = f"run `newsletter issue send {number}` again once it is back"
     with outage.reported(settings.database_url, advice=advice), wiring.build(settings) as wired:
+        publishing.refuse_oversized(wired.engine, number)  # a clipped email is not worth sending; say what to cut
         if dry_run:
             _print_plan(publishing.plan_send(wired.engine, number, recipients=wired.recipients), settings)
             return

@@ -25,7 +25,7 @@ from newsletter.editing import Arrangement, Edits
 from newsletter.errors import IssueError, IssueStateError
 from newsletter.models import IssueRow
 from newsletter.providers.base import Provider
-from newsletter.publishing import CANDIDATES, preview, preview_recipient, render_issue
+from newsletter.publishing import CANDIDATES, preview, preview_recipient, refuse_oversized, render_issue
 from newsletter.publishing import Renderer as Renderer  # re-exported: the desk's routes name it here
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
@@ -104,7 +104,11 @@ def lineup(engine: Engine, number: int, *, site_url: str, limit: int) -> list[Li
 
 
 def approve(engine: Engine, number: int, *, editor: str, send_at: datetime | None = None) -> None:
-    """Approve a draft; with ``send_at`` it goes out then, without it at the next ``NEWSLETTER_SEND_CRON``."""
+    """Approve a draft; with ``send_at`` it goes out then, without it at the next ``NEWSLETTER_SEND_CRON``.
+
+    IssueTooLarge when a cohort's email would be clipped by Gmail: what is approved must be sendable.
+    """
+    refuse_oversized(engine, number)
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != IssueStatus.APPROVED:

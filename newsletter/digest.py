@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from newsletter.values import (
+    Case,
     Cohort,
     Comparison,
     Digest,
@@ -19,10 +20,14 @@ from newsletter.values import (
     Review,
     ScoreBar,
     Side,
+    Stance,
     Week,
 )
 
 QUOTE_LIMIT = 240
+# Where a page gives neither score nor ship/skip, the personas' briefs say which way they argue: the Builder
+# makes the practical case for adopting, the Skeptic the case from competitors and failure cases.
+PERSONA_STANCE: dict[str, Stance] = {"Builder": "ship", "Skeptic": "skip"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"'(])")
 
 
@@ -106,17 +111,17 @@ def _gap(comparison: Comparison) -> int:
 def _entry(comparison: Comparison, week: Week, site_url: str) -> DigestEntry:
     url = site_url.rstrip("/") + "/" + comparison.slug
     a, b = (_tool(side, week) for side in comparison.sides)
+    ship, skip = cases(comparison.sides)
     return DigestEntry(comparison.slug, comparison.title, url, comparison.published,
-                       decision(comparison.sides), (a, b))
+                       decision(comparison.sides), (a, b), call(comparison.sides), ship, skip)
 
 
 def _tool(side: Side, week: Week) -> DigestTool:
     tool = side.tool
     bars = tuple(ScoreBar(r.persona, r.score, r.ship) for r in side.reviews if r.score is not None)
-    quote = decisive_quote(side.reviews)
     return DigestTool(
         tool.name, tool.slug, tool.tagline, tool.category, tool.pricing_tier, tool.pricing_note,
-        week.contains(tool.published), side.verdict, side.community, bars, quote,
+        week.contains(tool.published), side.verdict, side.community, bars,
     )
 
 
@@ -135,6 +140,21 @@ def decision(sides: Sequence[Side]) -> str:
     return _tie(sides, va)
 
 
+def call(sides: Sequence[Side]) -> str:
+    """The decision in a few words, for the issue's contents: who leads and by how much, or where it splits."""
+    (a, va), (b, vb) = ((s.tool.name, s.verdict) for s in sides)
+    if va is None and vb is None:
+        return "No panel verdict yet"
+    if va is None or vb is None:
+        name, verdict = (b, vb) if va is None else (a, va)
+        assert verdict is not None
+        return f"Only {name} has a verdict: {verdict.percent}% ship"
+    if va.percent == vb.percent:
+        return f"Split: both at {va.percent}% ship"
+    (win, wv), (_, lv) = sorted(((a, va), (b, vb)), key=lambda x: -x[1].percent)
+    return f"{win} leads, {wv.percent}% to {lv.percent}% ship"
+
+
 def _tie(sides: Sequence[Side], verdict: PanelVerdict) -> str:
     first, second = (_mean_score(side.reviews) for side in sides)
     head = f"A split decision: both at {verdict.percent}% ship"
@@ -150,16 +170,47 @@ def _mean_score(reviews: Sequence[Review]) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
-def decisive_quote(reviews: Sequence[Review]) -> Review | None:
-    """The review furthest from the fence (score furthest from 50), shortened at a sentence boundary.
+def cases(sides: Sequence[Side]) -> tuple[Case | None, Case | None]:
+    """The strongest case for shipping and the strongest case for skipping, over all reviews of both tools.
 
-    Without scores, the first review in panel order (the Builder's: the practical case) stands in.
+    A review argues for shipping or for skipping by its ship/skip verdict; without one, by its score (above 50
+    ships, below skips, 50 sits on the fence); without either, by its persona's stance (the Builder argues
+    for, the Skeptic against; the Futurist and the Founder take no side). The strongest case for shipping is
+    the highest score among reviews that argue for it, the strongest case for skipping the lowest among those
+    that argue against; a scored review beats an unscored one. Ties go to the tool the panel favours (for
+    shipping) or disfavours (for skipping), then to panel order, then to the first tool. Either case is None
+    when no review argues that way. The text is shortened at a sentence boundary.
+
+    So a panel whose Builder always scores highest still shows the counter-case: the skip case is never one
+    of its ship verdicts.
     """
-    if not reviews:
-        return None
-    scored = [r for r in reviews if r.score is not None]
-    pick = max(scored, key=lambda r: abs((r.score or 0) - 50)) if scored else reviews[0]
-    return replace(pick, text=shorten(pick.text))
+    reviews = [(index, side, rank, review) for index, side in enumerate(sides)
+               for rank, review in enumerate(side.reviews)]
+
+    def strongest(wanted: Stance) -> Case | None:
+        sign = 1 if wanted == "ship" else -1
+
+        def strength(entry: tuple[int, Side, int, Review]) -> tuple[bool, int, int, int, int]:
+            index, side, rank, review = entry
+            percent = side.verdict.percent if side.verdict else 50
+            return review.score is not None, sign * (review.score or 0), sign * percent, -rank, -index
+
+        arguing = [entry for entry in reviews if stance(entry[3]) == wanted]
+        if not arguing:
+            return None
+        _, side, _, review = max(arguing, key=strength)
+        return Case(wanted, side.tool.name, replace(review, text=shorten(review.text)))
+
+    return strongest("ship"), strongest("skip")
+
+
+def stance(review: Review) -> Stance | None:
+    """Which way ``review`` argues: its verdict, else its score against 50, else its persona's stance."""
+    if review.ship is not None:
+        return "ship" if review.ship else "skip"
+    if review.score is not None:
+        return None if review.score == 50 else "ship" if review.score > 50 else "skip"
+    return PERSONA_STANCE.get(review.persona)
 
 
 def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:

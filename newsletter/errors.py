@@ -11,7 +11,8 @@
     ├── RenderError              a template failed to render or compile (wraps Jinja2 and mjml errors)
     ├── IssueError
     │   ├── IssueNotFound        no issue with that number
-    │   └── IssueStateError      the issue's status forbids the action (e.g. sending a cancelled issue)
+    │   ├── IssueStateError      the issue's status forbids the action (e.g. sending a cancelled issue)
+    │   └── IssueTooLarge        a cohort's HTML would pass Gmail's clipping size; says what to cut
     ├── AddressError             not an email address (also a ValueError, so settings validators can raise it)
     ├── SubscriberError          a subscriber operation was refused (bad address, unknown subscriber)
     ├── WebhookError             a provider webhook was refused; nothing it carried was applied
@@ -77,6 +78,10 @@ class IssueNotFound(IssueError):
 
 class IssueStateError(IssueError):
     """The issue's status does not allow the requested action."""
+
+
+class IssueTooLarge(IssueError):
+    """A cohort's email would be clipped by Gmail; the issue is not built or sent until comparisons are cut."""
 
 
 class AddressError(NewsletterError, ValueError):

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from newsletter import deliveries, issues
+from newsletter import checks, deliveries, issues
 from newsletter.catalog import store
 from newsletter.clock import Clock
 from newsletter.db import session_scope
@@ -65,7 +65,10 @@ class Renderer:
 
 
 def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutcome:
-    """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing."""
+    """Build ``week``'s issue once: an existing issue is returned as it is; a quiet week builds nothing.
+
+    IssueTooLarge, with nothing stored, when a cohort's email would pass Gmail's clipping size.
+    """
     with session_scope(engine) as session:
         existing = issues.issue_for_week(session, week)
         if existing is not None:
@@ -76,6 +79,7 @@ def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutco
         return BuildOutcome(week, None, False)
     edits = Edits()
     rendering = render_issue(edits.digest(candidates, renderer.limit), edits, renderer=renderer)
+    checks.refuse_oversized({email.cohort_key: email for email, _ in rendering.emails})
     recipients = renderer.recipients
     try:
         with session_scope(engine) as session:
@@ -141,11 +145,28 @@ def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Pr
 
 def send_now(engine: Engine, number: int, *, provider: Provider | None, sending: Sending,
              stop: threading.Event | None = None, top_up: bool = True) -> SendReport | None:
-    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None)."""
+    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None).
+
+    IssueTooLarge when a cohort's email would pass Gmail's clipping size (the desk can drop comparisons).
+    """
+    refuse_oversized(engine, number)
     if provider is None:
         hand_to_workers(engine, number, recipients=sending.recipients)
         return None
     return send_issue(engine, number, provider=provider, sending=sending, stop=stop, top_up=top_up)
+
+
+def refuse_oversized(engine: Engine, number: int) -> None:
+    """IssueTooLarge, saying what to cut, when a stored cohort of issue ``number`` would be clipped by Gmail.
+
+    A send already under way is let finish as it began: some readers have that email already.
+    """
+    with session_scope(engine) as session:
+        issue = issues.get_issue(session, number)
+        if issue.status == IssueStatus.SENDING:
+            return
+        rendered = issues.rendered_emails(session, issue)
+    checks.refuse_oversized(rendered)
 
 
 def week_issue(engine: Engine, week: Week) -> tuple[int, str, datetime | None] | None:

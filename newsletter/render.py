@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from newsletter.errors import RenderError
 from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, RenderedEmail
 
 SLOTS = ("unsubscribe_url", "preferences_url", "web_url")
+TEXT_WIDTH = 72  # the text part's longest line; a longer URL stands alone on its line
+_LINK = re.compile(r"^\(?(https?://|mailto:|%%\{)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ def make_environment(directory: Path | None = None) -> jinja2.Environment:
     )
     env.globals["slot"] = slot
     env.globals["text_bar"] = text_bar
+    env.filters["wrap"] = wrap
     return env
 
 
@@ -73,6 +77,28 @@ def text_bar(score: int, width: int = 20) -> str:
     """A score drawn in text: ``##########----------`` for 50 over 20 cells."""
     filled = round(score * width / 100)
     return "#" * filled + "-" * (width - filled)
+
+
+def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", hang: str | None = None) -> str:
+    """``text`` in lines of at most ``width`` characters, each line of it wrapped on its own.
+
+    ``indent`` starts every line, ``hang`` (default: ``indent``) the lines after a paragraph's first. A URL
+    is never broken: one too long for a line stands alone on it. Any other word too long is cut.
+    """
+    rest = indent if hang is None else hang
+    room = width - max(len(indent), len(rest))
+    lines = []
+    for line in str(text).splitlines() or [""]:
+        words = [piece for word in line.split() for piece in _pieces(word, room)]
+        lines.append(textwrap.fill(" ".join(words), width, initial_indent=indent, subsequent_indent=rest,
+                                   break_long_words=False, break_on_hyphens=False) if words else "")
+    return "\n".join(lines)
+
+
+def _pieces(word: str, room: int) -> list[str]:
+    if len(word) <= room or _LINK.match(word):
+        return [word]
+    return [word[i:i + room] for i in range(0, len(word), room)]
 
 
 def _defuse(value: Any) -> Any:

@@ -19,6 +19,7 @@ from newsletter.catalog.sync import sync_catalog
 from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import SendReport
+from newsletter.errors import IssueTooLarge
 from newsletter.providers.base import Provider
 from newsletter.values import Week
 from newsletter.wiring import Wiring
@@ -47,7 +48,17 @@ def _rides_out(job: Callable[[Wiring], None]) -> Callable[..., None]:
 
 @_rides_out
 def publish(wired: Wiring) -> None:
-    """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review)."""
+    """The weekly job: sync the catalog, build the week's issue, then send it (auto) or ask the editors (review).
+
+    An issue too large for Gmail is not built: one error line says what to cut, and the next run tries again.
+    """
+    try:
+        _publish(wired)
+    except IssueTooLarge as exc:
+        log.error("the week's issue was not built: %s", exc)
+
+
+def _publish(wired: Wiring) -> None:
     settings = wired.settings
     if settings.catalog_url:
         outcome = sync_catalog(wired.engine, str(settings.catalog_url), timeout=settings.request_timeout,
@@ -94,7 +105,7 @@ def send_approved(wired: Wiring) -> None:
         log.warning("send time: issue %s was not approved; it stays a draft until an editor approves or "
                     "schedules it", number)
     elif status == "approved" and send_at is None:
-        _report(number, _send(wired, number), wired.settings)
+        _send_reported(wired, number)
     else:
         log.info("send time: issue %s is %s%s", number, status, f", scheduled for {send_at}" if send_at else "")
 
@@ -103,7 +114,7 @@ def send_approved(wired: Wiring) -> None:
 def send_due(wired: Wiring) -> None:
     """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
     for number in publishing.due_issues(wired.engine, clock=wired.clock):
-        _report(number, _send(wired, number), wired.settings)
+        _send_reported(wired, number)
     if wired.settings.send_with_workers:
         return  # the workers carry on every issue that is sending
     for number in issues_to_send(wired.engine):
@@ -121,6 +132,13 @@ def housekeeping(wired: Wiring) -> None:
     if released or retried or purged:
         log.info("housekeeping: %s expired lease(s) released, %s failed deliveries queued again, %s stale sign-up(s) "
                  "purged", released, retried, purged)
+
+
+def _send_reported(wired: Wiring, number: int) -> None:
+    try:
+        _report(number, _send(wired, number), wired.settings)
+    except IssueTooLarge as exc:  # one line saying what to cut; an issue the desk must trim holds up no other
+        log.error("issue %s was not sent: %s", number, exc)
 
 
 def _send(wired: Wiring, number: int, *, top_up: bool = True) -> SendReport | None:

@@ -15,6 +15,7 @@ from typing_extensions import TypeVar
 
 PERSONAS = ("Builder", "Skeptic", "Futurist", "Founder")
 PricingTier = Literal["Free", "Paid"]
+Stance = Literal["ship", "skip"]
 VerdictLabel = Literal["Ship", "Mixed", "Skip"]
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 # A per-recipient placeholder in a rendered email: %%{unsubscribe_url}%%.
@@ -176,7 +177,25 @@ class DigestTool:
     verdict: PanelVerdict | None
     community: CommunityVotes | None
     bars: tuple[ScoreBar, ...]
-    quote: Review | None
+
+    @property
+    def pricing(self) -> str:
+        """The pricing read without saying the tier twice: ``Paid: $19 per seat``, or a note that opens with it."""
+        note = (self.pricing_note or "").strip()
+        if not note or note.casefold() == self.pricing_tier.casefold():
+            return self.pricing_tier
+        if re.match(rf"{self.pricing_tier}\b", note, re.IGNORECASE):
+            return note  # "Free for public repositories" says Free already
+        return f"{self.pricing_tier}: {note}"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """The strongest review on one side of a comparison's argument: the case for shipping or for skipping."""
+
+    stance: Stance
+    tool: str
+    review: Review
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +208,9 @@ class DigestEntry:
     published: date
     decision: str
     tools: tuple[DigestTool, DigestTool]
+    call: str = ""
+    ship_case: Case | None = None
+    skip_case: Case | None = None
 
 
 @dataclass(frozen=True, slots=True)

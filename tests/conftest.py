@@ -166,3 +166,11 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> Path:
+    """axe-core's script for the browser tests, installed with npm into the user's cache the first time."""
+    from tests.axe import install
+
+    return install()

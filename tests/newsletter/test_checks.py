@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from newsletter.checks import GMAIL_CLIP, check_issue
+import pytest
+
+from newsletter.checks import GMAIL_CLIP, check_issue, refuse_oversized
+from newsletter.errors import IssueTooLarge
 from newsletter.values import RenderedEmail
 
 HOSTS = ["site.example.com", "app.example.com"]
@@ -26,6 +29,18 @@ def test_a_clean_issue_passes_every_check() -> None:
 def test_size_against_gmail_clipping() -> None:
     assert levels("x" * (GMAIL_CLIP + 2048))["Size"].startswith("error: 104 KB of HTML (cohort all): Gmail clips")
     assert levels("x" * int(GMAIL_CLIP * 0.9))["Size"].startswith("warning")
+
+
+def test_an_issue_is_refused_when_its_links_would_push_it_past_the_clip() -> None:
+    def cohort(key: str, html: str) -> RenderedEmail:
+        return RenderedEmail(key, "s", "p", html, "t")
+
+    slots = '<a href="%%{unsubscribe_url}%%">u</a>' * 200  # 200 links of 120 characters once filled
+    near = "x" * (GMAIL_CLIP - 10_000)
+    refuse_oversized({"all": cohort("all", near), "Design": cohort("Design", "small")})
+    with pytest.raises(IssueTooLarge, match=r"\(cohort Design\): Gmail clips anything over 102 KB; drop comparisons "
+                                            r"on the desk or lower NEWSLETTER_DIGEST_LIMIT"):
+        refuse_oversized({"all": cohort("all", "small"), "Design": cohort("Design", near + slots)})
 
 
 def test_images_without_alt_and_foreign_links_are_named() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 from collections.abc import Iterator
+from datetime import date
 from email import policy
 from pathlib import Path
 
@@ -188,3 +189,32 @@ def test_errors_quoting_catalog_text_are_printed_as_text(env: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 1 and says in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_build_and_send_refuse_an_issue_gmail_would_clip(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         database_url: str) -> None:
+    from sqlalchemy import update
+
+    from newsletter.db import make_engine
+    from newsletter.models import IssueCohortRow
+    from tests.catalogs import many, write
+
+    run("import", str(write(env / "week.json", many(20, date(2026, 11, 18)))))
+    run("subscribers", "add", "a@example.com")
+    monkeypatch.setenv("NEWSLETTER_DIGEST_LIMIT", "20")
+    result = runner.invoke(app, ["issue", "build", "--week", "2026-W47"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "this issue would be clipped:" in said and "Gmail clips anything over 102 KB" in said
+    assert "drop comparisons on the desk or lower NEWSLETTER_DIGEST_LIMIT" in said
+    assert "No issues yet" in run("issue", "list")
+    monkeypatch.setenv("NEWSLETTER_DIGEST_LIMIT", "8")
+    assert "Built issue 1" in run("issue", "build", "--week", "2026-W47")
+    engine = make_engine(database_url)  # an issue built before sizes were checked at build time
+    with engine.begin() as conn:
+        conn.execute(update(IssueCohortRow).values(html=IssueCohortRow.html + "<p>" + "padding " * 14000 + "</p>"))
+    engine.dispose()
+    for command in (["issue", "send", "1"], ["issue", "send", "1", "--dry-run"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and "Gmail clips anything over 102 KB" in result.output, result.output
+    assert not (env / "out").exists()

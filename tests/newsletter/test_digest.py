@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
-from newsletter.digest import build_digest, decision, decisive_quote, narrow, shorten
-from newsletter.values import Cohort, Comparison, Review, Tool, Week
+from newsletter.digest import build_digest, call, cases, decision, narrow, shorten
+from newsletter.values import Cohort, Comparison, PanelVerdict, Review, Side, Tool, Week
 
 WEEK = Week(2026, 47)  # Mon 16 – Sun 22 November 2026
 SITE = "https://site.example.com/compare/"
@@ -68,12 +69,14 @@ def test_entry_shows_verdicts_bars_quote_and_link(make_comparison: Callable[...,
     assert digest is not None
     entry = digest.entries[0]
     assert entry.url == SITE + comparison.slug
-    alpha, beta = entry.tools
+    alpha = entry.tools[0]
     assert alpha.verdict is not None and alpha.verdict.split == "3 ship / 1 skip"
     assert [b.score for b in alpha.bars] == [90, 70, 65, 40]
-    assert alpha.quote is not None and alpha.quote.persona == "Builder"  # 90 is furthest from the fence
-    assert beta.quote is not None and beta.quote.persona == "Futurist"  # 30 is
+    assert entry.ship_case is not None and entry.skip_case is not None
+    assert (entry.ship_case.tool, entry.ship_case.review.persona, entry.ship_case.review.score) == ("Alpha", "Builder", 90)
+    assert (entry.skip_case.tool, entry.skip_case.review.persona, entry.skip_case.review.score) == ("Beta", "Futurist", 30)
     assert entry.decision == "The panel favours Alpha: 75% ship against 25% for Beta."
+    assert entry.call == "Alpha leads, 75% to 25% ship"
 
 
 def test_decision_on_a_tie_says_where_it_splits(make_comparison: Callable[..., Comparison]) -> None:
@@ -89,7 +92,67 @@ def test_quote_is_cut_at_a_sentence_boundary() -> None:
     endless = "word " * 100
     cut = shorten(endless)
     assert cut.endswith("…") and len(cut) <= 241
-    assert decisive_quote([Review("Builder", "Only one. Fine.")]) == Review("Builder", "Only one. Fine.")
+
+
+def test_cases_show_the_counter_case_when_the_builder_always_scores_highest(
+    make_comparison: Callable[..., Comparison], make_tool: Callable[..., Tool]
+) -> None:
+    # The panel as the site publishes it most weeks: the Builder on top for every tool, whatever the call.
+    panels = [((92, 64, 71, 45), (88, 41, 55, 38)), ((85, 58, 40, 62), (90, 35, 52, 48)),
+              ((95, 80, 75, 70), (81, 44, 30, 61)), ((78, 52, 47, 66), (83, 49, 45, 57))]
+    comparisons = [make_comparison(make_tool(name=f"P{i}"), make_tool(name=f"Q{i}"), scores=scores)
+                   for i, scores in enumerate(panels)]
+    digest = build_digest(comparisons, week=WEEK, site_url=SITE)
+    assert digest is not None
+    for entry in digest.entries:
+        ship, skip = entry.ship_case, entry.skip_case
+        assert ship is not None and skip is not None
+        assert ship.review.persona == "Builder" and ship.review.ship is True
+        assert skip.review.persona != "Builder" and skip.review.ship is False
+        everything = [(t.name, b) for t in entry.tools for b in t.bars]
+        assert ship.review.score == max(b.score for _, b in everything if b.ship)
+        assert skip.review.score == min(b.score for _, b in everything if b.ship is False)
+    lowest = next(e for e in digest.entries if e.slug == comparisons[2].slug).skip_case
+    assert lowest is not None and (lowest.tool, lowest.review.persona, lowest.review.score) == ("Q2", "Futurist", 30)
+
+
+def test_a_verdict_outranks_its_score_and_ties_go_to_the_panels_side(make_comparison: Callable[..., Comparison]) -> None:
+    comparison = make_comparison(ships=(3, 1), scores=((70, 70, 70, 40), (70, 40, 40, 40)))
+    ship, skip = cases(comparison.sides)
+    assert ship is not None and (ship.tool, ship.review.persona) == ("Alpha", "Builder")  # favoured side first
+    assert skip is not None and (skip.tool, skip.review.persona) == ("Beta", "Skeptic")  # disfavoured side first
+    alpha, beta = comparison.sides
+    hedged = replace(alpha, reviews=(Review("Skeptic", "Fine, but no.", 58, False),))
+    ship, skip = cases((hedged, replace(beta, reviews=(Review("Builder", "Yes.", 45, True),))))
+    assert ship is not None and ship.review.score == 45  # the page said ship, whatever the number
+    assert skip is not None and skip.review.score == 58
+
+
+def test_without_scores_the_builder_argues_for_and_the_skeptic_against(make_tool: Callable[..., Tool]) -> None:
+    def side(name: str, percent: int) -> Side:
+        reviews = tuple(Review(p, f"{p} on {name}.") for p in ("Builder", "Skeptic", "Futurist", "Founder"))
+        return Side(make_tool(name=name), PanelVerdict(percent, "Ship" if percent > 50 else "Skip"), None, reviews)
+
+    ship, skip = cases((side("Lede", 25), side("Draftsmith", 75)))
+    assert ship is not None and (ship.tool, ship.review.persona, ship.review.score) == ("Draftsmith", "Builder", None)
+    assert skip is not None and (skip.tool, skip.review.persona) == ("Lede", "Skeptic")
+
+
+def test_a_unanimous_panel_has_no_case_for_skipping(make_comparison: Callable[..., Comparison]) -> None:
+    ship, skip = cases(make_comparison(ships=(4, 4), scores=((80, 75, 70, 65), (90, 60, 61, 62))).sides)
+    assert ship is not None and (ship.tool, ship.review.score) == ("Beta", 90)
+    assert skip is None
+    long = Review("Builder", "First sentence is short. " + "Then a long one " * 20 + "end.", 90, True)
+    only, _ = cases((replace(make_comparison().sides[0], reviews=(long,)), make_comparison().sides[1]))
+    assert only is not None and only.review.text == "First sentence is short."
+
+
+def test_call_names_the_leader_or_the_split(make_comparison: Callable[..., Comparison]) -> None:
+    assert call(make_comparison(ships=(1, 3)).sides) == "Beta leads, 75% to 25% ship"
+    assert call(make_comparison(ships=(2, 2)).sides) == "Split: both at 50% ship"
+    alpha, beta = make_comparison().sides
+    assert call((alpha, replace(beta, verdict=None))) == "Only Alpha has a verdict: 75% ship"
+    assert call((replace(alpha, verdict=None), replace(beta, verdict=None))) == "No panel verdict yet"
 
 
 def test_narrow_by_category_and_free_only(make_comparison: Callable[..., Comparison], make_tool: Callable[..., Tool]) -> None:

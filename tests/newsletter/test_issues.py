@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -11,13 +12,15 @@ from sqlmodel import Session, select
 
 from newsletter import issues, publishing
 from newsletter.catalog.importer import import_files
+from newsletter.checks import GMAIL_CLIP
 from newsletter.db import session_scope
-from newsletter.errors import IssueNotFound, IssueStateError
+from newsletter.errors import IssueNotFound, IssueStateError, IssueTooLarge
 from newsletter.models import DeliveryRow, IssueCohortRow
 from newsletter.render import RenderContext, make_environment
 from newsletter.values import Week
 from subscribers import store
 from subscribers.tokens import Signer
+from tests.catalogs import many, write
 from tests.conftest import FIXTURE_PAGES
 
 WEEK = Week(2026, 47)
@@ -181,3 +184,25 @@ def test_eight_concurrent_transitions_leave_one_winner(engine: Engine) -> None:
     assert len(wins) == 1 and len(refusals) == 7, (wins, refusals)
     with Session(engine) as session:
         assert issues.get_issue(session, 1).status == wins[0]
+
+
+def test_an_issue_gmail_would_clip_is_refused_with_what_to_cut_and_nothing_stored(engine: Engine,
+                                                                                   tmp_path: Path) -> None:
+    import_files(engine, [write(tmp_path / "week.json", many(20, date(2026, 11, 18)))], published=date(2026, 11, 18))
+    directory = seed(engine)
+
+    def build_with(limit: int) -> publishing.BuildOutcome:
+        renderer = publishing.Renderer(directory, make_environment(), CONTEXT, "https://site.example.com/compare/",
+                                       limit)
+        return publishing.build_issue(engine, week=WEEK, renderer=renderer)
+
+    with pytest.raises(IssueTooLarge, match=r"KB of HTML \(cohort all\): Gmail clips anything over 102 KB; "
+                                            r"drop comparisons on the desk or lower NEWSLETTER_DIGEST_LIMIT"):
+        build_with(20)
+    with Session(engine) as session:
+        assert issues.list_issues(session) == []
+        assert list(session.exec(select(IssueCohortRow))) == [] and list(session.exec(select(DeliveryRow))) == []
+    outcome = build_with(8)  # the default limit fits, well under the size at which the desk warns
+    with Session(engine) as session:
+        html = issues.rendered_emails(session, issues.get_issue(session, outcome.number or 0))["all"].html
+    assert outcome.created and len(html.encode()) < GMAIL_CLIP * 0.85, len(html.encode())

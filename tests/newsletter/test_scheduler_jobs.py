@@ -157,3 +157,29 @@ def test_a_failed_catalog_sync_still_publishes_from_the_stored_catalog(
     assert "could not be fetched" in caplog.text
     with Session(engine) as session:
         assert latest_warning(session) is not None
+
+
+def test_publish_refuses_an_issue_gmail_would_clip_in_one_line(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from newsletter.catalog.importer import import_files
+    from newsletter.errors import IssueTooLarge
+    from newsletter.models import IssueCohortRow
+    from tests.catalogs import many, write
+
+    today = datetime.now(UTC).date()
+    import_files(engine, [write(tmp_path / "week.json", many(20, today))], published=today)
+    seed_this_week(engine, readers=2)
+    settings = env_settings(monkeypatch, tmp_path, database_url, digest_limit=20)
+    scheduler_jobs.publish(settings)
+    assert "the week's issue was not built: this issue would be clipped" in caplog.text
+    assert "lower NEWSLETTER_DIGEST_LIMIT" in caplog.text and outbox(settings) == []
+    with Session(engine) as session:
+        assert issues.list_issues(session) == []
+    review = env_settings(monkeypatch, tmp_path, database_url, digest_limit=8, publish_mode="review")
+    scheduler_jobs.publish(review)
+    with engine.begin() as conn:  # as if an editor's note had grown it past the limit after the build
+        conn.execute(update(IssueCohortRow).values(html=IssueCohortRow.html + "x" * 120_000))
+    with pytest.raises(IssueTooLarge, match="drop comparisons on the desk"):
+        desk.approve(engine, 1, editor="ed")
+    assert _status(engine) == "draft"

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import claims, issues, outage
+from newsletter import claims, issues, metrics, outage
 from newsletter.db import session_scope
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
 from newsletter.providers.base import Provider
@@ -77,6 +77,7 @@ class SendReport:
     def add(self, results: list[SendResult], *, dropped: int, failed: int, reason: str | None) -> None:
         """Count one batch's outcomes."""
         self.batches += 1
+        metrics.outcomes(results, failed=failed, dropped=dropped)
         self.dropped += dropped
         self.failed += failed
         if failed and reason:
@@ -224,7 +225,7 @@ def _send_batch(run: _Run, claim: claims.Claim, pacer: Pacer | None = None) -> O
         with claims.Keeper(run.engine, claim, run.lease):
             if pacer:
                 pacer.wait(len(messages))
-            results = run.provider.send_batch(messages, key=claim.key) if messages else []
+            results = metrics.timed_send(run.provider, messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
         _keep_settled(run, claim, exc)
         claims.release(run.engine, claim, unsent=True)  # refused credentials: the rest reached no one

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import issues, outage
+from newsletter import issues, metrics, outage
 from newsletter.db import session_scope
 from newsletter.dispatch import Envelope, SendReport, send_issue
 from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
@@ -61,6 +61,7 @@ def run(engine: Engine, *, provider: Callable[[], Provider], source: RecipientSo
 def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provider], source: RecipientSource,
            envelope: Envelope, stop: threading.Event, poll: float, **send_options: Any) -> None:
     """Send each issue being sent once through, or wait ``poll`` seconds when there is none."""
+    metrics.heartbeat()
     numbers = issues_to_send(engine)
     for number in numbers:
         if stop.is_set():
@@ -71,6 +72,7 @@ def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provi
             nonlocal seen
             submitted[0] += report.submitted - seen
             seen = report.submitted
+            metrics.heartbeat()
 
         try:
             send_issue(engine, number, provider=provider(), source=source, envelope=envelope, stop=stop,

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from newsletter import metrics
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
@@ -38,6 +39,7 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
             row.status, row.unsubscribed_at, row.unsubscribe_channel = "unsubscribed", now, channel
         drop_queued(session, subscriber_id, reason=f"unsubscribed ({channel})")
         session.commit()
+    metrics.unsubscribed(channel, changed=changed)
     return changed
 
 

@@ -17,11 +17,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from newsletter import migrate
+from newsletter import logs, migrate
 from newsletter.config import Settings
 from newsletter.db import make_engine
 from newsletter.errors import SubscriberError
 from newsletter.providers.base import Provider
+from newsletter.web import health
 from subscribers import archive, error_pages, forms, limits, service, webhooks
 from subscribers.desk import routes as desk_routes
 from subscribers.desk.auth import Gate
@@ -68,6 +69,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     app = FastAPI(title=settings.publication_name, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
+    app.state.engine, app.state.settings = engine, settings  # for the module-level routes (newsletter.web)
+    app.include_router(health.router)
     app.include_router(forms.router(site))
     app.include_router(archive.router(site))
     app.include_router(desk_routes.router(site, gate=gate(site) if gate else None))
@@ -135,7 +138,9 @@ def app_from_environment() -> FastAPI:
     """The app with settings from the environment: the factory each uvicorn worker process calls."""
     from newsletter.config import load_settings
 
-    return create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings)
+    return create_app(settings)
 
 
 def verifier(settings: Settings, provider: str) -> webhooks.Gate | None:

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select
 from starlette.concurrency import run_in_threadpool
 
+from newsletter import metrics
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.models import DeliveryRow
 from subscribers import service
@@ -176,11 +177,10 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     with Session(engine) as session:
         if token is not None:
             _remember(session, token, moment)
-        applied = 0
-        for event in events:
-            if event.kind != "ignored" and _first_time(session, event, moment):
-                applied += _apply_one(session, event, soft_limit, moment)
+        fresh = [event for event in events if event.kind != "ignored" and _first_time(session, event, moment)]
+        applied = sum(_apply_one(session, event, soft_limit, moment) for event in fresh)
         session.commit()
+    metrics.webhook_events((event.provider, event.kind) for event in fresh)  # once committed: a repeat is not new
     return applied
 
 

@@ -1,0 +1,1 @@
+"""The web app (an entry point): route modules grouped by audience, each an ``APIRouter``."""

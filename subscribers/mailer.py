@@ -46,6 +46,7 @@ def send_now(site: Site, subscriber_id: int, address: str, *, change: bool = Fal
             signup.confirmation_not_sent(site.engine, subscriber_id,
                                          resend_after=timedelta(minutes=site.settings.confirm_resend_minutes))
         return False
+    log.info("confirmation email sent", extra={"subscriber": subscriber_id, "change": change})
     return True
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select
 from starlette.concurrency import run_in_threadpool
 
-from newsletter import metrics
+from newsletter import logs, metrics
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.models import DeliveryRow
 from subscribers import service
@@ -181,6 +181,9 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
         applied = sum(_apply_one(session, event, soft_limit, moment) for event in fresh)
         session.commit()
     metrics.webhook_events((event.provider, event.kind) for event in fresh)  # once committed: a repeat is not new
+    for event in fresh:
+        log.info("webhook event", extra={"provider": event.provider, "kind": event.kind, "delivery": event.delivery_id,
+                                         "address": logs.hashed(event.address) if event.address else None})
     return applied
 
 

@@ -29,7 +29,9 @@ from newsletter.config import Settings
 
 Format = Literal["logfmt", "json"]
 # Attributes every LogRecord has: whatever else a record carries came from ``extra=`` and becomes a field.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# uvicorn's ``color_message`` is its message again with terminal colours: never a field.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
+                                                                               "color_message"}
 _ADDRESS = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # A signed link token: two or three base64url parts, the last (the signature) at least 20 characters long.
 _TOKEN = re.compile(r"(?<![\w.-])[\w-]{2,}(?:\.[\w-]{2,})?\.[\w-]{20,}(?![\w.-])")

@@ -38,7 +38,8 @@ _TOKEN = re.compile(r"(?<![\w.-])[\w-]{2,}(?:\.[\w-]{2,})?\.[\w-]{20,}(?![\w.-])
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
 _NAMED_SECRET = re.compile(r"(?i)\b([\w-]*(?:api[_-]?key|secret|password|token))(=)(?!\[)[^\s,;&\"']+")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
-_QUIET = ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler")
+# A line per HTTP request, job run or schema check (each /readyz revision read) would drown the events.
+_QUIET = ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler", "alembic.runtime.migration")
 
 
 class _State:
@@ -134,5 +135,5 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
     handler.setFormatter(Formatter())
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    for name in _QUIET:  # a line per HTTP request or job run drowns the events that matter
+    for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

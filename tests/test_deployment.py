@@ -7,10 +7,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,27 @@ def test_the_dockerfile_builds_the_wheel_and_runs_it_unprivileged_on_slim_python
     assert user not in ("root", "0")
     (check,) = instructions("HEALTHCHECK")
     assert "/healthz" in check
+
+
+def test_what_the_build_stage_copies_is_enough_to_build_the_wheel(tmp_path: Path) -> None:
+    """The build stage's COPY lines, carried out here: the wheel they make holds the web app, migrations, templates."""
+    context = tmp_path / "src"
+    for copy in instructions("COPY"):
+        *sources, target = copy.split()
+        if any(source.startswith("--from") for source in sources):
+            continue
+        for source in sources:
+            destination = context / (source if target.endswith("/") else target)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            copier = shutil.copytree if (ROOT / source).is_dir() else shutil.copy
+            copier(ROOT / source, destination)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "wheels"), str(context)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheels").glob("newsletter-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for needed in ("newsletter/web/health.py", "newsletter/migrations/env.py", "newsletter/templates/digest.mjml.j2",
+                   "subscribers/pages/base.html", "scheduler.py"):
+        assert needed in names, needed
 
 
 def test_the_dockerfile_and_the_units_run_the_commands_the_readme_documents() -> None:

@@ -99,14 +99,18 @@ def timed_send(provider: Any, messages: Sequence[Message], *, key: str) -> list[
 class TimedTransport(httpx.BaseTransport):
     """An httpx transport that times each request to a provider and counts its failures by kind."""
 
-    def __init__(self, inner: httpx.BaseTransport, provider: str) -> None:
+    def __init__(self, inner: httpx.BaseTransport | None, provider: str) -> None:
+        # Without a transport of its own, httpx's own choice per URL is used: direct, or the proxy that
+        # HTTPS_PROXY / NO_PROXY name (a client given a transport would otherwise ignore them).
         self.inner, self.provider = inner, provider
+        self._router = httpx.Client() if inner is None else None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send through the wrapped transport; a 429, 401/403 or 5xx answer is counted and passed on as it is."""
+        inner = self.inner or self._router._transport_for_url(request.url)  # type: ignore[union-attr]
         started = time.monotonic()
         try:
-            response = self.inner.handle_request(request)
+            response = inner.handle_request(request)
         except httpx.TimeoutException:
             REQUEST_ERRORS.labels(self.provider, "timeout").inc()
             raise
@@ -121,13 +125,16 @@ class TimedTransport(httpx.BaseTransport):
         return response
 
     def close(self) -> None:
-        """Close the wrapped transport."""
-        self.inner.close()
+        """Close the wrapped transport (or httpx's own)."""
+        if self.inner is not None:
+            self.inner.close()
+        if self._router is not None:
+            self._router.close()
 
 
 def timed_transport(transport: httpx.BaseTransport | None, provider: str) -> httpx.BaseTransport:
-    """``transport`` (default: httpx's own) wrapped in a :class:`TimedTransport` for ``provider``."""
-    return TimedTransport(transport or httpx.HTTPTransport(), provider)
+    """``transport`` (default: httpx's own, proxies from the environment included) timed for ``provider``."""
+    return TimedTransport(transport, provider)
 
 
 def _answer_kind(status: int) -> str | None:

@@ -229,3 +229,23 @@ def test_several_uvicorn_workers_report_one_set_of_numbers(engine: Engine, datab
     counts = {scraped(page, "newsletter_unsubscribes_total", channel="one-click") for page in pages}
     assert counts == {float(len(readers))}, counts
     assert not (shared / "counter_999999.db").exists()
+
+
+def test_the_scheduler_serves_its_metrics_on_its_port(tmp_path: Path) -> None:
+    from newsletter import migrate
+    from newsletter.db import make_engine
+
+    database = f"sqlite:///{tmp_path / 'scheduler.db'}"
+    engine = make_engine(database)
+    migrate.upgrade(engine)
+    engine.dispose()
+    port = free_port()
+    env = os.environ | {"NEWSLETTER_DATABASE_URL": database, "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY,
+                        "NEWSLETTER_METRICS_PORT": str(port), "NEWSLETTER_METRICS_TOKEN": TOKEN}
+    url = f"http://127.0.0.1:{port}/metrics"
+    with process(["scheduler"], env, tmp_path / "scheduler.log"):
+        page = scrape_until(url, lambda p: "newsletter_messages_total" in p)
+        refused = httpx.get(url, timeout=5).status_code
+    assert "# TYPE newsletter_messages_total counter" in page, (tmp_path / "scheduler.log").read_text()
+    assert "process_resident_memory_bytes" in page  # the process's own figures come along
+    assert refused == 401

@@ -37,7 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from newsletter import outage, scheduler_jobs, wiring
+from newsletter import logs, metrics, outage, scheduler_jobs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
 
@@ -179,6 +179,8 @@ def main() -> None:
         done.set()
 
     settings = load_settings()
+    logs.configure(settings)  # one line per event, logfmt or JSON
+    metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
     # Only at start does an outage end the scheduler: once running, jobs and their store wait outages out.
     with outage.reported(settings.database_url, advice="start the scheduler again once it is back"):
         _run(settings, stop, done)

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from newsletter import issues, maintenance, migrate, outage, publishing, wiring
+from newsletter import issues, logs, maintenance, metrics, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
@@ -254,6 +254,8 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     logging = log_config()  # the access log never holds a subscriber's token
+    logs.configure(settings)  # one line per event, logfmt or JSON
+    metrics.prepare_web(workers)  # uvicorn workers share one metrics directory, so /metrics sums them all
     if workers > 1:
         uvicorn.run("newsletter.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     proxy_headers=False, log_config=logging)
@@ -277,6 +279,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     from newsletter import worker as work
 
     settings = load_settings()
+    logs.configure(settings)  # one line per event, logfmt or JSON
+    metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
     # The worker's own lines (database outages, paused issues), without every HTTP request of the libraries.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("newsletter").setLevel(logging.INFO)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter import addresses, keycheck
@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     mailgun_webhook_signing_key: SecretStr | None = None
     resend_webhook_secret: SecretStr | None = None
+    # Observability: logs, /metrics and the metrics port of workers and the scheduler (newsletter.logs, .metrics).
+    log_format: Literal["logfmt", "json"] = "logfmt"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("publish_cron", "send_cron")
     @classmethod
@@ -137,6 +143,27 @@ class Settings(BaseSettings):
         if reason:  # one signed link lets anyone test guesses offline, so a guessable key forges every link
             raise ValueError(f"is too easy to guess ({reason}); generate a random one with `newsletter secret`")
         return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        if isinstance(value, str):  # LOG_FORMAT=JSON and LOG_LEVEL=info mean what they say
+            return value.lower() if value.lower() in ("logfmt", "json") else value.upper()
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:  # a scrape token is a password for the metrics
+            raise ValueError("is shorter than 16 characters; generate one with `newsletter secret`")
+        return value
+
+    @model_validator(mode="after")
+    def _port_needs_token(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_token is None:
+            raise ValueError("NEWSLETTER_METRICS_PORT is set but NEWSLETTER_METRICS_TOKEN is not: the port answers "
+                             "only with that bearer token, so set both (or neither)")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -264,5 +291,6 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
-        lines.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        # A check across settings (model-level) has no field: its message names the variables itself.
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}" if field else str(error["msg"]))
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import deliveries, issues, outage
+from newsletter import deliveries, issues, metrics, outage
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
@@ -98,6 +98,7 @@ class SendReport:
     def add(self, results: list[SendResult], *, dropped: int, failed: int, reason: str | None) -> None:
         """Count one batch's outcomes."""
         self.batches += 1
+        metrics.outcomes(results, failed=failed, dropped=dropped)
         self.dropped += dropped
         self.failed += failed
         if failed and reason:
@@ -246,7 +247,7 @@ def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) 
         with deliveries.Keeper(run.engine, claim, run.lease, clock=run.clock):
             if pacer:
                 pacer.wait(len(messages))
-            results = run.provider.send_batch(messages, key=claim.key) if messages else []
+            results = metrics.timed_send(run.provider, messages, key=claim.key) if messages else []
     except ProviderAuthError as exc:
         _keep_settled(run, claim, exc)
         deliveries.release(run.engine, claim, unsent=True)  # refused credentials: the rest reached no one

@@ -17,7 +17,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 
 import subscribers.models  # noqa: F401 - registers the subscriber table with the shared metadata
-from newsletter import editors, migrate
+from newsletter import editors, metrics, migrate
 from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
@@ -58,7 +58,8 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
     if name == "ses":
         return _ses(settings, transport)
     common: dict[str, Any] = {
-        "api_key": settings.require_api_key(), "transport": transport, "timeout": settings.request_timeout,
+        "api_key": settings.require_api_key(), "transport": metrics.timed_transport(transport, name),
+        "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
         "base_url": str(settings.provider_base_url) if settings.provider_base_url else None,
     }

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from newsletter import issues, outage
+from newsletter import issues, metrics, outage
 from newsletter.db import session_scope
 from newsletter.dispatch import Sending, SendReport, send_issue
 from newsletter.errors import IssueError, ProviderAuthError, ProviderUnavailable
@@ -61,6 +61,7 @@ def run(engine: Engine, *, provider: Callable[[], Provider], sending: Sending, s
 def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provider], sending: Sending,
            stop: threading.Event, poll: float) -> None:
     """Send each issue being sent once through, or wait ``poll`` seconds when there is none."""
+    metrics.heartbeat()
     numbers = issues_to_send(engine)
     for number in numbers:
         if stop.is_set():
@@ -71,6 +72,7 @@ def _round(engine: Engine, submitted: list[int], *, provider: Callable[[], Provi
             nonlocal seen
             submitted[0] += report.submitted - seen
             seen = report.submitted
+            metrics.heartbeat()
 
         try:
             send_issue(engine, number, provider=provider(), sending=sending, stop=stop, top_up=False, progress=count)

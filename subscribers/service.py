@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from newsletter import metrics
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.statuses import SubscriberStatus
@@ -33,9 +34,10 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
     """
     with session_scope(engine) as session:
         _row(session, subscriber_id)
-        changed = suppress(session, [subscriber_id], SubscriberStatus.UNSUBSCRIBED, channel=channel,
-                           moment=datetime.now(UTC))
-    return bool(changed)
+        changed = bool(suppress(session, [subscriber_id], SubscriberStatus.UNSUBSCRIBED, channel=channel,
+                                moment=datetime.now(UTC)))
+    metrics.unsubscribed(channel, changed=changed)
+    return changed
 
 
 def _row(session: Session, subscriber_id: int) -> Subscriber:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter import metrics
 from newsletter.errors import SubscriberError
 from newsletter.statuses import REACHABLE, REPORTED, SubscriberStatus
 from subscribers.models import AddressChangeMail, Subscriber
@@ -59,6 +60,7 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
         row.categories, row.free_only = categories_text(categories), free_only
         _ask(row, consent, moment)
         session.commit()
+        metrics.signup("requested")
         return row
 
 
@@ -146,6 +148,7 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
             return row  # already active: a repeat click (or a scanner) leaves the evidence of the first one
         row.confirmed_ip, row.confirmed_user_agent = consent.ip, (consent.user_agent or "")[:400] or None
         session.commit()
+        metrics.signup("confirmed" if kind == "sign-up" else "address_changed")
         return row
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from newsletter import deliveries
+from newsletter import deliveries, logs, metrics
 from newsletter.db import session_scope
 from newsletter.errors import WebhookRejected
 from newsletter.statuses import REACHABLE, DeliveryStatus, SubscriberStatus
@@ -159,10 +159,12 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     with session_scope(engine) as session:
         if token is not None:
             _remember(session, token, moment)
-        applied = 0
-        for event in events:
-            if event.kind != "ignored" and _first_time(session, event, moment):
-                applied += _apply_one(session, event, soft_limit, moment)
+        fresh = [event for event in events if event.kind != "ignored" and _first_time(session, event, moment)]
+        applied = sum(_apply_one(session, event, soft_limit, moment) for event in fresh)
+    metrics.webhook_events((event.provider, event.kind) for event in fresh)  # once committed: a repeat is not new
+    for event in fresh:
+        log.info("webhook event", extra={"provider": event.provider, "kind": event.kind, "delivery": event.delivery_id,
+                                         "address": logs.hashed(event.address) if event.address else None})
     return applied
 
 

@@ -15,10 +15,10 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from newsletter import wiring
+from newsletter import logs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.providers.base import Provider
-from newsletter.web import archive, error_pages, limits, provider_hooks, reader
+from newsletter.web import archive, error_pages, health, limits, provider_hooks, reader
 from newsletter.web.desk import dashboard, issue_actions, issue_page, sign_in
 from newsletter.web.desk.auth import Gate
 from newsletter.web.desk.pages import Desk
@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
-ROUTERS = (reader.routes, provider_hooks.routes, archive.routes, sign_in.routes, dashboard.routes,
+ROUTERS = (health.routes, reader.routes, provider_hooks.routes, archive.routes, sign_in.routes, dashboard.routes,
            issue_page.routes, issue_actions.routes)
 
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     app = FastAPI(title=settings.publication_name, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.wiring, app.state.site = parts, site
+    app.state.engine, app.state.settings = parts.engine, settings  # what the health and metrics routes read
     app.state.desk = Desk(site, gate(site) if gate else None)
     app.state.sns = sns.endpoint_for(settings.sns_topic_arns, transport=sns_transport)  # one certificate cache
     app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
@@ -88,4 +89,6 @@ async def security_headers(request: Request, call_next: Callable[[Request], Awai
 
 def app_from_environment() -> FastAPI:
     """The app with settings from the environment: the factory each uvicorn worker process calls."""
-    return create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings)
+    return create_app(settings)

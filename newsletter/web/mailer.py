@@ -44,6 +44,7 @@ def send_now(site: Site, subscriber_id: int, address: str, *, change: bool = Fal
         if not change:  # a sign-up: let the reader ask again at once rather than after the resend wait
             signup.confirmation_not_sent(site.engine, subscriber_id, resend_after=site.resend_after())
         return False
+    log.info("confirmation email sent", extra={"subscriber": subscriber_id, "change": change})
     return True
 
 

@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from newsletter.clock import SYSTEM, Clock
+from newsletter.db import session_scope
 from newsletter.models import WorkerHeartbeatRow
 
 log = logging.getLogger("newsletter.heartbeat")
@@ -46,14 +47,14 @@ def beat(engine: Engine, worker: str, *, started: datetime, now: datetime) -> No
 def seen_since(engine: Engine, since: datetime) -> list[WorkerHeartbeatRow]:
     """Workers whose last beat is at or after ``since``, most recent first."""
     query = select(WorkerHeartbeatRow).where(col(WorkerHeartbeatRow.seen_at) >= since)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return list(session.exec(query.order_by(col(WorkerHeartbeatRow.seen_at).desc())))
 
 
 def last_seen(engine: Engine) -> datetime | None:
     """When any worker last beat; None when none ever did (or all were pruned)."""
     query = select(WorkerHeartbeatRow.seen_at).order_by(col(WorkerHeartbeatRow.seen_at).desc()).limit(1)
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         return session.exec(query).first()
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter import metrics
+from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.statuses import REACHABLE, REPORTED, SubscriberStatus
 from subscribers.models import AddressChangeMail, Subscriber
@@ -48,7 +49,7 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
     """
     email = normalise_address(address)
     moment = now or datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
         if row is None and is_erased(session, email, secret):
             return None  # erased for good: the same page as everyone, and no mail
@@ -59,9 +60,8 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
             return None
         row.categories, row.free_only = categories_text(categories), free_only
         _ask(row, consent, moment)
-        session.commit()
-        metrics.signup("requested")
-        return row
+    metrics.signup("requested")  # once committed
+    return row
 
 
 def request_resubscription(engine: Engine, subscriber_id: int, *, consent: Consent, resend_after: timedelta,
@@ -72,23 +72,21 @@ def request_resubscription(engine: Engine, subscriber_id: int, *, consent: Conse
     SubscriberError for an unknown or erased subscriber.
     """
     moment = now or datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row = _live(session, subscriber_id)
         if not _may_ask(row, moment - resend_after):
             return None
         _ask(row, consent, moment)
-        session.commit()
         return row
 
 
 def confirmation_not_sent(engine: Engine, subscriber_id: int, *, resend_after: timedelta) -> None:
     """The last confirmation never left (the provider failed): let the pending reader ask again at once."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is not None and row.status == SubscriberStatus.PENDING and row.confirmation_sent_at is not None:
             # Moved back rather than cleared: clearing would age the sign-up to its creation for the purge.
             row.confirmation_sent_at = _aware(row.confirmation_sent_at) - resend_after
-            session.commit()
 
 
 def _may_ask(row: Subscriber, since: datetime) -> bool:
@@ -123,7 +121,7 @@ def confirmation(engine: Engine, subscriber_id: int, address: str) -> Confirmati
 
     The page a confirmation link opens is built from this: mail scanners fetch links, so opening one must not act.
     """
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row, kind = _confirmable(session, subscriber_id, address)
         return Confirmation(kind, row)
 
@@ -137,7 +135,7 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
     """
     moment = now or datetime.now(UTC)
     address = normalise_address(address)  # a link minted before domains were stored in ASCII names the Unicode form
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row, kind = _confirmable(session, subscriber_id, address)
         if kind == "change":  # the status stays what it is
             row.email, row.pending_email = address, None
@@ -147,9 +145,8 @@ def confirm(engine: Engine, subscriber_id: int, address: str, *, consent: Consen
         else:
             return row  # already active: a repeat click (or a scanner) leaves the evidence of the first one
         row.confirmed_ip, row.confirmed_user_agent = consent.ip, (consent.user_agent or "")[:400] or None
-        session.commit()
-        metrics.signup("confirmed" if kind == "sign-up" else "address_changed")
-        return row
+    metrics.signup("confirmed" if kind == "sign-up" else "address_changed")  # once committed
+    return row
 
 
 def _confirmable(session: Session, subscriber_id: int, address: str) -> tuple[Subscriber, ConfirmationKind]:
@@ -171,10 +168,9 @@ def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequen
     """Save categories, free-only and a pause of the next ``pause`` issues (0 resumes at once)."""
     if not 0 <= pause <= 12:
         raise SubscriberError("a pause is 0 to 12 issues")
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row = _live(session, subscriber_id)
         row.categories, row.free_only, row.pause_remaining = categories_text(categories), free_only, pause
-        session.commit()
         return row
 
 
@@ -198,18 +194,17 @@ def request_address_change(engine: Engine, subscriber_id: int, new_address: str,
     email = normalise_address(new_address)
     moment = now or datetime.now(UTC)
     target = _target(email, secret)
-    with Session(engine, expire_on_commit=False) as session:
+    with session_scope(engine) as session:
         row = _live(session, subscriber_id, lock=True)  # one subscriber's requests are counted one at a time
         if email == row.email:
             raise SubscriberError("that is already your address")
         refused = _change_refused(session, subscriber_id, target, email, moment, resend_after)
-        if refused:
+        if refused:  # the day-old mails it pruned on the way stay pruned
             return AddressChange(email, send=False, refused=refused)
         session.add(AddressChangeMail(subscriber_id=subscriber_id, target=target, sent_at=moment))
         erased = is_erased(session, email, secret)
         if not erased:
             row.pending_email = email
-        session.commit()
         return AddressChange(email, send=not erased)
 
 

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ from subscribers.models import Subscriber, WebhookEvent, WebhookToken
 from subscribers.suppression import suppress
 from subscribers.webhook_payloads import PARSERS, Event, Kind, load_json
 
-__all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply", "now_seconds"]
+__all__ = ["PARSERS", "Event", "Gate", "Kind", "Token", "WebhookRejected", "apply"]
 WINDOW = 300
 log = logging.getLogger("subscribers.webhooks")
 # The subscriber status each event that stops mail leads to.
@@ -217,7 +216,3 @@ def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime
         deliveries.mark_reported(session, event.delivery_id, DeliveryStatus(to))
     return 1
 
-
-def now_seconds() -> float:
-    """The clock the verifiers compare timestamps with."""
-    return time.time()

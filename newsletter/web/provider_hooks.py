@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.web.deps import SiteDep
@@ -34,21 +35,26 @@ async def webhook(provider_name: str, request: Request, site: SiteDep) -> JSONRe
         return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
     headers = {k.lower(): v for k, v in request.headers.items()}
     code, answer = await handle(provider_name, gate, headers, request.body, site.engine,
-                                soft_limit=site.settings.soft_bounce_limit)
+                                soft_limit=site.settings.soft_bounce_limit, clock=site.clock)
     return JSONResponse(answer, status_code=code)
 
 
 async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
                  read_body: Callable[[], Awaitable[bytes]], engine: Engine, *,
-                 soft_limit: int) -> tuple[int, dict[str, Any]]:
-    """One webhook request → (HTTP status, JSON answer): 401 refused, 400 malformed, 503 retry later, 200 done."""
-    now = webhooks.now_seconds()
+                 soft_limit: int, clock: Clock = SYSTEM) -> tuple[int, dict[str, Any]]:
+    """One webhook request → (HTTP status, JSON answer): 401 refused, 400 malformed, 503 retry later, 200 done.
+
+    Signature timestamps are compared with ``clock``, and the events are remembered at its time.
+    """
+    moment = clock.now()
+    now = moment.timestamp()
     try:
         gate.headers(headers, now)
         body = await read_body()  # capped by newsletter.web.limits: 413 beyond it
         token = await run_in_threadpool(gate.body, headers, body, now)  # SNS may fetch a certificate
         events = PARSERS[provider](headers, load_json(body))
-        applied = await run_in_threadpool(webhooks.apply, engine, events, soft_limit=soft_limit, token=token)
+        applied = await run_in_threadpool(webhooks.apply, engine, events, soft_limit=soft_limit, token=token,
+                                          now=moment)
     except WebhookRejected as exc:
         return 401, {"error": str(exc)}
     except WebhookPayloadError as exc:

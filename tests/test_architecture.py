@@ -11,6 +11,7 @@ project modules inside functions (to keep a command's start-up small), never to 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -187,3 +188,18 @@ def test_the_checker_sees_a_cycle_and_a_crossing() -> None:
     assert RULES["the core imports no subscribers module, entry point or composition root"](crossing) \
         if "subscribers.store" in MODULES else True
     assert layer("newsletter.web.reader") == "entry" and layer("newsletter.digest") == "core"
+
+
+def test_the_architecture_page_names_every_module_and_only_modules_that_exist() -> None:
+    page = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", page))
+    for package in ("newsletter", "subscribers"):
+        for path in sorted((ROOT / package).iterdir()):
+            if path.name.startswith("__") or path.name in {"pages", "migrations"} or path.suffix not in {".py", ""}:
+                continue
+            name = path.name + ("/" if path.is_dir() else "")
+            assert name in page or f"{package}/{name}" in page, f"ARCHITECTURE.md does not name {package}/{name}"
+    for mentioned in named:
+        candidates = [ROOT / mentioned, *(ROOT / package / mentioned for package in ("newsletter", "subscribers")),
+                      ROOT / "newsletter" / "web" / mentioned]
+        assert any(candidate.exists() for candidate in candidates), f"ARCHITECTURE.md names {mentioned}, which is gone"

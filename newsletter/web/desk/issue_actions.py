@@ -72,8 +72,8 @@ async def confirm_cancel(number: IssueNumber, request: Request, desk: DeskDep) -
     with session_scope(desk.site.engine) as session:
         row = issues.get_issue(session, number)
         status, queued = row.status, issues.delivery_counts(session, row.id).get("queued", 0)
-    return desk.page("confirm_cancel.html", request, title=f"Cancel issue {number}?", number=number, issue_status=status,
-                     queued=queued, cohort=str(form.get("cohort") or issues.ALL))
+    return desk.page("confirm_cancel.html", request, title=f"Cancel issue {number}?", number=number,
+                     issue_status=status, queued=queued, cohort=str(form.get("cohort") or issues.ALL))
 
 
 async def act(desk: Desk, wiring: Wiring, number: int, request: Request, action: Action) -> Response:

@@ -11,6 +11,8 @@ is CSRF-protected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
@@ -19,8 +21,9 @@ from newsletter.catalog.store import tool_categories
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.web import mailer
-from newsletter.web.deps import SiteDep
+from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
+from newsletter.web.welcome import latest_issue_url
 from subscribers import service, signup
 from subscribers.models import Subscriber
 from subscribers.store import cohort_of
@@ -68,22 +71,26 @@ def confirm_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
 
 
 @routes.post("/confirm/{token}", response_class=HTMLResponse)
-async def confirm(token: str, request: Request, site: SiteDep) -> HTMLResponse:
-    """Confirm the link's address (a sign-up or an address change) when the form's CSRF token matches."""
+async def confirm(token: str, request: Request, background: BackgroundTasks, site: SiteDep,
+                  wiring: WiringDep) -> HTMLResponse:
+    """Confirm the link's address (a sign-up or an address change) when the form's CSRF token matches; a sign-up
+    gets the welcome email after the answer."""
     form = await request.form()
     if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not confirm anything
         return confirmation(site, token, request, message="The form expired; please press the button again.",
                             status=400)
-    return confirmation(site, token, request, act=True)
+    return confirmation(site, token, request, act=lambda subscriber_id: mailer.welcome_later(
+        background, site, wiring.recipients, subscriber_id))
 
 
 def confirmation(site: Site, token: str, request: Request, *, message: str = "", status: int = 200,
-                 act: bool = False) -> HTMLResponse:
-    """The confirmation page: the button (``act`` False), or the outcome of pressing it."""
+                 act: Callable[[int], None] | None = None) -> HTMLResponse:
+    """The confirmation page: the button (no ``act``), or the outcome of pressing it (``act`` is called with the
+    id of a reader who has just signed up, not with an address change or a repeat)."""
     days = site.settings.confirm_max_age_days
     try:
         subscriber_id, address = site.signer.read_confirm(token, max_age=days * 86400)
-        found = _confirmed(site, request, subscriber_id, address) if act else signup.confirmation(
+        found = _confirmed(site, request, subscriber_id, address, act) if act else signup.confirmation(
             site.engine, subscriber_id, address)
     except TokenError as exc:
         return site.page("link_expired.html", 400, request=request, title="Link expired", expired=exc.expired,
@@ -94,13 +101,17 @@ def confirmation(site: Site, token: str, request: Request, *, message: str = "",
     row = found.subscriber
     if found.kind == "done":
         return site.page("confirmed.html", title="Subscribed", address=row.email, what=cohort_of(row).describe()
-                         if row.categories or row.free_only else "")
+                         if row.categories or row.free_only else "", latest=latest_issue_url(site))
     return site.page("confirm.html", status, request=request, title="Confirm", message=message,
                      address=mask(address), action=f"/confirm/{token}", change=found.kind == "change")
 
 
-def _confirmed(site: Site, request: Request, subscriber_id: int, address: str) -> signup.Confirmation:
+def _confirmed(site: Site, request: Request, subscriber_id: int, address: str,
+               signed_up: Callable[[int], None]) -> signup.Confirmation:
+    kind = signup.confirmation(site.engine, subscriber_id, address).kind  # what pressing does: only a sign-up is new
     row = signup.confirm(site.engine, subscriber_id, address, consent=consent_of(site, request), now=site.clock.now())
+    if kind == "sign-up" and row.status == "active":
+        signed_up(subscriber_id)
     return signup.Confirmation("done", row)
 
 

@@ -24,6 +24,7 @@ from newsletter.web import mailer
 from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
 from newsletter.web.welcome import latest_issue_url
+from newsletter.web.wording import CATEGORY_RULE, Choices, status_line, what_changed
 from subscribers import service, signup
 from subscribers.models import Subscriber
 from subscribers.store import cohort_of
@@ -129,9 +130,10 @@ async def save_preferences(token: str, request: Request, background: BackgroundT
         return preferences_page(site, token, request, message="The form expired; please save again.", status=400)
     try:
         subscriber_id = site.signer.read("manage", token)
+        before = Choices.of(service.get(site.engine, subscriber_id))
         row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(site, form),
                                         free_only=bool(form.get("free_only")), pause=int(_field(form, "pause") or 0))
-        message, status = "Saved.", 200
+        message, status = what_changed(before, Choices.of(row)), 200
         new = _field(form, "email")
         if new and new.lower() != row.email:
             message, status = change_address(site, background, subscriber_id, new)
@@ -161,8 +163,8 @@ def preferences_page(site: Site, token: str, request: Request, *, message: str =
     assert row.id is not None
     return site.page("preferences.html", status, request=request, title="Preferences", message=message,
                      action=f"/preferences/{token}", categories=categories(site), chosen=cohort_of(row).categories,
-                     free_only=row.free_only, pause=row.pause_remaining, address=row.email,
-                     unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
+                     free_only=row.free_only, pause=row.pause_remaining, address=row.email, standing=status_line(row),
+                     rule=CATEGORY_RULE, unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
 
 
 @routes.get("/resubscribe/{token}", response_class=HTMLResponse)

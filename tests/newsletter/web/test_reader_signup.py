@@ -142,9 +142,17 @@ def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
         url = f"/preferences/{Signer(SECRET).mint('manage', subscriber.id)}"
         assert client.post(url, data={"category": "Writing"}).status_code == 400  # no CSRF: not saved
         assert row(engine, "pat@example.org").categories == ""  # type: ignore[union-attr]
+        before = client.get(url).text
+        assert "Active: you get every issue." in before and "either of its two tools" in before
+        assert "No category is ticked now, so you get every category." in before
         saved = client.post(url, data={"csrf": csrf(client, url), "category": "Writing", "pause": "2",
                                        "email": "pat@example.org"})
-        assert saved.status_code == 200 and "Saved." in saved.text
+        assert saved.status_code == 200
+        assert "Saved: you now get Writing; the next 2 issues will be skipped." in saved.text, saved.text
+        assert "Paused: the next 2 issues will be skipped" in saved.text and "No category is ticked" not in saved.text
+        same = client.post(url, data={"csrf": csrf(client, url), "category": "Writing", "pause": "2",
+                                      "email": "pat@example.org"})
+        assert "Saved; nothing changed." in same.text
         changed = row(engine, "pat@example.org")
         assert changed is not None and (changed.categories, changed.pause_remaining) == ("Writing", 2)
         old_link = link_in(outbox, "pat@example.org")

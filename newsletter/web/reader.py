@@ -203,16 +203,43 @@ def resubscription(site: Site, token: str, request: Request, *, message: str = "
 
 
 @routes.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(token: str, site: SiteDep) -> HTMLResponse:
-    """The unsubscribe page with its button; changes nothing."""
+def unsubscribe_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """The unsubscribe page with its button, and a pause or fewer categories offered first; changes nothing."""
+    return unsubscribe_offer(site, token, request)
+
+
+def unsubscribe_offer(site: Site, token: str, request: Request, *, message: str = "",
+                      status: int = 200) -> HTMLResponse:
+    """The unsubscribe page for the reader ``token`` names, the page for one already gone, or the invalid one."""
     try:
         row = reader_for(site, token)
     except TokenError:
         return site.page("invalid_link.html", 400, title="Link not valid")
-    if row is None:
+    if row is None or row.id is None:
         return gone(site)
-    return site.page("unsubscribe.html", title="Unsubscribe", address=mask(row.email),
-                     action=f"/unsubscribe/{token}")
+    active = row.status == "active"
+    return site.page("unsubscribe.html", status, request=request, title="Unsubscribe", address=mask(row.email),
+                     action=f"/unsubscribe/{token}", pause_action=f"/unsubscribe/{token}/pause" if active else "",
+                     preferences=f"/preferences/{site.signer.mint('manage', row.id)}" if active else "",
+                     message=message)
+
+
+@routes.post("/unsubscribe/{token}/pause", response_class=HTMLResponse)
+async def pause_instead(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """Skip the next few issues instead of leaving (the unsubscribe page's alternative), when CSRF matches."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):
+        return unsubscribe_offer(site, token, request, message="The form expired; please try again.", status=400)
+    try:
+        row = reader_for(site, token)
+        if row is None or row.id is None or row.status != "active":
+            return gone(site)
+        saved = signup.update_preferences(site.engine, row.id, categories=cohort_of(row).categories,
+                                          free_only=row.free_only, pause=int(_field(form, "pause") or 0))
+    except (TokenError, SubscriberError, ValueError):
+        return unsubscribe_offer(site, token, request, message="Not paused: choose 1 to 12 issues.", status=400)
+    return site.page("paused.html", title="Paused", standing=status_line(saved),
+                     preferences=f"/preferences/{site.signer.mint('manage', row.id)}")
 
 
 @routes.post("/unsubscribe/{token}", response_class=HTMLResponse)

@@ -234,7 +234,7 @@ async def pause_instead(token: str, request: Request, site: SiteDep) -> HTMLResp
         row = reader_for(site, token)
         if row is None or row.id is None or row.status != "active":
             return gone(site)
-        saved = signup.update_preferences(site.engine, row.id, categories=cohort_of(row).categories,
+        saved = signup.update_preferences(site.engine, row.id, categories=sorted(cohort_of(row).categories),
                                           free_only=row.free_only, pause=int(_field(form, "pause") or 0))
     except (TokenError, SubscriberError, ValueError):
         return unsubscribe_offer(site, token, request, message="Not paused: choose 1 to 12 issues.", status=400)

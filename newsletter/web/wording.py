@@ -23,7 +23,7 @@ class Choices:
     @classmethod
     def of(cls, row: Subscriber) -> Choices:
         """The choices stored on ``row``."""
-        return cls(tuple(cohort_of(row).categories), row.free_only, row.pause_remaining)
+        return cls(tuple(sorted(cohort_of(row).categories)), row.free_only, row.pause_remaining)
 
 
 def status_line(row: Subscriber) -> str:

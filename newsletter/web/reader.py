@@ -23,7 +23,7 @@ from newsletter.errors import SubscriberError
 from newsletter.web import mailer
 from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
-from newsletter.web.welcome import latest_issue_url
+from newsletter.web.welcome import latest_issue, latest_issue_url
 from newsletter.web.wording import CATEGORY_RULE, Choices, status_line, what_changed
 from subscribers import service, signup
 from subscribers.models import Subscriber
@@ -37,9 +37,9 @@ routes = APIRouter()
 @routes.get("/", response_class=HTMLResponse)
 @routes.get("/subscribe", response_class=HTMLResponse)
 def signup_page(request: Request, site: SiteDep) -> HTMLResponse:
-    """The sign-up form, with the categories to choose from and the consent text."""
+    """The sign-up form, with the categories to choose from, the consent text and the latest issue to look at."""
     return site.page("index.html", request=request, title="Subscribe", categories=categories(site),
-                     consent=signup.CONSENT_TEXT)
+                     consent=signup.CONSENT_TEXT, latest=latest_issue(site))
 
 
 @routes.post("/subscribe", response_class=HTMLResponse)

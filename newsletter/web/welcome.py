@@ -28,11 +28,21 @@ def when_sent(cron: str, zone: str) -> str:
     return f"every {DAYS[match[3]]} at {int(match[2]):02d}:{int(match[1]):02d} ({zone})"
 
 
-def latest_issue_url(site: Site) -> str | None:
-    """The newest sent issue's web version, or None before the first issue went out."""
+def latest_issue(site: Site) -> dict[str, str] | None:
+    """The newest sent issue's subject, summary and web address, or None before the first issue went out."""
     with session_scope(site.engine) as session:
         found = archive.sent_previews(session, limit=1)
-    return f"{site.base}/archive/{found[0][0].number}" if found else None
+    if not found:
+        return None
+    row, summary = found[0]
+    return {"subject": row.subject, "summary": summary, "url": f"{site.base}/archive/{row.number}",
+            "number": str(row.number)}
+
+
+def latest_issue_url(site: Site) -> str | None:
+    """The newest sent issue's web version, or None before the first issue went out."""
+    latest = latest_issue(site)
+    return latest["url"] if latest else None
 
 
 def welcome_message(site: Site, recipient: Recipient) -> Message:

@@ -67,3 +67,17 @@ def test_issue_numbers_past_any_stored_one_are_not_found(engine: Engine, databas
             answer = client.get(f"/archive/{number}")
             assert answer.status_code == 404 and "Page not found" in answer.text, number
             assert client.head(f"/archive/{number}").status_code == 404
+
+
+def test_the_sign_up_page_shows_the_latest_issue_or_a_sample_and_a_privacy_note(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    directory = seed(engine)
+    build(engine, directory)
+    with running(make_settings, database_url) as (client, _):
+        before = client.get("/subscribe").text
+        assert "What an issue looks like" in before and 'href="/archive"' in before and 'id="privacy"' in before
+        send(engine, directory, MemoryProvider())
+        after = client.get("/").text
+        assert "The latest issue" in after
+        assert '<a href="https://app.example.com/archive/1">#1: Iconsmith vs Huewise, and 1 more verdict</a>' in after
+        assert "never sold or shared" in after

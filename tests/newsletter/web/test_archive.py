@@ -81,3 +81,22 @@ def test_the_sign_up_page_shows_the_latest_issue_or_a_sample_and_a_privacy_note(
         assert "The latest issue" in after
         assert '<a href="https://app.example.com/archive/1">#1: Iconsmith vs Huewise, and 1 more verdict</a>' in after
         assert "never sold or shared" in after
+
+
+def test_a_web_version_whose_comparisons_left_the_catalog_shows_the_email_as_sent(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    from datetime import date
+
+    from newsletter.catalog.importer import import_files
+    from tests.conftest import FIXTURE_PAGES
+
+    directory = seed(engine)
+    build(engine, directory)
+    send(engine, directory, MemoryProvider())
+    import_files(engine, sorted(FIXTURE_PAGES.glob("*.txt")), published=date(2026, 12, 2))  # moved to another week
+    with running(make_settings, database_url) as (client, _):
+        web = client.get("/archive/1")
+    assert web.status_code == 200 and "Iconsmith vs Huewise" in web.text
+    assert "Manage preferences" in web.text  # the stored email, not a render from what the catalog holds now
+    assert "%%{" not in web.text and "/unsubscribe/" not in web.text and "/preferences/" not in web.text
+    assert '<link rel="canonical" href="https://app.example.com/archive/1">' in web.text and "<main>" in web.text

@@ -41,14 +41,14 @@ def feed(site: SiteDep, wiring: WiringDep) -> Response:
     with session_scope(site.engine) as session:
         rows = [row for row, _ in archive.sent_previews(session, limit=FEED_ENTRIES)]
     contents = {row.number: found.content for row in rows
-                if (found := make_web_version(site, wiring.renderer, row.number)) is not None}
+                if (found := make_web_version(site, lambda: wiring.renderer, row.number)) is not None}
     return Response(atom(site, rows, contents), media_type="application/atom+xml")
 
 
 @routes.get("/archive/{number}", response_class=HTMLResponse)
 def web_version(number: IssueNumber, request: Request, site: SiteDep, wiring: WiringDep) -> HTMLResponse:
     """Sent issue ``number`` as a web page with no personal link in it; the site's 404 page when not sent."""
-    found = make_web_version(site, wiring.renderer, number)
+    found = make_web_version(site, lambda: wiring.renderer, number)
     if found is None:
         return error_page(request, 404)
     return HTMLResponse(found.page, headers=WEB_VERSION_HEADERS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -51,8 +52,12 @@ class WebVersion:
     content: str
 
 
-def web_version(site: Site, renderer: Renderer, number: int) -> WebVersion | None:
-    """Sent issue ``number`` as a web page (kept for a few minutes), or None when no such issue was sent."""
+def web_version(site: Site, renderer: Callable[[], Renderer], number: int) -> WebVersion | None:
+    """Sent issue ``number`` as a web page (kept for a few minutes), or None when no such issue was sent.
+
+    ``renderer`` is asked for only once there is an issue to render: an app serving no issue needs no postal
+    address.
+    """
     cache = _CACHE.setdefault(site, {})
     now = site.clock.monotonic()
     kept = cache.get(number)
@@ -65,7 +70,7 @@ def web_version(site: Site, renderer: Renderer, number: int) -> WebVersion | Non
     return made
 
 
-def _make(session: Session, site: Site, renderer: Renderer, number: int) -> WebVersion | None:
+def _make(session: Session, site: Site, renderer: Callable[[], Renderer], number: int) -> WebVersion | None:
     """Render the web version of ``number`` inside ``session``; None when it was not sent."""
     found = archive.sent_issue(session, number)
     if found is None:
@@ -80,15 +85,17 @@ def _make(session: Session, site: Site, renderer: Renderer, number: int) -> WebV
     return WebVersion(number, stored.subject, stored.preheader, row.sent_at, page, content)
 
 
-def rendered(site: Site, renderer: Renderer, week: str, edits: Edits, count: int, sent_html: str) -> str:
+def rendered(site: Site, renderer: Callable[[], Renderer], week: str, edits: Edits, count: int,
+             sent_html: str) -> str:
     """The issue's HTML through the web template, or the sent HTML with neutral links when the catalog moved on."""
     try:
-        digest = edits.digest(core.candidates(site.engine, Week.parse(week), site_url=renderer.site_url), count)
-    except (NewsletterError, ValueError):
+        parts = renderer()
+        digest = edits.digest(core.candidates(site.engine, Week.parse(week), site_url=parts.site_url), count)
+    except (NewsletterError, ValueError):  # settings that cannot render, or a catalog without the issue's week
         digest = None
     if digest is not None and all(entry.url in sent_html for entry in digest.entries):
-        context = replace(renderer.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
-        html = render_cohort(digest, Cohort(), env=environment(site, renderer.env), context=context).html
+        context = replace(parts.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
+        html = render_cohort(digest, Cohort(), env=environment(site, parts.env), context=context).html
     else:
         html = sent_html
     if not DIGEST_DARK_MODE:

@@ -112,7 +112,8 @@ def test_public_pages_pass_axe_light_and_dark_on_desktop_and_phone(
     assert not problems, "\n".join(problems)
 
 
-def test_desk_pages_fit_a_phone_and_pass_axe(draft_site: str, browser: Any, axe_script: Path) -> None:
+def test_desk_pages_fit_a_phone_and_pass_axe(draft_site: str, browser: Any, axe_script: Path,
+                                             tmp_path: Path) -> None:
     site = draft_site
     context = browser.new_context(viewport={"width": 375, "height": 800}, bypass_csp=True)
     page = context.new_page()
@@ -124,10 +125,16 @@ def test_desk_pages_fit_a_phone_and_pass_axe(draft_site: str, browser: Any, axe_
     problems = check(page, axe_script, "issues", 375, "light")
     page.goto(f"{site}/editor/issues/1")
     problems += check(page, axe_script, "issue 1", 375, "light")
+    dark = page.frame_locator("#preview-dark").locator(".tool-card").first
+    assert dark.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 41, 55)"  # the digest's dark card
+    light = page.frame_locator("#preview-phone").locator(".tool-card").first
+    assert light.evaluate("e => getComputedStyle(e).backgroundColor") != "rgb(31, 41, 55)"
     page.get_by_role("button", name="Cancel issue…").click()
     page.get_by_role("heading", name="Cancel issue 1?").wait_for()
     problems += check(page, axe_script, "cancel confirmation", 375, "light")
     page.get_by_role("link", name="No, keep it").click()
     assert page.locator("#status").inner_text() == "draft"  # the confirmation page cancelled nothing
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(tmp_path / "desk-issue-1280.png"), full_page=True)
     context.close()
     assert not problems, "\n".join(problems)

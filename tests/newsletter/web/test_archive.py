@@ -100,3 +100,19 @@ def test_a_web_version_whose_comparisons_left_the_catalog_shows_the_email_as_sen
     assert "Manage preferences" in web.text  # the stored email, not a render from what the catalog holds now
     assert "%%{" not in web.text and "/unsubscribe/" not in web.text and "/preferences/" not in web.text
     assert '<link rel="canonical" href="https://app.example.com/archive/1">' in web.text and "<main>" in web.text
+
+
+def test_a_new_reader_is_pointed_at_the_latest_issue_on_the_page_and_in_the_welcome(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    from tests.newsletter.web.helpers import confirm, csrf, link_in
+
+    directory = seed(engine)
+    build(engine, directory)
+    send(engine, directory, MemoryProvider())
+    with running(make_settings, database_url) as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "lee@example.org"})
+        confirmed = confirm(client, link_in(outbox, "lee@example.org"))
+    assert '<a href="https://app.example.com/archive/1">Read the latest issue</a>' in confirmed.text
+    (welcome,) = [m for m in outbox.outbox if m.subject.startswith("Welcome")]
+    assert "Read the latest issue: https://app.example.com/archive/1" in welcome.text
+    assert 'href="https://app.example.com/archive/1"' in welcome.html

@@ -118,11 +118,12 @@ def test_desk_pages_fit_a_phone_and_pass_axe(draft_site: str, browser: Any, axe_
     context = browser.new_context(viewport={"width": 375, "height": 800}, bypass_csp=True)
     page = context.new_page()
     page.goto(f"{site}/editor")
+    problems = check(page, axe_script, "sign-in", 375, "light")
     page.get_by_label("Name").fill("ann")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Issues").wait_for()
-    problems = check(page, axe_script, "issues", 375, "light")
+    problems += check(page, axe_script, "issues", 375, "light")
     page.goto(f"{site}/editor/issues/1")
     problems += check(page, axe_script, "issue 1", 375, "light")
     dark = page.frame_locator("#preview-dark").locator(".tool-card").first

@@ -21,3 +21,20 @@ def web_version(session: Session, number: int) -> str | None:
     query = (select(IssueCohortRow.html).join(IssueRow, col(IssueRow.id) == col(IssueCohortRow.issue_id))
              .where(IssueRow.number == number, IssueRow.status == "sent", IssueCohortRow.cohort_key == "all"))
     return session.exec(query).first()
+
+
+def sent_issue(session: Session, number: int) -> tuple[IssueRow, IssueCohortRow] | None:
+    """Sent issue ``number`` with its every-reader (``all``) snapshot, or None when no such issue was sent."""
+    query = (select(IssueRow, IssueCohortRow).join(IssueCohortRow, col(IssueRow.id) == col(IssueCohortRow.issue_id))
+             .where(IssueRow.number == number, IssueRow.status == "sent", IssueCohortRow.cohort_key == "all"))
+    found = session.exec(query).first()
+    return None if found is None else (found[0], found[1])
+
+
+def sent_previews(session: Session, *, limit: int | None = None) -> list[tuple[IssueRow, str]]:
+    """Sent issues newest first, each with its preheader (the one-line summary the archive lists)."""
+    query = (select(IssueRow, IssueCohortRow.preheader)
+             .join(IssueCohortRow, col(IssueRow.id) == col(IssueCohortRow.issue_id))
+             .where(IssueRow.status == "sent", IssueCohortRow.cohort_key == "all")
+             .order_by(col(IssueRow.number).desc()).limit(limit))
+    return [(row, preheader) for row, preheader in session.exec(query)]

@@ -118,7 +118,21 @@ def _logfmt(value: Any) -> str:
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler :func:`configure` installs, told apart from anyone else's so a second call replaces it."""
+    """The handler :func:`configure` installs, told apart from anyone else's so a second call replaces it.
+
+    Without a stream of its own it writes to whatever ``sys.stderr`` is when a record comes, not the one it was
+    made with: a thread still logging after the stream it started with was closed (a test's capture) loses nothing.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__(stream or sys.stderr)
+        self._own = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to the handler's stream, or to the current standard error."""
+        if self._own is None:
+            self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
@@ -131,7 +145,7 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
     for handler in list(root.handlers):
         if isinstance(handler, _Handler) or type(handler) is logging.StreamHandler:  # ours, or basicConfig's
             root.removeHandler(handler)
-    handler = _Handler(stream or sys.stderr)
+    handler = _Handler(stream)
     handler.setFormatter(Formatter())
     root.addHandler(handler)
     root.setLevel(settings.log_level)

@@ -1,4 +1,4 @@
-"""Transactional mail from the web routes (confirmations), sent after the answer is out, on a thread of its own.
+"""Transactional mail from the web routes (confirmations, welcomes), sent after the answer, on a thread of its own.
 
 The provider call is blocking and may take seconds (or fail). Run inside an async route it would hold the event
 loop and with it every route; run in the shared threadpool, a burst of sign-ups would take the threads the
@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from starlette.background import BackgroundTasks
 
 from newsletter.errors import NewsletterError
+from newsletter.recipients import RecipientSource
 from newsletter.web.site import Site
+from newsletter.web.welcome import send_welcome
 from subscribers import signup
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,24 @@ def send_now(site: Site, subscriber_id: int, address: str, *, change: bool = Fal
         return False
     log.info("confirmation email sent", extra={"subscriber": subscriber_id, "change": change})
     return True
+
+
+def welcome_later(background: BackgroundTasks, site: Site, recipients: RecipientSource, subscriber_id: int) -> None:
+    """Email a just-confirmed reader the welcome email once the response has gone out; failures are logged."""
+    background.add_task(_welcome, site, recipients, subscriber_id)
+
+
+async def _welcome(site: Site, recipients: RecipientSource, subscriber_id: int) -> None:
+    await asyncio.wrap_future(_thread(site).submit(welcome_now, site, recipients, subscriber_id))
+
+
+def welcome_now(site: Site, recipients: RecipientSource, subscriber_id: int) -> bool:
+    """Send the welcome email on the calling thread; False (logged) if it failed or the reader is not active."""
+    try:
+        return send_welcome(site, recipients, subscriber_id)
+    except NewsletterError as exc:  # the subscription stands; a welcome is a courtesy, not worth a retry loop
+        log.warning("welcome email for subscriber %s not sent: %s", subscriber_id, exc)
+        return False
 
 
 def _thread(site: Site) -> ThreadPoolExecutor:

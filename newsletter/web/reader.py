@@ -11,6 +11,8 @@ is CSRF-protected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
@@ -19,8 +21,10 @@ from newsletter.catalog.store import tool_categories
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.web import mailer
-from newsletter.web.deps import SiteDep
+from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
+from newsletter.web.welcome import latest_issue, latest_issue_url
+from newsletter.web.wording import CATEGORY_RULE, Choices, status_line, what_changed
 from subscribers import service, signup
 from subscribers.models import Subscriber
 from subscribers.store import cohort_of
@@ -33,9 +37,9 @@ routes = APIRouter()
 @routes.get("/", response_class=HTMLResponse)
 @routes.get("/subscribe", response_class=HTMLResponse)
 def signup_page(request: Request, site: SiteDep) -> HTMLResponse:
-    """The sign-up form, with the categories to choose from and the consent text."""
+    """The sign-up form, with the categories to choose from, the consent text and the latest issue to look at."""
     return site.page("index.html", request=request, title="Subscribe", categories=categories(site),
-                     consent=signup.CONSENT_TEXT)
+                     consent=signup.CONSENT_TEXT, latest=latest_issue(site))
 
 
 @routes.post("/subscribe", response_class=HTMLResponse)
@@ -68,22 +72,26 @@ def confirm_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
 
 
 @routes.post("/confirm/{token}", response_class=HTMLResponse)
-async def confirm(token: str, request: Request, site: SiteDep) -> HTMLResponse:
-    """Confirm the link's address (a sign-up or an address change) when the form's CSRF token matches."""
+async def confirm(token: str, request: Request, background: BackgroundTasks, site: SiteDep,
+                  wiring: WiringDep) -> HTMLResponse:
+    """Confirm the link's address (a sign-up or an address change) when the form's CSRF token matches; a sign-up
+    gets the welcome email after the answer."""
     form = await request.form()
     if not site.csrf_ok(request, _field(form, "csrf")):  # a forged form must not confirm anything
         return confirmation(site, token, request, message="The form expired; please press the button again.",
                             status=400)
-    return confirmation(site, token, request, act=True)
+    return confirmation(site, token, request, act=lambda subscriber_id: mailer.welcome_later(
+        background, site, wiring.recipients, subscriber_id))
 
 
 def confirmation(site: Site, token: str, request: Request, *, message: str = "", status: int = 200,
-                 act: bool = False) -> HTMLResponse:
-    """The confirmation page: the button (``act`` False), or the outcome of pressing it."""
+                 act: Callable[[int], None] | None = None) -> HTMLResponse:
+    """The confirmation page: the button (no ``act``), or the outcome of pressing it (``act`` is called with the
+    id of a reader who has just signed up, not with an address change or a repeat)."""
     days = site.settings.confirm_max_age_days
     try:
         subscriber_id, address = site.signer.read_confirm(token, max_age=days * 86400)
-        found = _confirmed(site, request, subscriber_id, address) if act else signup.confirmation(
+        found = _confirmed(site, request, subscriber_id, address, act) if act else signup.confirmation(
             site.engine, subscriber_id, address)
     except TokenError as exc:
         return site.page("link_expired.html", 400, request=request, title="Link expired", expired=exc.expired,
@@ -94,13 +102,17 @@ def confirmation(site: Site, token: str, request: Request, *, message: str = "",
     row = found.subscriber
     if found.kind == "done":
         return site.page("confirmed.html", title="Subscribed", address=row.email, what=cohort_of(row).describe()
-                         if row.categories or row.free_only else "")
+                         if row.categories or row.free_only else "", latest=latest_issue_url(site))
     return site.page("confirm.html", status, request=request, title="Confirm", message=message,
                      address=mask(address), action=f"/confirm/{token}", change=found.kind == "change")
 
 
-def _confirmed(site: Site, request: Request, subscriber_id: int, address: str) -> signup.Confirmation:
+def _confirmed(site: Site, request: Request, subscriber_id: int, address: str,
+               signed_up: Callable[[int], None]) -> signup.Confirmation:
+    kind = signup.confirmation(site.engine, subscriber_id, address).kind  # what pressing does: only a sign-up is new
     row = signup.confirm(site.engine, subscriber_id, address, consent=consent_of(site, request), now=site.clock.now())
+    if kind == "sign-up" and row.status == "active":
+        signed_up(subscriber_id)
     return signup.Confirmation("done", row)
 
 
@@ -118,9 +130,10 @@ async def save_preferences(token: str, request: Request, background: BackgroundT
         return preferences_page(site, token, request, message="The form expired; please save again.", status=400)
     try:
         subscriber_id = site.signer.read("manage", token)
+        before = Choices.of(service.get(site.engine, subscriber_id))
         row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(site, form),
                                         free_only=bool(form.get("free_only")), pause=int(_field(form, "pause") or 0))
-        message, status = "Saved.", 200
+        message, status = what_changed(before, Choices.of(row)), 200
         new = _field(form, "email")
         if new and new.lower() != row.email:
             message, status = change_address(site, background, subscriber_id, new)
@@ -150,8 +163,8 @@ def preferences_page(site: Site, token: str, request: Request, *, message: str =
     assert row.id is not None
     return site.page("preferences.html", status, request=request, title="Preferences", message=message,
                      action=f"/preferences/{token}", categories=categories(site), chosen=cohort_of(row).categories,
-                     free_only=row.free_only, pause=row.pause_remaining, address=row.email,
-                     unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
+                     free_only=row.free_only, pause=row.pause_remaining, address=row.email, standing=status_line(row),
+                     rule=CATEGORY_RULE, unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
 
 
 @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
@@ -190,16 +203,43 @@ def resubscription(site: Site, token: str, request: Request, *, message: str = "
 
 
 @routes.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(token: str, site: SiteDep) -> HTMLResponse:
-    """The unsubscribe page with its button; changes nothing."""
+def unsubscribe_page(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """The unsubscribe page with its button, and a pause or fewer categories offered first; changes nothing."""
+    return unsubscribe_offer(site, token, request)
+
+
+def unsubscribe_offer(site: Site, token: str, request: Request, *, message: str = "",
+                      status: int = 200) -> HTMLResponse:
+    """The unsubscribe page for the reader ``token`` names, the page for one already gone, or the invalid one."""
     try:
         row = reader_for(site, token)
     except TokenError:
         return site.page("invalid_link.html", 400, title="Link not valid")
-    if row is None:
+    if row is None or row.id is None:
         return gone(site)
-    return site.page("unsubscribe.html", title="Unsubscribe", address=mask(row.email),
-                     action=f"/unsubscribe/{token}")
+    active = row.status == "active"
+    return site.page("unsubscribe.html", status, request=request, title="Unsubscribe", address=mask(row.email),
+                     action=f"/unsubscribe/{token}", pause_action=f"/unsubscribe/{token}/pause" if active else "",
+                     preferences=f"/preferences/{site.signer.mint('manage', row.id)}" if active else "",
+                     message=message)
+
+
+@routes.post("/unsubscribe/{token}/pause", response_class=HTMLResponse)
+async def pause_instead(token: str, request: Request, site: SiteDep) -> HTMLResponse:
+    """Skip the next few issues instead of leaving (the unsubscribe page's alternative), when CSRF matches."""
+    form = await request.form()
+    if not site.csrf_ok(request, _field(form, "csrf")):
+        return unsubscribe_offer(site, token, request, message="The form expired; please try again.", status=400)
+    try:
+        row = reader_for(site, token)
+        if row is None or row.id is None or row.status != "active":
+            return gone(site)
+        saved = signup.update_preferences(site.engine, row.id, categories=sorted(cohort_of(row).categories),
+                                          free_only=row.free_only, pause=int(_field(form, "pause") or 0))
+    except (TokenError, SubscriberError, ValueError):
+        return unsubscribe_offer(site, token, request, message="Not paused: choose 1 to 12 issues.", status=400)
+    return site.page("paused.html", title="Paused", standing=status_line(saved),
+                     preferences=f"/preferences/{site.signer.mint('manage', row.id)}")
 
 
 @routes.post("/unsubscribe/{token}", response_class=HTMLResponse)

@@ -1,4 +1,4 @@
-"""What every page of the web app shares: page rendering, CSRF, client address, rate limit, the confirmation email.
+"""What every page of the web app shares: page rendering, CSRF, client address, rate limit, transactional mail.
 
 The client address (for the sign-up and login limits and the consent record) is the direct peer's, unless
 that peer is one of ``NEWSLETTER_TRUSTED_PROXIES``: only then is ``X-Forwarded-For`` read, right to left,
@@ -123,7 +123,10 @@ class Site:
                   "postal_address": self.settings.postal_address}
         html = compile_mjml(self.emails.get_template("confirmation.mjml.j2").render(values))
         text = self.emails.get_template("confirmation.txt.j2").render(values)
-        message = Message(0, self.settings.from_address, address, subject, html, text)
+        self.send(Message(0, self.settings.from_address, address, subject, html, text))
+
+    def send(self, message: Message) -> None:
+        """Hand one transactional email to the provider (one at a time: the provider is shared)."""
         with self._send_lock, self.provider:
             self.provider.send_messages([message])
 

@@ -57,3 +57,8 @@ def test_subject_length_and_empty_cohorts() -> None:
     assert levels("", subject="  ")["Subject"] == "error: the subject is empty"
     assert levels("", empty=[("free:Audio", 3)])["Cohorts"] == (
         "warning: 3 reader(s) get nothing this week: Audio (free tools only) (3)")
+
+
+def test_an_issue_without_images_says_so_rather_than_praising_their_alt_text() -> None:
+    assert levels('<a href="https://site.example.com/compare/x">x</a>')["Images"] == "ok: no images"
+    assert levels('<img src="https://site.example.com/i.png" alt="Chart">')["Images"] == "ok: every image has alt text"

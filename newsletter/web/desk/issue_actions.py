@@ -13,7 +13,7 @@ from typing import cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from newsletter import desk as core
@@ -55,6 +55,25 @@ async def test(number: IssueNumber, request: Request, desk: DeskDep, wiring: Wir
 async def status(number: IssueNumber, request: Request, desk: DeskDep, wiring: WiringDep) -> Response:
     """Approve, schedule, pause, resume or cancel the issue."""
     return await act(desk, wiring, number, request, change_status)
+
+
+@routes.post("/issues/{number}/cancel", response_class=HTMLResponse)
+async def confirm_cancel(number: IssueNumber, request: Request, desk: DeskDep) -> Response:
+    """The confirmation step before cancelling: says what cancelling does, and changes nothing itself."""
+    # A second page rather than a script's confirm(): it works without JavaScript, and a stray click on the
+    # issue page (next to "Approve") cancels nothing.
+    if desk.gate.editor(request) is None:
+        return RedirectResponse("/editor/login", status_code=303)
+    form = await request.form()
+    if not exists(desk, number):
+        return desk.page("missing.html", request, 404, title="No such issue")
+    if not desk.site.csrf_ok(request, str(form.get("csrf") or "")):
+        return RedirectResponse(f"/editor/issues/{number}", status_code=303)
+    with session_scope(desk.site.engine) as session:
+        row = issues.get_issue(session, number)
+        status, queued = row.status, issues.delivery_counts(session, row.id).get("queued", 0)
+    return desk.page("confirm_cancel.html", request, title=f"Cancel issue {number}?", number=number,
+                     issue_status=status, queued=queued, cohort=str(form.get("cohort") or issues.ALL))
 
 
 async def act(desk: Desk, wiring: Wiring, number: int, request: Request, action: Action) -> Response:
@@ -132,6 +151,8 @@ def change_status(desk: Desk, wiring: Wiring, number: int, form: FormData, edito
         core.resume(engine, number, recipients=wiring.recipients)
         return "resumed"
     if action == "cancel":
+        if _text(form, "confirmed") != "yes":  # only the confirmation page sends this
+            raise IssueError("cancelling is final: press “Cancel issue” and confirm on the page it opens")
         core.cancel(engine, number)
         return "cancelled"
     raise IssueError(f"unknown action {action!r}")

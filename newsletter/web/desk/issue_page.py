@@ -7,6 +7,7 @@ without JavaScript.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -39,6 +40,8 @@ DONE = {
 PREVIEW_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
                                               "frame-ancestors 'self'; base-uri 'none'",
                    "X-Frame-Options": "SAMEORIGIN"}
+DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
+LIGHT_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.IGNORECASE)
 routes = APIRouter(prefix="/editor")
 
 
@@ -54,8 +57,9 @@ class Stored:
 
 @routes.get("/issues/{number}/preview", response_class=HTMLResponse)
 def preview(number: IssueNumber, request: Request, desk: DeskDep, wiring: WiringDep,
-            cohort: str = issues.ALL) -> Response:
-    """One cohort's HTML as a neutral reader gets it, for the page's frame; plain 401/404 answers."""
+            cohort: str = issues.ALL, scheme: str = "light") -> Response:
+    """One cohort's HTML as a neutral reader gets it, for the page's frame (``scheme=dark``: as a client in dark
+    mode shows it); plain 401/404 answers."""
     if desk.gate.editor(request) is None:
         return Response("sign in first", status_code=401)
     try:
@@ -65,7 +69,17 @@ def preview(number: IssueNumber, request: Request, desk: DeskDep, wiring: Wiring
         return Response("no such issue", status_code=404)
     if cohort not in snapshots:
         return Response("no such cohort in this issue", status_code=404)
-    return HTMLResponse(filled(wiring.envelope, number, snapshots[cohort])[0], headers=PREVIEW_HEADERS)
+    html = filled(wiring.envelope, number, snapshots[cohort])[0]
+    return HTMLResponse(forced_dark(html) if scheme == "dark" else html, headers=PREVIEW_HEADERS)
+
+
+def forced_dark(html: str) -> str:
+    """``html`` as a mail client in dark mode renders it: its dark-scheme rules always apply, light-only ones never."""
+    # The frame cannot ask the browser to emulate dark mode for one document, so the media queries are rewritten.
+    html = DARK_QUERY.sub("@media all", html)
+    html = LIGHT_QUERY.sub("@media not all", html)
+    return html.replace("<head>", '<head><meta name="color-scheme" content="dark">'
+                                  "<style>:root { color-scheme: dark; }</style>", 1)
 
 
 @routes.get("/issues/{number}", response_class=HTMLResponse)
@@ -108,7 +122,7 @@ def load(engine: Engine, number: int) -> Stored:
         figures = IssueFigures.of(issues.delivery_counts(session, row.id),
                                   unsubscribed_since(session, number).get(number, 0))
         info = {"number": row.number, "week": row.week, "status": row.status, "subject": row.subject,
-                "send_at": row.send_at, "approved_by": row.approved_by, "error": row.error}
+                "send_at": row.send_at, "sent_at": row.sent_at, "approved_by": row.approved_by, "error": row.error}
         return Stored(info, issues.rendered_emails(session, row), core.edits_of(row), figures)
 
 

@@ -68,7 +68,7 @@ def csrf(client: TestClient, url: str) -> str:
 
 def link_in(outbox: MemoryProvider, address: str) -> str:
     """The confirmation link path in the last email to ``address``."""
-    message = [m for m in outbox.outbox if m.to == address][-1]
+    message = [m for m in outbox.outbox if m.to == address and "/confirm/" in m.text][-1]
     match = re.search(r"https://app\.example\.com(/confirm/\S+)", message.text)
     assert match, message.text
     return match[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -80,7 +81,8 @@ def test_same_answer_for_everyone_and_resends_are_throttled(engine: Engine, data
         assert [m.to for m in outbox.outbox] == ["new@example.org"]  # the second came too soon
         confirm(client, link_in(outbox, "new@example.org"))
         assert client.post("/subscribe", data={"csrf": token, "email": "new@example.org"}).text == answers[0]
-        assert len(outbox.outbox) == 1  # active: nothing to send
+        assert [m.subject for m in outbox.outbox] == [  # the confirmation, the welcome; active now: nothing more
+            "Confirm your Weekly AI Tool Verdicts subscription", "Welcome to Weekly AI Tool Verdicts"]
     with running(make_settings, database_url, confirm_resend_minutes=0) as (client, outbox):
         token = csrf(client, "/")
         for _ in range(2):
@@ -140,9 +142,17 @@ def test_preferences_pause_and_address_change(engine: Engine, database_url: str,
         url = f"/preferences/{Signer(SECRET).mint('manage', subscriber.id)}"
         assert client.post(url, data={"category": "Writing"}).status_code == 400  # no CSRF: not saved
         assert row(engine, "pat@example.org").categories == ""  # type: ignore[union-attr]
+        before = client.get(url).text
+        assert "Active: you get every issue." in before and "either of its two tools" in before
+        assert "No category is ticked now, so you get every category." in before
         saved = client.post(url, data={"csrf": csrf(client, url), "category": "Writing", "pause": "2",
                                        "email": "pat@example.org"})
-        assert saved.status_code == 200 and "Saved." in saved.text
+        assert saved.status_code == 200
+        assert "Saved: you now get Writing; the next 2 issues will be skipped." in saved.text, saved.text
+        assert "Paused: the next 2 issues will be skipped" in saved.text and "No category is ticked" not in saved.text
+        same = client.post(url, data={"csrf": csrf(client, url), "category": "Writing", "pause": "2",
+                                      "email": "pat@example.org"})
+        assert "Saved; nothing changed." in same.text
         changed = row(engine, "pat@example.org")
         assert changed is not None and (changed.categories, changed.pause_remaining) == ("Writing", 2)
         old_link = link_in(outbox, "pat@example.org")
@@ -176,3 +186,28 @@ def test_an_old_confirmation_link_does_not_bring_back_a_reader_who_left(engine: 
             assert again.status_code == 400 and "This link doesn't work" in again.text  # a scanner, or a click
         left = row(engine, "gone@example.org")
         assert left is not None and left.status == "unsubscribed" and left.unsubscribe_channel == "one-click"
+
+
+def test_a_confirmed_reader_gets_a_welcome_with_their_own_one_click_unsubscribe(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings]) -> None:
+    with running(make_settings, database_url, send_cron="0 7 * * tue", timezone="Europe/Berlin") as (client, outbox):
+        client.post("/subscribe", data={"csrf": csrf(client, "/"), "email": "wes@example.org"})
+        link = link_in(outbox, "wes@example.org")
+        confirmed = confirm(client, link)
+        assert "href=\"/archive\">in the archive" in confirmed.text  # no issue sent yet: the archive instead
+        (welcome,) = [m for m in outbox.outbox if m.subject.startswith("Welcome")]
+        reader = row(engine, "wes@example.org")
+        assert reader is not None and reader.id is not None
+        unsubscribe = welcome.header("List-Unsubscribe") or ""
+        assert re.match(r"<https://app\.example\.com/unsubscribe/[^>]+>, <mailto:[^>]+>$", unsubscribe), unsubscribe
+        assert welcome.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
+        one_click = unsubscribe[1:unsubscribe.index(">")].removeprefix("https://app.example.com")
+        assert "every Tuesday at 07:00 (Europe/Berlin)" in " ".join(welcome.text.split())
+        assert "/preferences/" in welcome.text
+        assert "every Tuesday at 07:00 (Europe/Berlin)" in welcome.html and "<h1" in welcome.html
+        assert all(len(line) <= 72 or "://" in line for line in welcome.text.splitlines()), welcome.text
+        again = client.post(link, data={"csrf": csrf(client, "/")})  # a second press is no new sign-up: no welcome
+        assert again.status_code == 200 and "You're in" in again.text
+        assert sum(m.subject.startswith("Welcome") for m in outbox.outbox) == 1
+        assert client.post(one_click, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert row(engine, "wes@example.org").status == "unsubscribed"  # type: ignore[union-attr]

@@ -58,7 +58,7 @@ def test_sign_up_confirm_and_change_preferences(engine: Engine, live_site: tuple
     page.get_by_label("Writing").check()
     page.get_by_label("Pause").select_option("3")
     page.get_by_role("button", name="Save").click()
-    page.get_by_role("status").filter(has_text="Saved.").wait_for()
+    page.get_by_role("status").filter(has_text="Saved: you now get Design and Writing; the next 3 issues will be skipped.").wait_for()
     with Session(engine) as session:
         saved = session.exec(select(Subscriber).where(Subscriber.email == "reader@example.org")).one()
     assert (saved.categories, saved.pause_remaining) == ("Design,Writing", 3)

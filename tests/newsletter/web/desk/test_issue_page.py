@@ -172,10 +172,16 @@ def test_approve_schedule_pause_resume_and_cancel(desk: Client, engine: Engine) 
     assert status_of(engine) == "paused"
     post(client, "/editor/issues/1/status", action="resume")
     assert status_of(engine) == "sending"
-    refused = post(client, "/editor/issues/1/status", action="cancel")
+    refused = post(client, "/editor/issues/1/status", action="cancel", confirmed="yes")
     assert refused.status_code == 400 and "cannot become cancelled" in refused.text
     post(client, "/editor/issues/1/status", action="pause")
-    post(client, "/editor/issues/1/status", action="cancel")
+    unconfirmed = post(client, "/editor/issues/1/status", action="cancel")
+    assert unconfirmed.status_code == 400 and "confirm on the page it opens" in unconfirmed.text
+    assert status_of(engine) == "paused"
+    asked = post(client, "/editor/issues/1/cancel")
+    assert asked.status_code == 200 and "Cancel issue 1?" in asked.text and "10 queued deliveries" in asked.text
+    assert status_of(engine) == "paused"  # the confirmation page changes nothing
+    post(client, "/editor/issues/1/status", action="cancel", confirmed="yes")
     with session_scope(engine) as session:
         assert status_of(engine) == "cancelled"
         assert issues.delivery_counts(session, issues.get_issue(session, 1).id) == {"withdrawn": 10}
@@ -275,3 +281,47 @@ def test_a_send_time_at_the_ends_of_the_calendar_is_refused(engine: Engine, make
         refused = post(client, "/editor/issues/1/status", action="schedule", send_at=send_at)
         assert refused.status_code == 400 and "pick a time" in refused.text
     assert status_of(engine) == "draft"
+
+
+def test_cancelling_asks_first_on_a_page_of_its_own_behind_the_csrf_check(desk: Client, engine: Engine) -> None:
+    client, _ = desk
+    sign_in(client)
+    page = client.get("/editor/issues/1").text
+    assert 'action="/editor/issues/1/cancel"' in page and 'value="cancel"' not in page
+    forged = client.post("/editor/issues/1/cancel", data={"csrf": "0" * 64}, follow_redirects=False)
+    assert forged.status_code == 303 and "Cancel issue 1?" not in forged.text
+    asked = post(client, "/editor/issues/1/cancel")
+    assert "Yes, cancel issue 1" in asked.text and 'name="confirmed" value="yes"' in asked.text
+    assert 'href="/editor/issues/1">No, keep it' in asked.text
+    assert status_of(engine) == "draft"
+    assert client.post("/editor/issues/99/cancel", data={"csrf": token(client, "/editor/issues/1")}).status_code == 404
+
+
+def test_a_sent_issue_shows_its_outcome_instead_of_the_pre_send_checks(desk: Client, engine: Engine) -> None:
+    from newsletter.dispatch import Envelope, Sending, send_issue
+    from subscribers.store import SubscriberRecipients
+    from tests.newsletter.test_issues import LINKS
+
+    client, _ = desk
+    envelope = Envelope("V <v@news.example.com>", "Verdicts", "news.example.com", "https://app.example.com")
+    send_issue(engine, 1, provider=MemoryProvider(), sending=Sending(SubscriberRecipients(engine, LINKS), envelope))
+    sign_in(client)
+    page = client.get("/editor/issues/1").text
+    assert 'id="outcome"' in page and "10 submitted to the provider" in page
+    assert "Checks before sending" not in page and ">Approve<" not in page and "Cancel issue" not in page
+    assert 'class="status status-sent"' in page and 'href="/archive/1"' in page
+    listing = client.get("/editor").text
+    assert '<span class="status status-sent">sent</span>' in listing and 'aria-label="Issue 1"' in listing
+
+
+def test_rows_buttons_are_named_for_their_comparison_and_the_dark_preview_applies_dark_rules(desk: Client) -> None:
+    client, _ = desk
+    sign_in(client)
+    page = client.get("/editor/issues/1").text
+    assert 'aria-label="Drop Iconsmith vs Huewise"' in page and 'aria-label="Move Iconsmith vs Huewise up"' in page
+    assert 'id="preview-dark"' in page and "scheme=dark" in page
+    light = client.get("/editor/issues/1/preview").text
+    dark = client.get("/editor/issues/1/preview?scheme=dark").text
+    assert "prefers-color-scheme: dark" in light and "prefers-color-scheme" not in dark
+    assert '<meta name="color-scheme" content="dark">' in dark
+    assert "Images</strong>: no images" in page

@@ -71,6 +71,9 @@ def check_dns(ctx: Context) -> list[Finding]:
 
 def spf(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """One SPF record at the return-path domain, naming the provider's include (directly or through includes)."""
+    if facts.by_api and not settings.bounce_domain:
+        return skipped("SPF", f"{settings.provider} names its return path (MAIL FROM domain) itself: checked under "
+                              "Provider")
     alias = look.cname(resolver, where.spf)
     if alias and where.spf != where.signing:
         return passed("SPF", f"{where.spf} is an alias of {alias}: the provider publishes its SPF")
@@ -126,6 +129,8 @@ def _includes(resolver: dns.resolver.Resolver, record: str, depth: int = 0) -> t
 def dkim(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """Every DKIM selector the provider signs with has a public key at ``<selector>._domainkey.<domain>``."""
     selectors = settings.dkim_selector_names or facts.dkim_selectors
+    if facts.by_api and not selectors:
+        return skipped("DKIM", f"{settings.provider} gives its DKIM records through its API: checked under Provider")
     if not selectors:
         hint = f" ({facts.notes})" if facts.notes else ""
         return warned("DKIM", f"no DKIM selector known for {settings.provider}{hint}",
@@ -189,6 +194,8 @@ def _aligned(mode: str, domain: str, sender: str) -> bool:
 def bounce(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """The return-path / bounce domain, where the provider uses one, takes mail (MX) or at least resolves."""
     name = "Bounce domain"
+    if where.bounce is None and facts.by_api:
+        return skipped(name, f"{settings.provider} names its bounce domain (MAIL FROM) itself: checked under Provider")
     if where.bounce is None:
         return skipped(name, f"{settings.provider} needs no bounce domain of yours "
                              "(set NEWSLETTER_BOUNCE_DOMAIN to check one)")

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from newsletter.doctor.context import Context
-from newsletter.doctor.facts import LOCAL_PROVIDERS
+from newsletter.doctor.facts import LOCAL_PROVIDERS, named
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.doctor.ses import check_ses
 from newsletter.errors import ProviderError
@@ -55,7 +55,7 @@ def check_credentials(ctx: Context) -> list[Finding]:
         return check_ses(ctx)
     key = ctx.settings.provider_api_key.get_secret_value() if ctx.settings.provider_api_key else ""
     if not key:
-        return [failed(KEY, "NEWSLETTER_PROVIDER_API_KEY is not set", f"set it to your {provider} API key")]
+        return [failed(KEY, "NEWSLETTER_PROVIDER_API_KEY is not set", f"set it to your {named(provider)} API key")]
     base = str(ctx.settings.provider_base_url or BASES[provider]).rstrip("/")
     auth, calls = _SERVICES[provider](key)
     headers, basic = (auth, None) if isinstance(auth, dict) else ({}, auth)

@@ -59,4 +59,13 @@ FACTS: dict[str, DnsFacts] = {
     "ses": DnsFacts("amazonses.com", None, (), None, False, by_api=True),
     "smtp": DnsFacts(None, "", (), None, False),
 }
+NAMES = {"postmark": "Postmark", "sendgrid": "SendGrid", "mailgun": "Mailgun", "resend": "Resend", "ses": "SES",
+         "smtp": "your SMTP relay"}  # as an operator reads them in a sentence
+
+
+def named(provider: str) -> str:
+    """The service's own spelling of its name (``ses`` → SES), for findings."""
+    return NAMES.get(provider, provider)
+
+
 LOCAL_PROVIDERS = frozenset({"file", "console", "memory"})

@@ -14,6 +14,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 from newsletter.config import Settings
 from newsletter.doctor.context import Context
+from newsletter.doctor.facts import named
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.models import DeliveryRow
 
@@ -43,7 +44,7 @@ def check_webhooks(ctx: Context) -> list[Finding]:
     if not configured(ctx.settings):
         return [failed("Webhook secret", f"{SECRETS[provider]} not set: {url} answers 404 to every event",
                        _setup(provider, url))]
-    secret = passed("Webhook secret", f"{provider} events are verified at {url}")
+    secret = passed("Webhook secret", f"{named(provider)} events are verified at {url}")
     problem = ctx.database_problem()
     if problem:
         return [secret, skipped("Webhook events", f"not checked: {problem}")]
@@ -55,7 +56,7 @@ def _setup(provider: str, url: str) -> str:
     if provider == "ses":
         return (f"publish bounces and complaints from your configuration set to an SNS topic, subscribe {url} to it "
                 "over HTTPS, and set NEWSLETTER_SES_SNS_TOPIC_ARNS to the topic's ARN")
-    return f"create the webhook at {provider} pointing at {url} and set {SECRETS[provider]}"
+    return f"create the webhook at {named(provider)} pointing at {url} and set {SECRETS[provider]}"
 
 
 def last_event(engine: Engine, provider: str) -> datetime | None:
@@ -86,7 +87,8 @@ def events(engine: Engine, provider: str, *, now: datetime, url: str) -> Finding
     if now - sent < GRACE:
         return passed(name, f"last send {_ago(now - sent)} ago; {seen} (events follow within the hour)")
     return warned(name, f"{seen}, none since the last send {_ago(now - sent)} ago: bounces and complaints are "
-                        "not reaching us", f"check the webhook at {provider} points at {url} with the same secret")
+                        "not reaching us",
+                  f"check the webhook at {named(provider)} points at {url} with the same secret")
 
 
 def _ago(delta: timedelta) -> str:

@@ -47,6 +47,9 @@ def route(handler: Any, path: str) -> Any:
 
 def read(handler: Any, path: str) -> Answer | None:
     """GetAccount or GetEmailIdentity (signature checked), or None when ``path`` is neither."""
+    if handler.server.state.accounts.ses_send_only and path.startswith(("/v2/email/account", "/v2/email/identities/")):
+        denied = _error(403, "AccessDeniedException", "User is not authorized to perform: ses:GetAccount")
+        return _signed(handler, b"", lambda _h, _r, _s: denied)
     if path == "/v2/email/account":
         return _signed(handler, b"", lambda h, _r, _s: get_account(h))
     match = re.fullmatch(r"/v2/email/identities/([^/?]+)", path)

@@ -30,6 +30,7 @@ class Accounts:
     ses_enforcement: str = "HEALTHY"
     ses_dkim: str = "SUCCESS"  # GetEmailIdentity: DkimAttributes.Status
     ses_mail_from: str | None = None  # MailFromAttributes.MailFromDomain, when a custom MAIL FROM is set
+    ses_send_only: bool = False  # the IAM key may send but not read: GetAccount and GetEmailIdentity are denied
 
 
 def answer(path: str, headers: Mapping[str, str], accounts: Accounts) -> tuple[int, str] | None:

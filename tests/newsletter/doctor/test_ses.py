@@ -60,6 +60,15 @@ def test_a_wrong_secret_fails_and_is_never_printed(context: Build, dns_zone: Zon
     assert all("not-the-wire-secret-at-all" not in f.detail + f.fix for f in found.values())
 
 
+def test_a_send_only_key_is_accepted_with_warnings_naming_the_read_permissions(context: Build, dns_zone: Zone,
+                                                                              wire: WireServer) -> None:
+    wire.state.accounts.ses_send_only = True
+    found = check(context, dns_zone, wire)
+    assert found["Provider key"].status == "pass" and "accepted the key's signature" in found["Provider key"].detail
+    assert found["SES account"].status == "warn" and "ses:GetAccount" in found["SES account"].fix
+    assert not any(f.status == "fail" for f in found.values()), found
+
+
 def test_missing_settings_fail_naming_them(context: Build, dns_zone: Zone, wire: WireServer) -> None:
     key = check(context, dns_zone, wire, ses_access_key_id=None)["Provider key"]
     assert key.status == "fail" and "NEWSLETTER_SES_ACCESS_KEY_ID" in key.detail

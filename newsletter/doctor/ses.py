@@ -63,6 +63,15 @@ def check_ses(ctx: Context) -> list[Finding]:
                            "check the network and NEWSLETTER_SES_REGION (SES answers at email.<region>.amazonaws.com)")]
 
 
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object SES answered with; empty when it answered something else (a proxy's page, say)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _denied(response: httpx.Response) -> bool:
     """The signature was accepted but the key's policy does not allow this read-only call."""
     return response.status_code in (400, 403) and error_code(response) in ("AccessDeniedException", "AccessDenied")
@@ -78,7 +87,7 @@ def _account(response: httpx.Response, region: str) -> list[Finding]:
         return [failed(KEY, f"SES refused {why} (HTTP {response.status_code} {code}: {error_message(response)})",
                        "put a valid IAM access key in NEWSLETTER_SES_ACCESS_KEY_ID and NEWSLETTER_SES_SECRET_ACCESS_KEY"
                        ", for NEWSLETTER_SES_REGION")]
-    body: dict[str, Any] = response.json()
+    body = _body(response)
     quota = body.get("SendQuota") or {}
     state = "production" if body.get("ProductionAccessEnabled") else "sandbox"
     limits = (f"{quota.get('Max24HourSend', 0):.0f} per 24 h ({quota.get('SentLast24Hours', 0):.0f} sent), "
@@ -110,7 +119,7 @@ def identity(resolver: dns.resolver.Resolver, response: httpx.Response, domain: 
     if response.status_code != 200:
         return [failed(DOMAIN, f"GetEmailIdentity answered HTTP {response.status_code} {error_code(response)}",
                        "read the message, then run the doctor again")]
-    body: dict[str, Any] = response.json()
+    body = _body(response)
     if body.get("VerifiedForSendingStatus"):
         found = [passed(DOMAIN, f"{domain} is verified for sending at SES")]
     else:

@@ -59,8 +59,9 @@ def check_ses(ctx: Context) -> list[Finding]:
             domain = ctx.settings.sender_domain.lower()
             return found + identity(ctx.resolver, client.get(f"/v2/email/identities/{domain}"), domain, region)
         except httpx.HTTPError as exc:
-            return [failed(KEY, f"{base} did not answer: {type(exc).__name__}",
-                           "check the network and NEWSLETTER_SES_REGION (SES answers at email.<region>.amazonaws.com)")]
+            where = ("NEWSLETTER_PROVIDER_BASE_URL" if ctx.settings.provider_base_url else
+                     "NEWSLETTER_SES_REGION (SES answers at email.<region>.amazonaws.com)")
+            return [failed(KEY, f"{base} did not answer: {type(exc).__name__}", f"check the network and {where}")]
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

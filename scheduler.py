@@ -170,7 +170,11 @@ def _on_error(event: JobExecutionEvent) -> None:
 
 def main() -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Until the settings are read (they may be what is wrong), lines go out as logfmt at INFO; configure() below
+    # replaces this handler with NEWSLETTER_LOG_FORMAT at NEWSLETTER_LOG_LEVEL.
+    early = logging.StreamHandler()
+    early.setFormatter(logs.Formatter("logfmt"))
+    logging.basicConfig(level=logging.INFO, handlers=[early])
     done = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

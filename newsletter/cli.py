@@ -3,6 +3,7 @@ dispatch."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -12,13 +13,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from newsletter import issues, logs, maintenance, metrics, migrate, outage, publishing, wiring
+from newsletter import issues, maintenance, metrics, migrate, outage, publishing, wiring
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
-from newsletter.cli_support import handled, out
-from newsletter.config import Settings, load_settings, new_secret
+from newsletter.cli_support import handled, load_settings, out
+from newsletter.config import Settings, new_secret
 from newsletter.db import session_scope
 from newsletter.demo import run_demo
 from newsletter.dispatch import SendReport, send_issue
@@ -31,6 +32,7 @@ app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
 register_doctor(app)
+log = logging.getLogger("newsletter.cli")
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()
@@ -154,6 +156,8 @@ def issue_send(
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
         report = _send_with_progress(wired, number, top_up=not reopened)
+    log.info("issue send ended", extra={"issue": number, "status": report.status, "submitted": report.submitted,
+                                        "rejected": report.rejected, "failed": report.failed})
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
               f"{report.failed} failed, {report.dropped} dropped (no longer active), "
               f"{report.rate:.0f} messages/s.")
@@ -253,16 +257,15 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
         _ = wired.engine  # refuse to start on an out-of-date schema
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
-    logging = log_config()  # the access log never holds a subscriber's token
-    logs.configure(settings)  # one line per event, logfmt or JSON
+    access = log_config()  # the access log never holds a subscriber's token
     metrics.prepare_web(workers)  # uvicorn workers share one metrics directory, so /metrics sums them all
     if workers > 1:
         uvicorn.run("newsletter.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    proxy_headers=False, log_config=logging)
+                    proxy_headers=False, log_config=access)
         return
     from newsletter.web.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, log_config=logging)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, log_config=access)
 
 
 @app.command()
@@ -271,19 +274,14 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
                                                                    "(default NEWSLETTER_CONCURRENCY).")] = None
            ) -> None:
     """Send queued deliveries of issues being sent, until SIGTERM; run as many as you like."""
-    import logging
     import signal
     import threading
 
     from newsletter import heartbeat
     from newsletter import worker as work
 
-    settings = load_settings()
-    logs.configure(settings)  # one line per event, logfmt or JSON
+    settings = load_settings()  # logs at NEWSLETTER_LOG_LEVEL, without every HTTP request of the libraries
     metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
-    # The worker's own lines (database outages, paused issues), without every HTTP request of the libraries.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("newsletter").setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -294,8 +292,10 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
         if concurrency:
             sending = replace(sending, options=replace(sending.options, concurrency=concurrency))
         out.print(f"Worker sending with {settings.provider}, {sending.options.concurrency} batch(es) in flight")
+        log.info("worker started", extra={"provider": settings.provider, "concurrency": sending.options.concurrency})
         submitted = work.run(wired.engine, provider=wired.provider, sending=sending, stop=stop,
                              poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds)
+    log.info("worker stopped", extra={"submitted": submitted})
     out.print(f"Worker stopped after submitting {submitted} message(s).")
 
 

@@ -10,8 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from newsletter import doctor, wiring
-from newsletter.cli_support import handled, out
-from newsletter.config import load_settings
+from newsletter.cli_support import handled, load_settings, out
 from newsletter.doctor.findings import Finding
 
 STYLES = {"pass": ("pass", "bold green"), "warn": ("warn", "bold yellow"), "fail": ("FAIL", "bold red"),

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from newsletter import editors, wiring
-from newsletter.cli_support import handled, out
-from newsletter.config import load_settings
+from newsletter.cli_support import handled, load_settings, out
 from newsletter.db import session_scope
 
 editor_app = typer.Typer(no_args_is_help=True, help="Who may sign in to the editor's desk at /editor.")

@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from newsletter import wiring
-from newsletter.cli_support import handled, out
-from newsletter.config import load_settings
+from newsletter.cli_support import handled, load_settings, out
 from newsletter.db import session_scope
 from subscribers import privacy
 from subscribers import store as subscriber_store

@@ -1,4 +1,4 @@
-"""What every CLI command shares: the consoles and the error handling."""
+"""What every CLI command shares: the consoles, the settings (with logging configured) and the error handling."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from newsletter import config, logs
 from newsletter.errors import NewsletterError
 
 # Printed text is catalog titles, categories, file names and error messages quoting them: never Rich markup,
@@ -18,6 +19,14 @@ out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def load_settings() -> config.Settings:
+    """The settings from the environment and ``.env`` (a ConfigError names what is wrong), with logging configured
+    from them: every command logs one line per event in NEWSLETTER_LOG_FORMAT at NEWSLETTER_LOG_LEVEL."""
+    settings = config.load_settings()
+    logs.configure(settings)
+    return settings
 
 
 def handled(command: Callable[P, R]) -> Callable[P, R]:

@@ -1,9 +1,10 @@
 """One log line per event: ``key=value`` fields (logfmt) by default, JSON with ``NEWSLETTER_LOG_FORMAT=json``.
 
-Every entry point calls :func:`configure` once with its settings (the CLI's ``serve`` and ``worker``, the
-scheduler's ``main``, the web app factory). A line carries ``time``, ``level``, ``logger`` and ``msg``, then
-any ``extra={...}`` fields of the call, then ``exc`` (a traceback, on the same line). Whatever a line holds
-is scrubbed on the way out, so a message that quotes a service's answer or a database error cannot leak:
+Every entry point calls :func:`configure` once with its settings (every CLI command, through
+``cli_support.load_settings``; the scheduler's ``main``; the web app factory). A line carries ``time``,
+``level``, ``logger`` and ``msg``, then any ``extra={...}`` fields of the call, then ``exc`` (a traceback, on the
+same line). Whatever a line holds is scrubbed on the way out, so a message that quotes a service's answer or a
+database error cannot leak:
 
 - an email address becomes ``addr:<hash>`` (a keyed hash, the same for one address within one deployment, so
   lines about one reader can still be found together with :func:`hashed`);

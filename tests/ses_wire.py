@@ -1,4 +1,5 @@
-"""Amazon SES v2 for the local wire server: SendEmail (raw), CreateEmailTemplate and SendBulkEmail.
+"""Amazon SES v2 for the local wire server: SendEmail (raw), CreateEmailTemplate, SendBulkEmail, and the two
+read-only calls ``newsletter doctor`` makes, GetAccount and GetEmailIdentity (answered from ``State.accounts``).
 
 moto's SES v2 has SendEmail but neither templates nor SendBulkEmail, so body-once is checked here, against the
 shapes of botocore's service model: every request's SigV4 signature is recomputed with botocore, templates are
@@ -33,12 +34,56 @@ _LOCK = threading.Lock()
 Answer = tuple[int, str, dict[str, str]]
 
 
+DKIM_TOKENS = ("wiretoken1abcdefghij", "wiretoken2abcdefghij", "wiretoken3abcdefghij")
+
+
 def route(handler: Any, path: str) -> Any:
     """The SES operation for ``path``, or None."""
     operations = {"/v2/email/outbound-emails": send_email, "/v2/email/templates": create_template,
                   "/v2/email/outbound-bulk-emails": send_bulk}
     operation = operations.get(path)
     return None if operation is None else (lambda body: _signed(handler, body, operation))
+
+
+def read(handler: Any, path: str) -> Answer | None:
+    """GetAccount or GetEmailIdentity (signature checked), or None when ``path`` is neither."""
+    if handler.server.state.accounts.ses_send_only and path.startswith(("/v2/email/account", "/v2/email/identities/")):
+        denied = _error(403, "AccessDeniedException", "User is not authorized to perform: ses:GetAccount")
+        return _signed(handler, b"", lambda _h, _r, _s: denied)
+    if path == "/v2/email/account":
+        return _signed(handler, b"", lambda h, _r, _s: get_account(h))
+    match = re.fullmatch(r"/v2/email/identities/([^/?]+)", path)
+    if match is None:
+        return None
+    return _signed(handler, b"", lambda h, _r, _s: get_identity(h, match[1]))
+
+
+def get_account(handler: Any) -> Answer:
+    """GetAccount: sending status, sandbox or production, the quota (botocore's GetAccountResponse)."""
+    accounts = handler.server.state.accounts
+    return 200, json.dumps({
+        "SendingEnabled": accounts.ses_sending, "ProductionAccessEnabled": accounts.ses_production,
+        "EnforcementStatus": accounts.ses_enforcement, "DedicatedIpAutoWarmupEnabled": False,
+        "SendQuota": {"Max24HourSend": 50000.0 if accounts.ses_production else 200.0,
+                      "MaxSendRate": 14.0 if accounts.ses_production else 1.0, "SentLast24Hours": 120.0}}), {}
+
+
+def get_identity(handler: Any, identity: str) -> Answer:
+    """GetEmailIdentity: verified for sending, Easy DKIM's status and tokens, the MAIL FROM domain if any."""
+    accounts = handler.server.state.accounts
+    if identity not in accounts.domains:
+        return _error(404, "NotFoundException", f"Email identity {identity} does not exist.")
+    verified = accounts.domains[identity]
+    body: dict[str, Any] = {
+        "IdentityType": "DOMAIN", "FeedbackForwardingStatus": True, "VerifiedForSendingStatus": verified,
+        "VerificationStatus": "SUCCESS" if verified else "PENDING",
+        "DkimAttributes": {"SigningEnabled": True, "Status": accounts.ses_dkim, "Tokens": list(DKIM_TOKENS),
+                           "SigningAttributesOrigin": "AWS_SES", "CurrentSigningKeyLength": "RSA_2048_BIT"},
+        "Policies": {}, "Tags": []}
+    if accounts.ses_mail_from:
+        body["MailFromAttributes"] = {"MailFromDomain": accounts.ses_mail_from, "MailFromDomainStatus": "SUCCESS",
+                                      "BehaviorOnMxFailure": "USE_DEFAULT_VALUE"}
+    return 200, json.dumps(body), {}
 
 
 def _error(status: int, code: str, message: str) -> Answer:
@@ -51,14 +96,14 @@ def _signed(handler: Any, body: bytes, operation: Any) -> Answer:
         return _error(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
     names = match[4].split(";")
     headers = {name: handler.headers.get(name, "") for name in names}
-    request = AWSRequest(method="POST", url=f"http://{handler.headers['host']}{handler.path}", data=body,
+    request = AWSRequest(method=handler.command, url=f"http://{handler.headers['host']}{handler.path}", data=body,
                          headers=headers)
     request.context["timestamp"] = handler.headers.get("x-amz-date", "")
     signer = SigV4Auth(Credentials(KEY_ID, SECRET), "ses", match[3])
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
     if expected != match[5] or "host" not in names or match[3] != REGION:
         return _error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
-    return operation(handler, json.loads(body), len(body))  # type: ignore[no-any-return]
+    return operation(handler, json.loads(body) if body else {}, len(body))  # type: ignore[no-any-return]
 
 
 def send_email(handler: Any, request: dict[str, Any], size: int) -> Answer:

@@ -70,6 +70,45 @@ def test_compose_names_every_service_the_readme_names_with_the_same_command() ->
             assert shlex.join(service["command"]) == documented[name], name
 
 
+def test_the_guide_starts_with_docker_compose_up() -> None:
+    first_block = re.search(r"```sh\n(.+?)```", deployment_guide(), flags=re.DOTALL)
+    assert first_block is not None and first_block[1].startswith("docker compose up")
+
+
+def readme_yaml(marker: str) -> dict[str, Any]:
+    """The README's YAML block that contains ``marker``."""
+    [block] = [b for b in re.findall(r"```yaml\n(.+?)```", README, flags=re.DOTALL) if marker in b]
+    loaded: dict[str, Any] = yaml.safe_load(block)
+    return loaded
+
+
+def test_the_scrape_config_targets_the_composed_services_on_their_metrics_ports() -> None:
+    services = compose()["services"]
+    jobs = readme_yaml("scrape_configs")["scrape_configs"]
+    targets = {}
+    for job in jobs:
+        assert "credentials_file" in job["authorization"], job  # /metrics answers only the bearer token
+        for static in job.get("static_configs", []):
+            targets.update(dict(t.split(":") for t in static["targets"]))
+        for sd in job.get("dns_sd_configs", []):
+            targets.update({name: str(sd["port"]) for name in sd["names"]})
+    assert set(targets) == {"web", "scheduler", "worker"} <= set(services)
+    assert "--port" in services["web"]["command"] and targets["web"] == "8000"
+    for name in ("scheduler", "worker"):
+        assert services[name]["environment"]["NEWSLETTER_METRICS_PORT"] == targets[name], name
+
+
+def test_the_three_alert_rules_use_metrics_the_code_exports() -> None:
+    rules = readme_yaml("alert:")["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == ["NewsletterSendStuck", "NewsletterBounceRateHigh",
+                                           "NewsletterComplaintRateNearGmailLimit"]
+    exported = (ROOT / "newsletter" / "metrics.py").read_text()
+    for rule in rules:
+        for name in set(re.findall(r"newsletter_\w+", rule["expr"])):
+            assert f'"{name.removeprefix("newsletter_")}' in exported or f'"{name}' in exported, name
+    assert "0.002" in rules[2]["expr"]  # warned while below Gmail's 0.3 %
+
+
 def test_migrations_run_once_before_everything_else_starts() -> None:
     services = compose()["services"]
     assert services["migrate"]["command"] == ["newsletter", "db", "upgrade"]

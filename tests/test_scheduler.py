@@ -288,3 +288,4 @@ def test_bad_settings_stop_the_scheduler_with_one_clear_message(tmp_path: Path) 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "NEWSLETTER_SECRET_KEY" in done.stderr and "newsletter secret" in done.stderr, done.stderr
+    assert done.stderr.startswith("time=") and " level=error logger=newsletter.scheduler " in done.stderr  # logfmt

@@ -25,6 +25,12 @@ class Accounts:
     domains: dict[str, bool] = field(default_factory=lambda: {"news.example.com": True})
     streams: dict[str, str] = field(default_factory=lambda: {"broadcast": "Broadcasts", "outbound": "Transactional"})
     scopes: list[str] = field(default_factory=lambda: ["mail.send", "whitelabel.read"])
+    ses_sending: bool = True  # SES GetAccount: SendingEnabled
+    ses_production: bool = True  # ProductionAccessEnabled (False: the sandbox)
+    ses_enforcement: str = "HEALTHY"
+    ses_dkim: str = "SUCCESS"  # GetEmailIdentity: DkimAttributes.Status
+    ses_mail_from: str | None = None  # MailFromAttributes.MailFromDomain, when a custom MAIL FROM is set
+    ses_send_only: bool = False  # the IAM key may send but not read: GetAccount and GetEmailIdentity are denied
 
 
 def answer(path: str, headers: Mapping[str, str], accounts: Accounts) -> tuple[int, str] | None:

@@ -160,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         account = answer(self.path, self.headers, state.accounts)
+        if account is None and self.path.startswith("/v2/email/"):
+            account = ses_wire.read(self, self.path)
         if account is not None:
             return self._answer(*account)
         if self.path != "/stats":

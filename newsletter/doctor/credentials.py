@@ -15,6 +15,7 @@ Endpoints, each checked against the provider's API reference through the ``searc
 * Resend ``GET /domains`` → ``{"data": [{"name", "status", "region"}]}`` [V: Resend "List Domains"; status values
   from their domain schema, 2nd]; a sending-only key gets 401 ``restricted_api_key`` [V: Resend's error list], which
   still proves the key is real.
+* SES: ``GetAccount`` and ``GetEmailIdentity``, signed with SigV4 — ``ses.py``.
 
 The key never appears in a finding: answers are quoted only after the key is cut out of them.
 """
@@ -27,8 +28,9 @@ from typing import Any
 import httpx
 
 from newsletter.doctor.context import Context
-from newsletter.doctor.facts import LOCAL_PROVIDERS
+from newsletter.doctor.facts import LOCAL_PROVIDERS, named
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
+from newsletter.doctor.ses import check_ses
 from newsletter.errors import ProviderError
 from newsletter.providers.mailgun import MailgunProvider
 from newsletter.providers.postmark import PostmarkProvider
@@ -49,9 +51,11 @@ def check_credentials(ctx: Context) -> list[Finding]:
         return [skipped(KEY, f"not applicable: the {provider} provider needs no account")]
     if provider == "smtp":
         return [_smtp(ctx)]
+    if provider == "ses":
+        return check_ses(ctx)
     key = ctx.settings.provider_api_key.get_secret_value() if ctx.settings.provider_api_key else ""
     if not key:
-        return [failed(KEY, "NEWSLETTER_PROVIDER_API_KEY is not set", f"set it to your {provider} API key")]
+        return [failed(KEY, "NEWSLETTER_PROVIDER_API_KEY is not set", f"set it to your {named(provider)} API key")]
     base = str(ctx.settings.provider_base_url or BASES[provider]).rstrip("/")
     auth, calls = _SERVICES[provider](key)
     headers, basic = (auth, None) if isinstance(auth, dict) else ({}, auth)

@@ -14,7 +14,7 @@ import dns.resolver
 from newsletter.config import Settings
 from newsletter.doctor import dns_lookup as look
 from newsletter.doctor.context import Context
-from newsletter.doctor.facts import FACTS, LOCAL_PROVIDERS, DnsFacts
+from newsletter.doctor.facts import FACTS, LOCAL_PROVIDERS, DnsFacts, named
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 
 MAX_LOOKUPS = 10  # RFC 7208 §4.6.4: more DNS-querying terms than this is a permanent error at the receiver
@@ -71,6 +71,9 @@ def check_dns(ctx: Context) -> list[Finding]:
 
 def spf(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """One SPF record at the return-path domain, naming the provider's include (directly or through includes)."""
+    if facts.by_api and not settings.bounce_domain:
+        return skipped("SPF", f"checked under Provider: {named(settings.provider)} names the return path (its "
+                              "MAIL FROM domain) per identity")
     alias = look.cname(resolver, where.spf)
     if alias and where.spf != where.signing:
         return passed("SPF", f"{where.spf} is an alias of {alias}: the provider publishes its SPF")
@@ -126,9 +129,12 @@ def _includes(resolver: dns.resolver.Resolver, record: str, depth: int = 0) -> t
 def dkim(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """Every DKIM selector the provider signs with has a public key at ``<selector>._domainkey.<domain>``."""
     selectors = settings.dkim_selector_names or facts.dkim_selectors
+    if facts.by_api and not selectors:
+        return skipped("DKIM", f"checked under Provider: {named(settings.provider)} names its DKIM records per "
+                               "identity")
     if not selectors:
         hint = f" ({facts.notes})" if facts.notes else ""
-        return warned("DKIM", f"no DKIM selector known for {settings.provider}{hint}",
+        return warned("DKIM", f"no DKIM selector known for {named(settings.provider)}{hint}",
                       "set NEWSLETTER_DKIM_SELECTORS to the selector(s) your provider shows, comma-separated")
     missing, revoked = [], []
     for selector in selectors:
@@ -189,8 +195,11 @@ def _aligned(mode: str, domain: str, sender: str) -> bool:
 def bounce(resolver: dns.resolver.Resolver, settings: Settings, facts: DnsFacts, where: Domains) -> Finding:
     """The return-path / bounce domain, where the provider uses one, takes mail (MX) or at least resolves."""
     name = "Bounce domain"
+    if where.bounce is None and facts.by_api:
+        return skipped(name, f"checked under Provider: {named(settings.provider)} names the bounce domain (its MAIL "
+                             "FROM domain) per identity")
     if where.bounce is None:
-        return skipped(name, f"{settings.provider} needs no bounce domain of yours "
+        return skipped(name, f"{named(settings.provider)} needs no bounce domain of yours "
                              "(set NEWSLETTER_BOUNCE_DOMAIN to check one)")
     hosts = look.mail_hosts(resolver, where.bounce)
     if hosts:

@@ -22,7 +22,10 @@ def _answer(resolver: dns.resolver.Resolver, name: str, kind: str) -> list[objec
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return []
     except (dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout, dns.exception.Timeout) as exc:
-        raise DnsUnreachable(f"no answer for {name} {kind}: {exc}") from exc
+        # dnspython's own text repeats itself per server and try: name the servers asked and how it failed.
+        asked = ", ".join(f"{server}:{resolver.port}" for server in resolver.nameservers) or "no nameserver"
+        how = "no answer in time" if not isinstance(exc, dns.resolver.NoNameservers) else "every server failed"
+        raise DnsUnreachable(f"{how} for {name} {kind} from {asked}") from exc
 
 
 def txt(resolver: dns.resolver.Resolver, name: str) -> list[str]:

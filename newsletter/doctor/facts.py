@@ -21,6 +21,11 @@ and ``NEWSLETTER_BOUNCE_DOMAIN`` give them, and win over what is written here.
 * Resend: bounces and SPF live on ``send.<domain>``: MX ``feedback-smtp.<region>.amazonses.com`` and TXT
   ``v=spf1 include:amazonses.com ~all``; DKIM TXT ``resend._domainkey`` [2nd: Resend's DNS guides were found but the
   record table was not in the excerpt; the same three records appear in SES-based services' docs].
+* ses: SPF ``include:amazonses.com`` on the custom MAIL FROM domain, whose MX is
+  ``feedback-smtp.<region>.amazonses.com``; Easy DKIM's CNAMEs ``<token>._domainkey.<domain>`` →
+  ``<token>.dkim.amazonses.com``. The tokens and the MAIL FROM domain are per identity, so they are read from SES's
+  ``GetEmailIdentity`` and checked in DNS under Provider (``ses.py`` has the sources and tags); the DNS group checks
+  SPF at ``NEWSLETTER_BOUNCE_DOMAIN`` and DKIM at ``NEWSLETTER_DKIM_SELECTORS`` only when they are set.
 * smtp: a relay of the operator's own choosing — nothing provider-specific is known; SPF and DMARC are still checked,
   DKIM only with ``NEWSLETTER_DKIM_SELECTORS``.
 """
@@ -40,6 +45,7 @@ class DnsFacts:
     bounce_host: str | None  # the return-path / bounce domain's host, when the provider uses one
     bounce_needed: bool  # a missing bounce host is a failure (True) or a warning (False)
     notes: str = ""
+    by_api: bool = False  # the return path and DKIM records come from the provider's API (checked under Provider)
 
 
 FACTS: dict[str, DnsFacts] = {
@@ -50,6 +56,16 @@ FACTS: dict[str, DnsFacts] = {
     "mailgun": DnsFacts("mailgun.org", "", (), "", False,
                         "Mailgun's DKIM selector is per domain: copy it from Domain Settings → DNS records"),
     "resend": DnsFacts("amazonses.com", "send", ("resend",), "send", True),
+    "ses": DnsFacts("amazonses.com", None, (), None, False, by_api=True),
     "smtp": DnsFacts(None, "", (), None, False),
 }
+NAMES = {"postmark": "Postmark", "sendgrid": "SendGrid", "mailgun": "Mailgun", "resend": "Resend", "ses": "SES",
+         "smtp": "your SMTP relay"}  # as an operator reads them in a sentence
+
+
+def named(provider: str) -> str:
+    """The service's own spelling of its name (``ses`` → SES), for findings."""
+    return NAMES.get(provider, provider)
+
+
 LOCAL_PROVIDERS = frozenset({"file", "console", "memory"})

@@ -1,5 +1,6 @@
 """Our own URLs: ``NEWSLETTER_PUBLIC_URL`` is https (unless it is this machine), answers, and its RFC 8058 one-click
-endpoint takes a POST with 200 and no redirect — proved with the dry-run token, which unsubscribes no one."""
+endpoint takes a POST with 200 and no redirect — proved with the dry-run token, which unsubscribes no one; and, when
+``NEWSLETTER_METRICS_TOKEN`` is set, ``/metrics`` answers that bearer token."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from newsletter.doctor.context import Context
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.errors import ConfigError
 
+METRICS = "Metrics"
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -35,6 +37,8 @@ def check_urls(ctx: Context) -> list[Finding]:
         findings.append(answers)
         if answers.status == "fail":
             findings.append(skipped("One-click unsubscribe", "not tried: the public URL does not answer"))
+            findings.append(skipped(METRICS, "not tried: the public URL does not answer"))
+            return findings
         else:
             try:
                 probe = ctx.wiring.signer.mint_probe()
@@ -43,6 +47,7 @@ def check_urls(ctx: Context) -> list[Finding]:
                                        "to the value the app runs with"))
             else:
                 findings.append(_one_click(client, base, probe))
+        findings.append(_metrics(client, base, ctx))
     return findings
 
 
@@ -93,3 +98,25 @@ def _one_click(client: httpx.Client, base: str, probe: str) -> Finding:
         return failed(name, f"POST {base}/unsubscribe/… answered HTTP {status}, not 200",
                       "RFC 8058 needs a 200 to the POST; read the web app's log")
     return passed(name, f"POST {base}/unsubscribe/… answered 200 without redirect (dry run: nothing changed)")
+
+
+def _metrics(client: httpx.Client, base: str, ctx: Context) -> Finding:
+    """``/metrics`` gives Prometheus text to the bearer of the token (a warning otherwise: mail still goes out)."""
+    token = ctx.settings.metrics_token
+    if token is None:
+        return skipped(METRICS, "off: NEWSLETTER_METRICS_TOKEN is not set, so /metrics answers 404")
+    try:
+        response = client.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token.get_secret_value()}"})
+    except httpx.HTTPError as exc:
+        return warned(METRICS, f"GET {base}/metrics did not answer: {type(exc).__name__}", "read the web app's log")
+    if response.status_code == 200 and "newsletter_" in response.text:
+        return passed(METRICS, f"{base}/metrics answers the token with Prometheus text")
+    if response.status_code == 401:
+        return warned(METRICS, f"{base}/metrics refused the token (HTTP 401): the app runs with another "
+                               "NEWSLETTER_METRICS_TOKEN", "restart the app with these settings")
+    if response.status_code == 404:
+        return warned(METRICS, f"{base}/metrics answered 404: the app runs without NEWSLETTER_METRICS_TOKEN, or a "
+                               "proxy hides it", "restart the app with these settings; if the proxy hides /metrics "
+                               "on purpose, let Prometheus scrape the app directly")
+    return warned(METRICS, f"{base}/metrics answered HTTP {response.status_code} without Prometheus text",
+                  "is NEWSLETTER_PUBLIC_URL the app's own address? read the web app's log")

@@ -14,6 +14,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 from newsletter.config import Settings
 from newsletter.doctor.context import Context
+from newsletter.doctor.facts import named
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.models import DeliveryRow
 
@@ -22,7 +23,7 @@ GRACE = timedelta(hours=1)
 EVENTS = table("webhook_event", column("provider"), column("received_at", UTCDateTime()))
 SECRETS = {"postmark": "NEWSLETTER_POSTMARK_WEBHOOK_USERNAME and NEWSLETTER_POSTMARK_WEBHOOK_PASSWORD",
            "sendgrid": "NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY", "mailgun": "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY",
-           "resend": "NEWSLETTER_RESEND_WEBHOOK_SECRET"}
+           "resend": "NEWSLETTER_RESEND_WEBHOOK_SECRET", "ses": "NEWSLETTER_SES_SNS_TOPIC_ARNS"}
 
 
 def configured(settings: Settings) -> bool:
@@ -30,7 +31,8 @@ def configured(settings: Settings) -> bool:
     return {"postmark": bool(settings.postmark_webhook_username and settings.postmark_webhook_password),
             "sendgrid": bool(settings.sendgrid_webhook_public_key),
             "mailgun": bool(settings.mailgun_webhook_signing_key),
-            "resend": bool(settings.resend_webhook_secret)}.get(settings.provider, False)
+            "resend": bool(settings.resend_webhook_secret),
+            "ses": bool(settings.sns_topic_arns)}.get(settings.provider, False)
 
 
 def check_webhooks(ctx: Context) -> list[Finding]:
@@ -41,12 +43,20 @@ def check_webhooks(ctx: Context) -> list[Finding]:
     url = f"{str(ctx.settings.public_url).rstrip('/')}/webhooks/{provider}"
     if not configured(ctx.settings):
         return [failed("Webhook secret", f"{SECRETS[provider]} not set: {url} answers 404 to every event",
-                       f"create the webhook at {provider} pointing at {url} and set {SECRETS[provider]}")]
-    secret = passed("Webhook secret", f"{provider} events are verified at {url}")
+                       _setup(provider, url))]
+    secret = passed("Webhook secret", f"{named(provider)} events are verified at {url}")
     problem = ctx.database_problem()
     if problem:
         return [secret, skipped("Webhook events", f"not checked: {problem}")]
     return [secret, events(ctx.wiring.engine, provider, now=ctx.clock.now(), url=url)]
+
+
+def _setup(provider: str, url: str) -> str:
+    """How to turn the provider's events on (SES publishes through SNS, so its "secret" is the topic's ARN)."""
+    if provider == "ses":
+        return (f"publish bounces and complaints from your configuration set to an SNS topic, subscribe {url} to it "
+                "over HTTPS, and set NEWSLETTER_SES_SNS_TOPIC_ARNS to the topic's ARN")
+    return f"create the webhook at {named(provider)} pointing at {url} and set {SECRETS[provider]}"
 
 
 def last_event(engine: Engine, provider: str) -> datetime | None:
@@ -77,7 +87,8 @@ def events(engine: Engine, provider: str, *, now: datetime, url: str) -> Finding
     if now - sent < GRACE:
         return passed(name, f"last send {_ago(now - sent)} ago; {seen} (events follow within the hour)")
     return warned(name, f"{seen}, none since the last send {_ago(now - sent)} ago: bounces and complaints are "
-                        "not reaching us", f"check the webhook at {provider} points at {url} with the same secret")
+                        "not reaching us",
+                  f"check the webhook at {named(provider)} points at {url} with the same secret")
 
 
 def _ago(delta: timedelta) -> str:

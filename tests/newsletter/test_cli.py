@@ -218,3 +218,19 @@ def test_build_and_send_refuse_an_issue_gmail_would_clip(env: Path, monkeypatch:
         result = runner.invoke(app, command)
         assert result.exit_code == 1 and "Gmail clips anything over 102 KB" in result.output, result.output
     assert not (env / "out").exists()
+
+
+def test_a_send_run_by_hand_logs_in_the_configured_format_and_level(env: Path, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+    run("subscribers", "add", "a@example.com", "b@example.com")
+    run("issue", "build", "--week", "2026-W47")
+    monkeypatch.setenv("NEWSLETTER_LOG_FORMAT", "json")
+    result = runner.invoke(app, ["issue", "send", "1"])
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(text) for text in result.stderr.splitlines() if text.startswith("{")]
+    assert line["logger"] == "newsletter.cli" and line["msg"] == "issue send ended"
+    assert (line["issue"], line["status"], line["submitted"]) == (1, "sent", 2)
+    monkeypatch.setenv("NEWSLETTER_LOG_LEVEL", "WARNING")
+    quiet = runner.invoke(app, ["issue", "send", "1", "--dry-run"])
+    assert quiet.exit_code == 0 and "issue send" not in quiet.stderr

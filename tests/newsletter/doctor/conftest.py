@@ -12,9 +12,11 @@ from newsletter.clock import ManualClock
 from newsletter.config import Settings
 from newsletter.doctor import Context
 from tests.dns_server import DnsServer
+from tests.ses_wire import DKIM_TOKENS
 
 DOMAIN = "news.example.com"
 DMARC = f'_dmarc.{DOMAIN}. 300 IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@{DOMAIN}"'
+MAIL_FROM = f"mail.{DOMAIN}"  # SES's custom MAIL FROM domain, when a test sets one
 KEY = 'v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest'
 # Each provider's records as its setup pages list them (newsletter/doctor/facts.py), on news.example.com.
 ZONES = {
@@ -48,6 +50,11 @@ send.{DOMAIN}. 300 IN MX 10 feedback-smtp.us-east-1.amazonses.com.
 resend._domainkey.{DOMAIN}. 300 IN TXT "{KEY}"
 {DMARC}
 ''',
+    "ses": "".join(f"{t}._domainkey.{DOMAIN}. 300 IN CNAME {t}.dkim.amazonses.com.\n" for t in DKIM_TOKENS) + f'''
+{MAIL_FROM}. 300 IN MX 10 feedback-smtp.eu-west-1.amazonses.com.
+{MAIL_FROM}. 300 IN TXT "v=spf1 include:amazonses.com ~all"
+{DMARC}
+''',
     "smtp": f'''
 {DOMAIN}. 300 IN TXT "v=spf1 mx ~all"
 mail._domainkey.{DOMAIN}. 300 IN TXT "{KEY}"
@@ -60,6 +67,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     "sendgrid": {"bounce_domain": f"em1234.{DOMAIN}"},
     "mailgun": {"mailgun_domain": DOMAIN, "dkim_selectors": "smtp"},
     "resend": {},
+    "ses": {},
     "smtp": {"dkim_selectors": "mail"},
 }
 

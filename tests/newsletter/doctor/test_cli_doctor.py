@@ -4,6 +4,7 @@ a correct setup passes with exit status 0, ``--json`` parses, and a failure exit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from newsletter.cli import app
 from newsletter.config import load_settings
 from newsletter.providers.memory import MemoryProvider
 from newsletter.web.app import create_app
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import ROOT, TEST_SECRET_KEY
 from tests.newsletter.doctor.conftest import ZONES
 from tests.newsletter.web.helpers import free_port, uvicorn_serving
 from tests.wire_server import KEY, WireServer
@@ -70,3 +71,22 @@ def test_a_nameserver_that_is_no_address_is_a_clear_error(monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["doctor", "--nameserver", "ns1.example.com"])
     assert result.exit_code == 1 and "give an IP address" in result.output
+
+
+def readme_samples() -> list[list[tuple[str, str]]]:
+    """Each README sample run of ``newsletter doctor``: its rows' (check, result), continuation rows left out."""
+    readme = (ROOT / "README.md").read_text()
+    samples = []
+    for block in re.findall(r"```\n\$ [^\n]*newsletter doctor\n(.+?)```", readme, flags=re.DOTALL):
+        rows = [[cell.strip() for cell in line.split("│")[1:3]] for line in block.splitlines() if line.startswith("│")]
+        samples.append([(check, result) for check, result in rows if check])
+    return samples
+
+
+def test_the_readme_samples_show_the_checks_this_doctor_makes(installation: str) -> None:
+    result = runner.invoke(app, ["doctor", "--json", "--nameserver", installation])
+    made = [f["name"] for f in json.loads(result.output)["findings"]]
+    whole, *parts = sorted(readme_samples(), key=len, reverse=True)
+    assert [check for check, _ in whole] == made  # the whole run, in the order the doctor runs its checks
+    assert parts and all({check for check, _ in part} <= set(made) for part in parts)
+    assert all(r in ("pass", "warn", "FAIL", "n/a") for sample in (whole, *parts) for _, r in sample)

@@ -110,3 +110,4 @@ def test_a_resolver_that_does_not_answer_is_said_apart_from_a_missing_record(con
     found = check_dns(context(provider="resend", provider_api_key="k", resolver=resolver_for("127.0.0.1:9",
                                                                                               timeout=0.3)))
     assert {f.status for f in found} == {"fail"} and all("could not ask DNS" in f.detail for f in found)
+    assert found[0].detail == "could not ask DNS: no answer in time for send.news.example.com CNAME from 127.0.0.1:9"

@@ -45,7 +45,8 @@ def test_the_running_app_passes_and_nobody_is_unsubscribed(engine: Engine, datab
     with Session(engine) as session:
         before = {s.email: s.status for s in session.exec(select(Subscriber))}
     found = by_name(check_urls(context(database_url=database_url, public_url=app_url)))
-    assert [f.status for f in found.values()] == ["pass", "pass", "pass"], found
+    assert [f.status for f in found.values()] == ["pass", "pass", "pass", "skip"], found
+    assert "NEWSLETTER_METRICS_TOKEN is not set" in found["Metrics"].detail
     assert "answered 200 without redirect" in found["One-click unsubscribe"].detail
     with Session(engine) as session:
         assert {s.email: s.status for s in session.exec(select(Subscriber))} == before
@@ -111,3 +112,20 @@ def test_without_the_secret_key_the_dry_run_is_not_tried_but_the_rest_is(app_url
     found = by_name(check_urls(context(public_url=app_url, secret_key=None)))
     assert found["Public URL answers"].status == "pass"
     assert found["One-click unsubscribe"].status == "fail" and "NEWSLETTER_SECRET_KEY" in found["One-click unsubscribe"].detail
+
+
+def test_metrics_answer_their_token_and_another_token_warns(engine: Engine, database_url: str,
+                                                           make_settings: Callable[..., Settings],
+                                                           context: Build) -> None:
+    token = "scrape-token-0123456789abcdef"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(make_settings(database_url=database_url, public_url=url, metrics_token=token),
+                     provider=MemoryProvider())
+    with uvicorn_serving(app, port):
+        good = by_name(check_urls(context(database_url=database_url, public_url=url, metrics_token=token)))
+        other = by_name(check_urls(context(database_url=database_url, public_url=url,
+                                           metrics_token="another-token-0123456789")))
+    assert good["Metrics"].status == "pass" and "Prometheus text" in good["Metrics"].detail
+    assert other["Metrics"].status == "warn" and "refused the token" in other["Metrics"].detail
+    assert all(token not in f.detail + f.fix for f in [*good.values(), *other.values()])

@@ -42,3 +42,7 @@ def test_a_running_worker_is_seen_alive(engine: Engine, database_url: str, tmp_p
         code = process.wait(timeout=60)
     assert finding.status == "pass" and f":{process.pid}" in finding.detail, log.read_text()
     assert code == 0, log.read_text()
+    # One logfmt line per event at NEWSLETTER_LOG_LEVEL (INFO by default), not logging's own format.
+    events = [line for line in log.read_text().splitlines() if line.startswith("time=")]
+    assert any('msg="worker started"' in line and "provider=file" in line for line in events), log.read_text()
+    assert any('msg="worker stopped"' in line for line in events), log.read_text()

@@ -78,6 +78,7 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
                 ) -> None:
     """Build the week's issue (once; building again shows the existing one)."""
     settings = load_settings()
+    settings.require("secret_key", "postal_address")
     target = _parse_week(week, settings)
     with wiring.build(settings) as wired:
         outcome = publishing.build_issue(wired.engine, week=target, renderer=wired.renderer)
@@ -117,6 +118,7 @@ def issue_preview(
 ) -> None:
     """Write an issue's HTML (or text) as a reader, or one subscriber, gets it."""
     settings = load_settings()
+    settings.require(*(("secret_key",) if subscriber else ()))
     with wiring.build(settings) as wired:
         recipients = wired.recipients if subscriber else None
         rendered, html, plain = publishing.preview(wired.engine, number, envelope=wired.envelope,
@@ -136,6 +138,7 @@ def issue_send(
 ) -> None:
     """Send an issue to every queued delivery with a progress bar; run again to resume."""
     settings = load_settings()
+    settings.require("secret_key", provider=not dry_run and not settings.send_with_workers)
     advice = f"run `newsletter issue send {number}` again once it is back"
     with outage.reported(settings.database_url, advice=advice), wiring.build(settings) as wired:
         publishing.refuse_oversized(wired.engine, number)  # a clipped email is not worth sending; say what to cut
@@ -230,11 +233,14 @@ def db_upgrade() -> None:
 @db_app.command("status")
 @handled
 def db_status() -> None:
-    """Say whether the schema is current."""
+    """Say whether the schema is current; exit status 1 when it is missing or behind (for deploy scripts)."""
     with wiring.build(load_settings(), check_schema=False) as wired:
         engine = wired.engine
-        out.print(f"Schema: {migrate.state(engine)} (database at {migrate.current(engine) or 'nothing'}, "
-                  f"code at {migrate.head()})")
+        state = migrate.state(engine)
+        out.print(f"Schema: {state} (database at {migrate.current(engine) or 'nothing'}, code at {migrate.head()})")
+    if state != "current":
+        out.print("Run `newsletter db upgrade` to bring it to the code's revision.")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -249,8 +255,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     from newsletter.web.access_log import log_config
 
     settings = load_settings()
+    settings.require("secret_key", "postal_address", provider=True)  # confirmation emails carry both
     with wiring.build(settings) as wired:
-        _ = wired.engine  # refuse to start on an out-of-date schema
+        _ = wired.engine  # set up a new database, or refuse to start on an out-of-date schema
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     logging = log_config()  # the access log never holds a subscriber's token
@@ -279,6 +286,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     from newsletter import worker as work
 
     settings = load_settings()
+    settings.require("secret_key", provider=True)
     logs.configure(settings)  # one line per event, logfmt or JSON
     metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
     # The worker's own lines (database outages, paused issues), without every HTTP request of the libraries.

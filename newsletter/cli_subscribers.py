@@ -28,6 +28,7 @@ def subscribers_add(
 ) -> None:
     """Add subscribers as active (operators vouch for their consent); addresses erased earlier stay out."""
     settings = load_settings()
+    settings.require("secret_key")
     with wiring.build(settings) as wired, session_scope(wired.engine) as session:
         outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only,
                                               secret=settings.require_secret())
@@ -81,6 +82,7 @@ def subscribers_export(
 def subscribers_forget(email: str) -> None:
     """Erase a subscriber's personal data, keeping only a salted hash so they are never mailed again."""
     settings = load_settings()
+    settings.require("secret_key")
     with wiring.build(settings) as wired:
         privacy.forget(wired.engine, email, secret=settings.require_secret())
     out.print(f"Erased {email}; a salted hash keeps the address suppressed.")
@@ -96,6 +98,7 @@ def subscribers_import(
 ) -> None:
     """Import subscribers from CSV (email, name, categories, status, consented_at); all rows or none."""
     settings = load_settings()
+    settings.require("secret_key", *(("postal_address",) if send_confirmation else ()), provider=send_confirmation)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

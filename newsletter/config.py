@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from email.utils import parseaddr
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,35 @@ from newsletter.errors import AddressError, ConfigError
 ENV_PREFIX = "NEWSLETTER_"
 SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
+LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# What each setting a command may require is for, and how to set it: said together for every one missing.
+HOW_TO_SET = {
+    "secret_key": "signed links need it. Generate one with `newsletter secret` and put it in .env",
+    "postal_address": "the footer of every issue must show the sender's postal address; put it in .env, e.g. "
+                      "NEWSLETTER_POSTAL_ADDRESS=\"Weekly AI Tool Verdicts, 1 Main Street, Springfield\"",
+    "provider_api_key": "the {provider} provider needs it: the service's API key (Postmark server token, "
+                        "SendGrid or Resend API key, Mailgun sending key)",
+    "mailgun_domain": "the mailgun provider sends for that domain, e.g. NEWSLETTER_MAILGUN_DOMAIN=news.example.com",
+    "ses_region": "the ses provider sends in that AWS region, e.g. NEWSLETTER_SES_REGION=eu-west-1",
+    "ses_access_key_id": "the ses provider signs every request with an IAM access key allowed ses:SendEmail",
+    "ses_secret_access_key": "the secret of that IAM access key",
+}
+PROVIDER_NEEDS: dict[str, tuple[str, ...]] = {
+    "postmark": ("provider_api_key",), "sendgrid": ("provider_api_key",), "resend": ("provider_api_key",),
+    "mailgun": ("provider_api_key", "mailgun_domain"),
+    "ses": ("ses_region", "ses_access_key_id", "ses_secret_access_key"),
+}
+
+
+def is_local(host: str) -> bool:
+    """Whether ``host`` is this machine (localhost or a loopback address), where plain http is fine."""
+    host = host.strip("[]").lower()
+    if host in LOCAL_NAMES:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -108,6 +137,14 @@ class Settings(BaseSettings):
             CronTrigger.from_crontab(value)
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a crontab line such as '0 7 * * mon': {exc}") from exc
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_unless_local(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.scheme != "https" and not is_local(value.host or ""):  # mail clients POST one-click over https only
+            raise ValueError(f"{value} is plain http: one-click unsubscribe and readers' links need https, so use "
+                             "https://… (plain http only for localhost, 127.0.0.1 or ::1, when trying it out)")
         return value
 
     @field_validator("database_url")
@@ -227,13 +264,30 @@ class Settings(BaseSettings):
         """The domain of ``from_address``: Message-IDs are minted on it."""
         return parseaddr(self.from_address)[1].rpartition("@")[2]
 
+    def require(self, *names: str, provider: bool = False) -> None:
+        """One ConfigError naming every one of ``names`` (field names) that is not set, each with how to set it;
+        ``provider=True`` adds what the configured provider needs. Entry points call it before doing anything."""
+        wanted = [*names, *(PROVIDER_NEEDS.get(self.provider, ()) if provider else ())]
+        missing = [name for name in dict.fromkeys(wanted) if not self._is_set(name)]
+        if not missing:
+            return
+        lines = [f"{ENV_PREFIX}{name.upper()} is not set: {HOW_TO_SET[name].format(provider=self.provider)}"
+                 for name in missing]
+        if len(lines) == 1:
+            raise ConfigError(lines[0])
+        raise ConfigError(f"{len(lines)} settings this command needs are not set (in the environment or .env):\n  "
+                          + "\n  ".join(lines))
+
+    def _is_set(self, name: str) -> bool:
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return bool(value.strip()) if isinstance(value, str) else value is not None
+
     def require_secret(self) -> str:
         """The signing secret, or a ConfigError saying how to set it."""
-        if self.secret_key is None:
-            raise ConfigError(
-                "NEWSLETTER_SECRET_KEY is not set: signed links need it. "
-                "Generate one with `newsletter secret` and put it in .env"
-            )
+        self.require("secret_key")
+        assert self.secret_key is not None
         return self.secret_key.get_secret_value()
 
     def require_api_key(self) -> str:
@@ -262,11 +316,7 @@ class Settings(BaseSettings):
 
     def require_postal_address(self) -> str:
         """The sender's postal address, which every commercial email must show (CAN-SPAM)."""
-        if not self.postal_address.strip():
-            raise ConfigError(
-                "NEWSLETTER_POSTAL_ADDRESS is not set: the footer of every issue must show "
-                "the sender's postal address"
-            )
+        self.require("postal_address")
         return self.postal_address.strip()
 
 

@@ -20,7 +20,7 @@ from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import handled, out
 from newsletter.config import Settings, load_settings, new_secret
 from newsletter.db import session_scope
-from newsletter.demo import run_demo
+from newsletter.demo import DEMO_URL, run_demo
 from newsletter.dispatch import SendReport, send_issue
 from newsletter.values import Week
 
@@ -213,7 +213,10 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
         out.print("Already sent on an earlier run: nothing new written.")
     else:
         out.print(f"Messages written: {report.written}")
-    out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
+    out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}\n"
+              f"Settings: {report.env_file}")
+    out.print(f"Serve the pages its links open: {report.serve_command}\n"
+              f"  then open {DEMO_URL}/archive/{report.number}, or any link in an .eml of the outbox")
 
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")

@@ -17,16 +17,16 @@ from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
-from newsletter.cli_support import handled, out
+from newsletter.cli_support import group, handled, out
 from newsletter.config import Settings, load_settings, new_secret
 from newsletter.db import session_scope
 from newsletter.demo import DEMO_URL, run_demo
 from newsletter.dispatch import SendReport, send_issue
 from newsletter.values import Week
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.")
-issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and send issues.")
+app = group("Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.", add_completion=False,
+            pretty_exceptions_enable=False)
+issue_app = group("Build, list, preview and send issues.")
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
@@ -219,7 +219,7 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
               f"  then open {DEMO_URL}/archive/{report.number}, or any link in an .eml of the outbox")
 
 
-db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+db_app = group("Database schema migrations.")
 app.add_typer(db_app, name="db")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -40,6 +40,15 @@ out = CommandConsole(markup=False)
 err = CommandConsole(stderr=True, markup=False)
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def group(help: str, **options: Any) -> typer.Typer:
+    """A command group whose ``--help`` reads as click's: flags bare, ``--week <str>``, ``[default: 8000]``.
+
+    Typer's Rich help writes ``<bool>`` after every flag, as if ``--dry-run`` took a value, and draws boxes
+    that wrap at 80 columns; the plain layout says the same without either.
+    """
+    return typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=help, **options)
 
 
 def handled(command: Callable[P, R]) -> Callable[P, R]:

@@ -68,8 +68,10 @@ def test_demo_command_prints_what_it_did(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "newsletter", "demo", "--dir", str(tmp_path / "d")],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stderr
-    for expected in ("Issue 1:", "cohort all:", "Messages written:", "Outbox:", "preview.html"):
+    for expected in ("Issue 1:", "cohort all:", "Messages written:", "Outbox:", "preview.html", "Settings:",
+                     f"cd {tmp_path / 'd'} && newsletter serve", "http://127.0.0.1:8000/archive/1"):
         assert expected in result.stdout
+    assert "created the database schema at revision" in result.stderr
 
 
 def test_demo_keeps_one_strong_key_and_replaces_a_weak_one(tmp_path: Path) -> None:

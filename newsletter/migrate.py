@@ -26,6 +26,8 @@ SCHEDULER_TABLES = frozenset({"apscheduler_jobs"})
 # Any constant will do: every process that creates a schema on PostgreSQL takes this lock first, so two first
 # starts at once (web and scheduler) migrate once, and the second finds the schema made.
 CREATE_LOCK = 7_302_017_112
+PARTIAL_ADVICE = ("`newsletter db upgrade` did not make them: point NEWSLETTER_DATABASE_URL at an empty database, "
+                  "or at this app's own")
 
 
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
@@ -67,7 +69,10 @@ def _state(connection: Connection) -> State:
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Apply every pending migration; returns (revision before, revision after)."""
+    """Apply every pending migration; returns (revision before, revision after). Tables not made by migrations
+    (a ``partial`` database) are refused with a ConfigError, untouched."""
+    if state(engine) == "partial":
+        raise ConfigError(_refusal("partial", engine))
     before = current(engine)
     config = _config()
     with engine.begin() as connection:  # Alembic runs the migrations on one Core connection, in one transaction
@@ -105,7 +110,7 @@ def prepare(engine: Engine) -> str | None:
 
 
 def _refusal(found: State, engine: Engine) -> str:
-    what = {"empty": "has no schema yet",
-            "partial": "has tables but no schema revision (not made by `newsletter db upgrade`)"}.get(
-        found, f"is at revision {current(engine)}, not {head()}")
+    if found == "partial":  # migrating over tables we did not make would fail half-way, or mix two apps' data
+        return f"the database has tables but no schema revision, so {PARTIAL_ADVICE}"
+    what = "has no schema yet" if found == "empty" else f"is at revision {current(engine)}, not {head()}"
     return f"the database {what}: run `newsletter db upgrade` first"

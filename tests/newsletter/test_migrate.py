@@ -102,11 +102,12 @@ def test_tables_of_ours_without_a_revision_are_refused_untouched(blank_url: str,
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE subscriber (id INTEGER PRIMARY KEY)"))
     configured(blank_url)
-    for command in (["issue", "list"], ["serve"], ["scheduler"], ["db", "status"]):
+    for command in (["issue", "list"], ["serve"], ["scheduler"], ["db", "status"], ["db", "upgrade"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 1, (command, result.output)
     refused = " ".join(runner.invoke(app, ["issue", "list"]).output.split())
     assert "has tables but no schema revision" in refused and "created" not in refused
+    assert "point NEWSLETTER_DATABASE_URL at an empty database" in refused
     assert migrate.state(engine) == "partial" and migrate.current(engine) is None
     engine.dispose()
 

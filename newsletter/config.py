@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from email.utils import parseaddr
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,39 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter import addresses, keycheck
 from newsletter.errors import AddressError, ConfigError
+from newsletter.setting_needs import ENV_PREFIX, PROVIDER_NEEDS, is_local, not_set
 
-ENV_PREFIX = "NEWSLETTER_"
 SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
-LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
-# What each setting a command may require is for, and how to set it: said together for every one missing.
-HOW_TO_SET = {
-    "secret_key": "signed links need it. Generate one with `newsletter secret` and put it in .env",
-    "postal_address": "the footer of every issue must show the sender's postal address; put it in .env, e.g. "
-                      "NEWSLETTER_POSTAL_ADDRESS=\"Weekly AI Tool Verdicts, 1 Main Street, Springfield\"",
-    "provider_api_key": "the {provider} provider needs it: the service's API key (Postmark server token, "
-                        "SendGrid or Resend API key, Mailgun sending key)",
-    "mailgun_domain": "the mailgun provider sends for that domain, e.g. NEWSLETTER_MAILGUN_DOMAIN=news.example.com",
-    "ses_region": "the ses provider sends in that AWS region, e.g. NEWSLETTER_SES_REGION=eu-west-1",
-    "ses_access_key_id": "the ses provider signs every request with an IAM access key allowed ses:SendEmail",
-    "ses_secret_access_key": "the secret of that IAM access key",
-}
-PROVIDER_NEEDS: dict[str, tuple[str, ...]] = {
-    "postmark": ("provider_api_key",), "sendgrid": ("provider_api_key",), "resend": ("provider_api_key",),
-    "mailgun": ("provider_api_key", "mailgun_domain"),
-    "ses": ("ses_region", "ses_access_key_id", "ses_secret_access_key"),
-}
-
-
-def is_local(host: str) -> bool:
-    """Whether ``host`` is this machine (localhost or a loopback address), where plain http is fine."""
-    host = host.strip("[]").lower()
-    if host in LOCAL_NAMES:
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -271,12 +242,7 @@ class Settings(BaseSettings):
         missing = [name for name in dict.fromkeys(wanted) if not self._is_set(name)]
         if not missing:
             return
-        lines = [f"{ENV_PREFIX}{name.upper()} is not set: {HOW_TO_SET[name].format(provider=self.provider)}"
-                 for name in missing]
-        if len(lines) == 1:
-            raise ConfigError(lines[0])
-        raise ConfigError(f"{len(lines)} settings this command needs are not set (in the environment or .env):\n  "
-                          + "\n  ".join(lines))
+        raise ConfigError(not_set(missing, provider=self.provider))
 
     def _is_set(self, name: str) -> bool:
         value = getattr(self, name)

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from newsletter.config import is_local
 from newsletter.doctor.context import Context
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.errors import ConfigError
+from newsletter.setting_needs import is_local
 
 __all__ = ["check_urls", "is_local"]  # is_local lives with the settings, which refuse plain http elsewhere
 

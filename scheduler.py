@@ -183,6 +183,7 @@ def main() -> None:
         done.set()
 
     settings = load_settings()
+    settings.require("secret_key", "postal_address", provider=True)  # every missing one said at once, at start
     logs.configure(settings)  # one line per event, logfmt or JSON
     metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
     # Only at start does an outage end the scheduler: once running, jobs and their store wait outages out.

@@ -18,16 +18,16 @@ from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_subscribers import subscribers_app
-from newsletter.cli_support import handled, load_settings, out
+from newsletter.cli_support import group, handled, load_settings, out
 from newsletter.config import Settings, new_secret
 from newsletter.db import session_scope
-from newsletter.demo import run_demo
+from newsletter.demo import DEMO_URL, run_demo
 from newsletter.dispatch import SendReport, send_issue
 from newsletter.values import Week
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.")
-issue_app = typer.Typer(no_args_is_help=True, help="Build, list, preview and send issues.")
+app = group("Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.", add_completion=False,
+            pretty_exceptions_enable=False)
+issue_app = group("Build, list, preview and send issues.")
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
@@ -80,6 +80,7 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
                 ) -> None:
     """Build the week's issue (once; building again shows the existing one)."""
     settings = load_settings()
+    settings.require("secret_key", "postal_address")
     target = _parse_week(week, settings)
     with wiring.build(settings) as wired:
         outcome = publishing.build_issue(wired.engine, week=target, renderer=wired.renderer)
@@ -119,6 +120,7 @@ def issue_preview(
 ) -> None:
     """Write an issue's HTML (or text) as a reader, or one subscriber, gets it."""
     settings = load_settings()
+    settings.require(*(("secret_key",) if subscriber else ()))
     with wiring.build(settings) as wired:
         recipients = wired.recipients if subscriber else None
         rendered, html, plain = publishing.preview(wired.engine, number, envelope=wired.envelope,
@@ -138,6 +140,7 @@ def issue_send(
 ) -> None:
     """Send an issue to every queued delivery with a progress bar; run again to resume."""
     settings = load_settings()
+    settings.require("secret_key", provider=not dry_run and not settings.send_with_workers)
     advice = f"run `newsletter issue send {number}` again once it is back"
     with outage.reported(settings.database_url, advice=advice), wiring.build(settings) as wired:
         publishing.refuse_oversized(wired.engine, number)  # a clipped email is not worth sending; say what to cut
@@ -214,10 +217,13 @@ def demo(directory: Annotated[Path, typer.Option("--dir", help="Where the demo k
         out.print("Already sent on an earlier run: nothing new written.")
     else:
         out.print(f"Messages written: {report.written}")
-    out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}")
+    out.print(f"Outbox:   {report.outbox}/\nPreview:  {report.preview}\nDatabase: {report.database}\n"
+              f"Settings: {report.env_file}")
+    out.print(f"Serve the pages its links open: {report.serve_command}\n"
+              f"  then open {DEMO_URL}/archive/{report.number}, or any link in an .eml of the outbox")
 
 
-db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+db_app = group("Database schema migrations.")
 app.add_typer(db_app, name="db")
 
 
@@ -234,11 +240,14 @@ def db_upgrade() -> None:
 @db_app.command("status")
 @handled
 def db_status() -> None:
-    """Say whether the schema is current."""
+    """Say whether the schema is current; exit status 1 when it is missing or behind (for deploy scripts)."""
     with wiring.build(load_settings(), check_schema=False) as wired:
         engine = wired.engine
-        out.print(f"Schema: {migrate.state(engine)} (database at {migrate.current(engine) or 'nothing'}, "
-                  f"code at {migrate.head()})")
+        state = migrate.state(engine)
+        out.print(f"Schema: {state} (database at {migrate.current(engine) or 'nothing'}, code at {migrate.head()})")
+    if state != "current":
+        out.print("Run `newsletter db upgrade` to bring it to the code's revision.")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -253,8 +262,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     from newsletter.web.access_log import log_config
 
     settings = load_settings()
+    settings.require("secret_key", "postal_address", provider=True)  # confirmation emails carry both
     with wiring.build(settings) as wired:
-        _ = wired.engine  # refuse to start on an out-of-date schema
+        _ = wired.engine  # set up a new database, or refuse to start on an out-of-date schema
     # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS); the app reads it
     # itself, from NEWSLETTER_TRUSTED_PROXIES only, so that every server and test sees one rule.
     access = log_config()  # the access log never holds a subscriber's token
@@ -281,6 +291,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
     from newsletter import worker as work
 
     settings = load_settings()  # logs at NEWSLETTER_LOG_LEVEL, without every HTTP request of the libraries
+    settings.require("secret_key", provider=True)
     metrics.expose(settings)  # /metrics on NEWSLETTER_METRICS_PORT, when set
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

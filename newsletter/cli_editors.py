@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from newsletter import editors, wiring
-from newsletter.cli_support import handled, load_settings, out
+from newsletter.cli_support import group, handled, load_settings, out
 from newsletter.db import session_scope
 
-editor_app = typer.Typer(no_args_is_help=True, help="Who may sign in to the editor's desk at /editor.")
+editor_app = group("Who may sign in to the editor's desk at /editor.")
 StdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,28 @@ import typer
 from rich.table import Table
 
 from newsletter import wiring
-from newsletter.cli_support import handled, load_settings, out
+from newsletter.catalog import store as catalog_store
+from newsletter.cli_support import group, handled, load_settings, out
 from newsletter.db import session_scope
 from subscribers import privacy
 from subscribers import store as subscriber_store
 
-subscribers_app = typer.Typer(no_args_is_help=True, help="Add, list, export, erase and import subscribers.")
+
+def known_categories(asked: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
+    """``asked`` in the catalog's own spelling (matched ignoring case), or BadParameter listing the known ones.
+
+    A category no tool has matches nothing, so a reader added with a typo would silently get no issue at all.
+    """
+    spelled = {name.casefold(): name for name in known}
+    unknown = [name for name in asked if name.casefold() not in spelled]
+    if unknown:
+        listed = ", ".join(known) if known else "none yet: import verdicts first (`newsletter import`)"
+        raise typer.BadParameter(f"the catalog has no category {', '.join(map(repr, unknown))}; it knows: {listed}",
+                                 param_hint="'--category'")
+    return tuple(dict.fromkeys(spelled[name.casefold()] for name in asked))
+
+
+subscribers_app = group("Add, list, export, erase and import subscribers.")
 
 
 @subscribers_app.command("add")
@@ -27,8 +44,10 @@ def subscribers_add(
 ) -> None:
     """Add subscribers as active (operators vouch for their consent); addresses erased earlier stay out."""
     settings = load_settings()
+    settings.require("secret_key")
     with wiring.build(settings) as wired, session_scope(wired.engine) as session:
-        outcome = subscriber_store.add_active(session, emails, categories=category or (), free_only=free_only,
+        chosen = known_categories(category or (), catalog_store.tool_categories(session))
+        outcome = subscriber_store.add_active(session, emails, categories=chosen, free_only=free_only,
                                               secret=settings.require_secret())
     for address, change in outcome:
         out.print(f"{change:>9}  {address}" + ("  (erased earlier: stays suppressed)" if change == "erased" else ""))
@@ -80,6 +99,7 @@ def subscribers_export(
 def subscribers_forget(email: str) -> None:
     """Erase a subscriber's personal data, keeping only a salted hash so they are never mailed again."""
     settings = load_settings()
+    settings.require("secret_key")
     with wiring.build(settings) as wired:
         privacy.forget(wired.engine, email, secret=settings.require_secret())
     out.print(f"Erased {email}; a salted hash keeps the address suppressed.")
@@ -95,6 +115,7 @@ def subscribers_import(
 ) -> None:
     """Import subscribers from CSV (email, name, categories, status, consented_at); all rows or none."""
     settings = load_settings()
+    settings.require("secret_key", *(("postal_address",) if send_confirmation else ()), provider=send_confirmation)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsletter import addresses, keycheck
 from newsletter.errors import AddressError, ConfigError
+from newsletter.setting_needs import ENV_PREFIX, PROVIDER_NEEDS, is_local, not_set
 
-ENV_PREFIX = "NEWSLETTER_"
 SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
 
@@ -108,6 +108,14 @@ class Settings(BaseSettings):
             CronTrigger.from_crontab(value)
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a crontab line such as '0 7 * * mon': {exc}") from exc
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_unless_local(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.scheme != "https" and not is_local(value.host or ""):  # mail clients POST one-click over https only
+            raise ValueError(f"{value} is plain http: one-click unsubscribe and readers' links need https, so use "
+                             "https://… (plain http only for localhost, 127.0.0.1 or ::1, when trying it out)")
         return value
 
     @field_validator("database_url")
@@ -227,13 +235,25 @@ class Settings(BaseSettings):
         """The domain of ``from_address``: Message-IDs are minted on it."""
         return parseaddr(self.from_address)[1].rpartition("@")[2]
 
+    def require(self, *names: str, provider: bool = False) -> None:
+        """One ConfigError naming every one of ``names`` (field names) that is not set, each with how to set it;
+        ``provider=True`` adds what the configured provider needs. Entry points call it before doing anything."""
+        wanted = [*names, *(PROVIDER_NEEDS.get(self.provider, ()) if provider else ())]
+        missing = [name for name in dict.fromkeys(wanted) if not self._is_set(name)]
+        if not missing:
+            return
+        raise ConfigError(not_set(missing, provider=self.provider))
+
+    def _is_set(self, name: str) -> bool:
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return bool(value.strip()) if isinstance(value, str) else value is not None
+
     def require_secret(self) -> str:
         """The signing secret, or a ConfigError saying how to set it."""
-        if self.secret_key is None:
-            raise ConfigError(
-                "NEWSLETTER_SECRET_KEY is not set: signed links need it. "
-                "Generate one with `newsletter secret` and put it in .env"
-            )
+        self.require("secret_key")
+        assert self.secret_key is not None
         return self.secret_key.get_secret_value()
 
     def require_api_key(self) -> str:
@@ -262,11 +282,7 @@ class Settings(BaseSettings):
 
     def require_postal_address(self) -> str:
         """The sender's postal address, which every commercial email must show (CAN-SPAM)."""
-        if not self.postal_address.strip():
-            raise ConfigError(
-                "NEWSLETTER_POSTAL_ADDRESS is not set: the footer of every issue must show "
-                "the sender's postal address"
-            )
+        self.require("postal_address")
         return self.postal_address.strip()
 
 

@@ -2,11 +2,14 @@
 
 ``build(settings)`` makes the process's one ``Wiring``; the CLI, the web app, the scheduler's jobs and the demo all
 get their collaborators from it. Each part is made the first time it is asked for, so a command that needs no
-secret key (``db status``) never asks for one, and a missing setting is reported by the part that needs it.
+secret key (``db status``) never asks for one; entry points name the settings they need up front with
+``Settings.require``, so every missing one is reported together.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
@@ -106,24 +109,36 @@ def _send_options(settings: Settings) -> SendOptions:
                        timedelta(seconds=settings.lease_seconds))
 
 
+def note_to_stderr(line: str) -> None:
+    """Write a one-line note for the operator to standard error (standard output stays the command's own)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 class Wiring:
     """The process's collaborators, each built from settings the first time it is used; ``close()`` ends them.
 
-    ``provider`` (tests, the demo) replaces the configured provider; ``transport`` is handed to HTTP providers.
+    ``provider`` (tests, the demo) replaces the configured provider; ``transport`` is handed to HTTP providers;
+    ``notify`` gets the one-line note said when a brand-new database's schema is created.
     """
 
     def __init__(self, settings: Settings, *, clock: Clock = SYSTEM, provider: Provider | None = None,
-                 transport: httpx.BaseTransport | None = None, check_schema: bool = True) -> None:
+                 transport: httpx.BaseTransport | None = None, check_schema: bool = True,
+                 notify: Callable[[str], None] = note_to_stderr) -> None:
         self.settings, self.clock, self._provider, self._transport = settings, clock, provider, transport
-        self._check = check_schema
+        self._check, self._notify = check_schema, notify
 
     @cached_property
     def engine(self) -> Engine:
-        """The database engine, its schema checked to be current (unless built with ``check_schema=False``)."""
+        """The database engine, its schema checked to be current (unless built with ``check_schema=False``).
+
+        A brand-new, empty database gets the schema here, with a note; an old or partial one is refused.
+        """
         engine = make_engine(self.settings.database_url)
         if self._check:
             try:
-                migrate.require_current(engine)
+                note = migrate.prepare(engine)
+                if note:
+                    self._notify(note)
             except BaseException:
                 engine.dispose()
                 raise
@@ -195,6 +210,8 @@ class Wiring:
 
 
 def build(settings: Settings, *, clock: Clock = SYSTEM, provider: Provider | None = None,
-          transport: httpx.BaseTransport | None = None, check_schema: bool = True) -> Wiring:
+          transport: httpx.BaseTransport | None = None, check_schema: bool = True,
+          notify: Callable[[str], None] = note_to_stderr) -> Wiring:
     """The process's one composition object for ``settings``: call it once, in the entry point."""
-    return Wiring(settings, clock=clock, provider=provider, transport=transport, check_schema=check_schema)
+    return Wiring(settings, clock=clock, provider=provider, transport=transport, check_schema=check_schema,
+                  notify=notify)

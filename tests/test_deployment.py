@@ -187,7 +187,8 @@ def test_the_images_command_migrates_then_serves_here(tmp_path: Path) -> None:
     database, port = tmp_path / "fresh.db", free_port()
     env = os.environ | {"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "HOST": "127.0.0.1", "PORT": str(port),
                         "WEB_WORKERS": "1", "NEWSLETTER_DATABASE_URL": f"sqlite:///{database}",
-                        "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY, "PYTHONPATH": str(ROOT)}
+                        "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
+                        "PYTHONPATH": str(ROOT)}
     base, answers = f"http://127.0.0.1:{port}", {}
     with (tmp_path / "container.log").open("wb") as log:
         container = subprocess.Popen(entry_command(), env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)

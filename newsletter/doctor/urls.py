@@ -4,7 +4,6 @@ endpoint takes a POST with 200 and no redirect — proved with the dry-run token
 
 from __future__ import annotations
 
-from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 import httpx
@@ -12,20 +11,10 @@ import httpx
 from newsletter.doctor.context import Context
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
 from newsletter.errors import ConfigError
+from newsletter.setting_needs import is_local
 
 METRICS = "Metrics"
-LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-def is_local(host: str) -> bool:
-    """Whether ``host`` is this machine (localhost or a loopback address), where plain http is fine."""
-    host = host.strip("[]").lower()
-    if host in LOCAL_NAMES:
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["METRICS", "check_urls", "is_local"]  # is_local lives with the settings, which refuse plain http elsewhere
 
 
 def check_urls(ctx: Context) -> list[Finding]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import email
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from email import policy
@@ -234,3 +237,46 @@ def test_a_send_run_by_hand_logs_in_the_configured_format_and_level(env: Path, m
     monkeypatch.setenv("NEWSLETTER_LOG_LEVEL", "WARNING")
     quiet = runner.invoke(app, ["issue", "send", "1", "--dry-run"])
     assert quiet.exit_code == 0 and "issue send" not in quiet.stderr
+
+
+def test_a_category_the_catalog_does_not_know_is_refused_with_the_known_ones(env: Path) -> None:
+    run("import", *[str(p) for p in sorted(FIXTURE_PAGES.glob("*.txt"))], "--published", "2026-11-18")
+    refused = runner.invoke(app, ["subscribers", "add", "a@example.com", "--category", "Desgin"])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "the catalog has no category 'Desgin'; it knows: Design, Writing" in said, said
+    assert "No subscribers yet" in run("subscribers", "list")
+    assert "added  a@example.com" in run("subscribers", "add", "a@example.com", "--category", "design")
+    assert "│ Design " in run("subscribers", "list")  # stored in the catalog's spelling
+
+
+def test_an_empty_catalog_knows_no_category_and_says_what_to_do(env: Path) -> None:
+    refused = runner.invoke(app, ["subscribers", "add", "a@example.com", "--category", "Design"])
+    assert refused.exit_code == 2 and "none yet: import verdicts first" in " ".join(refused.output.split())
+
+
+def test_output_to_a_file_is_not_wrapped(env: Path) -> None:
+    address = f"{'a-very-long-local-part-' * 4}reader@example.com"
+    run("subscribers", "add", address)
+    with (env / "list.txt").open("w") as listing:
+        done = subprocess.run([sys.executable, "-m", "newsletter", "subscribers", "list"], stdout=listing,
+                              stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "40"}, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in (env / "list.txt").read_text().splitlines() if address in line]
+    assert len(rows) == 1 and len(rows[0]) > 100 and "active" in rows[0]
+
+
+@pytest.mark.parametrize(("command", "shown", "hidden"), [
+    ([], ["Usage:", "Commands:", "issue", "subscribers", "db"], ["<bool>", "╭"]),
+    (["issue", "send", "--help"], ["--dry-run ", "--retry-failed ", "number <int>  [required]"], ["<bool>", "╭"]),
+    (["serve", "--help"], ["--port <int>", "[default: 8000]", "--host <str>", "[default: 127.0.0.1]"], ["<bool>"]),
+    (["subscribers", "add", "--help"], ["--category <list[str]>", "--free-only "], ["<bool>"]),
+    (["issue", "build", "--help"], ["--week <str>", "ISO week"], ["<bool>"]),
+])
+def test_help_shows_each_option_with_its_type_and_default_and_flags_bare(command: list[str], shown: list[str],
+                                                                          hidden: list[str]) -> None:
+    result = runner.invoke(app, command or ["--help"])
+    assert result.exit_code == 0, result.output
+    for text in shown:
+        assert text in result.output, (text, result.output)
+    for text in hidden:
+        assert text not in result.output, (text, result.output)

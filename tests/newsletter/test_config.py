@@ -12,6 +12,7 @@ from newsletter import keycheck
 from newsletter.cli import app
 from newsletter.config import load_settings, new_secret
 from newsletter.errors import ConfigError
+from tests.conftest import TEST_SECRET_KEY
 
 
 def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
@@ -112,3 +113,48 @@ def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPa
     assert load_settings().trusted_networks == ()
     monkeypatch.setenv("NEWSLETTER_TRUSTED_PROXIES", "10.0.0.1, 172.16.0.0/12,fd00::/8")
     assert [str(n) for n in load_settings().trusted_networks] == ["10.0.0.1/32", "172.16.0.0/12", "fd00::/8"]
+
+
+def test_every_missing_setting_is_named_at_once_with_how_to_set_it(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    settings = load_settings(provider="mailgun")
+    with pytest.raises(ConfigError) as caught:
+        settings.require("secret_key", "postal_address", provider=True)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("4 settings this command needs are not set")
+    assert [line.split(" is not set")[0].strip() for line in lines[1:]] == [
+        "NEWSLETTER_SECRET_KEY", "NEWSLETTER_POSTAL_ADDRESS", "NEWSLETTER_PROVIDER_API_KEY",
+        "NEWSLETTER_MAILGUN_DOMAIN"]
+    assert "`newsletter secret`" in lines[1] and "NEWSLETTER_POSTAL_ADDRESS=" in lines[2] and "mailgun" in lines[3]
+    load_settings(secret_key=TEST_SECRET_KEY, postal_address="1 Main Street").require("secret_key", "postal_address")
+
+
+def test_commands_report_their_missing_settings_together_once(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path}/n.db")
+    monkeypatch.setenv("NEWSLETTER_PROVIDER", "postmark")
+    runner = CliRunner()
+    for command in (["serve"], ["scheduler"], ["issue", "build"]):
+        result = runner.invoke(app, command)
+        said = result.output
+        assert result.exit_code == 1, (command, said)
+        assert said.count("NEWSLETTER_SECRET_KEY is not set") == 1 and "NEWSLETTER_POSTAL_ADDRESS is not set" in said
+        assert ("NEWSLETTER_PROVIDER_API_KEY is not set" in said) == (command != ["issue", "build"]), said
+        assert "created the database schema" not in said  # refused before touching anything
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8000", "http://127.0.0.1:8000/", "http://[::1]:8000",
+                                 "https://news.example.com"])
+def test_public_url_may_be_http_only_on_this_machine(url: str) -> None:
+    assert load_settings(public_url=url).public_url.host
+
+
+def test_a_plain_http_public_url_elsewhere_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "http://news.example.com")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "NEWSLETTER_PUBLIC_URL" in str(caught.value) and "one-click unsubscribe" in str(caught.value)
+    assert "https://" in str(caught.value)

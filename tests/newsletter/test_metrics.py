@@ -211,7 +211,7 @@ def test_several_uvicorn_workers_report_one_set_of_numbers(engine: Engine, datab
     shared.mkdir()
     (shared / "counter_999999.db").write_bytes(b"stale")  # a file of the last run's worker
     env = os.environ | {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY,
-                        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out"), "NEWSLETTER_METRICS_TOKEN": TOKEN,
+                        "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street", "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out"), "NEWSLETTER_METRICS_TOKEN": TOKEN,
                         "PROMETHEUS_MULTIPROC_DIR": str(shared)}
     base = f"http://127.0.0.1:{port}"
     readers = [*(f"all{i}@example.com" for i in range(5)), *(f"design{i}@example.com" for i in range(3))]
@@ -241,6 +241,7 @@ def test_the_scheduler_serves_its_metrics_on_its_port(tmp_path: Path) -> None:
     engine.dispose()
     port = free_port()
     env = os.environ | {"NEWSLETTER_DATABASE_URL": database, "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY,
+                        "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
                         "NEWSLETTER_METRICS_PORT": str(port), "NEWSLETTER_METRICS_TOKEN": TOKEN}
     url = f"http://127.0.0.1:{port}/metrics"
     with process(["scheduler"], env, tmp_path / "scheduler.log"):

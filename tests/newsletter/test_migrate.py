@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,20 +33,106 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     assert differences == []
 
 
-def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
-    for command in (["issue", "list"], ["subscribers", "list"], ["serve"], ["scheduler"]):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 1, (command, result.output)
-        assert "run `newsletter db upgrade` first" in " ".join(result.output.split())
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a brand-new database with no table at all: a SQLite file, or a PostgreSQL schema of its own."""
+    from tests.conftest import PG_URL
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need NEWSLETTER_TEST_DATABASE_URL")
+    schema = f"b_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point the CLI at a database URL, with the settings every command needs."""
+    def use(url: str) -> None:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+        monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
+        monkeypatch.setenv("NEWSLETTER_POSTAL_ADDRESS", "1 Test Street")
+    return use
+
+
+def test_the_first_command_sets_up_a_brand_new_database_once(blank_url: str,
+                                                              configured: Callable[[str], None]) -> None:
+    configured(blank_url)
     status = runner.invoke(app, ["db", "status"])
-    assert status.exit_code == 0 and "Schema: empty" in status.output
+    assert status.exit_code == 1 and "Schema: empty" in status.output and "newsletter db upgrade" in status.output
+    first = runner.invoke(app, ["issue", "list"])
+    assert first.exit_code == 0, first.output
+    assert first.output.count(f"created the database schema at revision {migrate.head()}") == 1
+    assert "No issues yet" in first.output
+    again = runner.invoke(app, ["subscribers", "list"])
+    assert again.exit_code == 0 and "created the database schema" not in again.output, again.output
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
+    assert "(up to date)" in runner.invoke(app, ["db", "upgrade"]).output
+
+
+def test_db_upgrade_still_sets_up_an_empty_database_itself(blank_url: str,
+                                                          configured: Callable[[str], None]) -> None:
+    configured(blank_url)
     upgraded = runner.invoke(app, ["db", "upgrade"])
     assert upgraded.exit_code == 0 and f"Schema at revision {migrate.head()} (was empty)" in upgraded.output
-    assert "(up to date)" in runner.invoke(app, ["db", "upgrade"]).output
-    assert runner.invoke(app, ["issue", "list"]).exit_code == 0
+
+
+def test_the_schedulers_own_table_does_not_make_a_database_ours(blank_url: str) -> None:
+    engine = make_engine(blank_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)"))
+    assert migrate.state(engine) == "empty"
+    assert migrate.prepare(engine) == f"created the database schema at revision {migrate.head()}"
+    assert migrate.state(engine) == "current" and migrate.prepare(engine) is None
+    engine.dispose()
+
+
+def test_tables_of_ours_without_a_revision_are_refused_untouched(blank_url: str,
+                                                                configured: Callable[[str], None]) -> None:
+    engine = make_engine(blank_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE subscriber (id INTEGER PRIMARY KEY)"))
+    configured(blank_url)
+    for command in (["issue", "list"], ["serve"], ["scheduler"], ["db", "status"], ["db", "upgrade"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, (command, result.output)
+    refused = " ".join(runner.invoke(app, ["issue", "list"]).output.split())
+    assert "has tables but no schema revision" in refused and "created" not in refused
+    assert "point NEWSLETTER_DATABASE_URL at an empty database" in refused
+    assert migrate.state(engine) == "partial" and migrate.current(engine) is None
+    engine.dispose()
+
+
+def test_a_schema_behind_the_code_is_refused_by_every_command(tmp_path: Path,
+                                                              configured: Callable[[str], None]) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    config = migrate._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    engine.dispose()
+    configured(url)
+    for args in (["issue", "list"], ["subscribers", "list"], ["serve"], ["scheduler"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        said = " ".join(result.output.split())
+        assert f"is at revision 0001, not {migrate.head()}: run `newsletter db upgrade` first" in said, said
+    status = runner.invoke(app, ["db", "status"])
+    assert status.exit_code == 1 and "Schema: behind (database at 0001" in status.output
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
 
 
 def test_a_schema_behind_the_code_is_refused_then_upgraded_with_its_data(tmp_path: Path) -> None:

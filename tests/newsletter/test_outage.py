@@ -176,6 +176,7 @@ def test_the_schedulers_send_rides_out_a_database_outage(
 
 def run_command(command: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_SECRET_KEY": SECRET,
+                        "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
                         "NEWSLETTER_OUTBOX_DIR": str(cwd / "out")}
     return subprocess.run([sys.executable, *command], env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
                           check=False)

@@ -36,7 +36,7 @@ def test_the_access_log_of_serve_holds_no_token(tmp_path: Path, make_settings: C
     tokens = {"manage": signer.mint("manage", 7), "unsubscribe": signer.mint("unsubscribe", 7),
               "confirm": signer.mint_confirm(7, "ann@example.com")}
     env = os.environ | {"NEWSLETTER_DATABASE_URL": settings.database_url,
-                        "NEWSLETTER_SECRET_KEY": settings.require_secret(),
+                        "NEWSLETTER_SECRET_KEY": settings.require_secret(), "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
                         "NEWSLETTER_PUBLIC_URL": "https://app.example.com", "NEWSLETTER_OUTBOX_DIR": str(tmp_path)}
     log = tmp_path / "serve.log"
     with log.open("wb") as out:

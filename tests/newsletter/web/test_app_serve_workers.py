@@ -25,7 +25,7 @@ def test_two_uvicorn_workers_serve_and_unsubscribe(engine: Engine, database_url:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = os.environ | {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": SECRET,
+    env = os.environ | {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street",
                         "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out")}
     with (tmp_path / "serve.log").open("wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--workers", "2", "--port", str(port)],

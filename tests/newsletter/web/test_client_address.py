@@ -91,7 +91,7 @@ def test_newsletter_serve_does_not_let_uvicorn_believe_the_header(engine: Engine
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = os.environ | {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET_KEY,
-                        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out")}
+                        "NEWSLETTER_POSTAL_ADDRESS": "1 Test Street", "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "out")}
     env.pop("FORWARDED_ALLOW_IPS", None)
     with (tmp_path / "serve.log").open("wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port", str(port)],

@@ -149,7 +149,8 @@ def issue_send(
         if settings.send_with_workers:
             from newsletter.worker import hand_to_workers
 
-            queued = hand_to_workers(wired.engine, number, recipients=wired.recipients)
+            queued = hand_to_workers(wired.engine, number, recipients=wired.recipients,
+                                     local=wired.send_options.local, clock=wired.clock)
             out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
@@ -192,7 +193,7 @@ def _send_with_progress(wired: wiring.Wiring, number: int, *, top_up: bool = Tru
                        failed=report.failed, rate=report.rate)
 
         return send_issue(wired.engine, number, provider=wired.provider(), sending=wired.sending, progress=progress,
-                          top_up=top_up)
+                          top_up=top_up, clock=wired.clock)
 
 
 @app.command()
@@ -295,7 +296,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
             sending = replace(sending, options=replace(sending.options, concurrency=concurrency))
         out.print(f"Worker sending with {settings.provider}, {sending.options.concurrency} batch(es) in flight")
         submitted = work.run(wired.engine, provider=wired.provider, sending=sending, stop=stop,
-                             poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds)
+                             poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds,
+                             clock=wired.clock)
     out.print(f"Worker stopped after submitting {submitted} message(s).")
 
 

@@ -196,6 +196,14 @@ class SubscriberRecipients:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
 
+    def time_zones(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """Each subscriber's zone (None: the publication's); unknown ids are left out. Two columns, by primary key."""
+        query = select(Subscriber.id, Subscriber.time_zone).where(
+            col(Subscriber.id).in_(bindparam("ids", expanding=True)))
+        with session_scope(self._engine) as session:
+            rows = session.exec(query, params={"ids": list(ids)}).all()
+        return {i: zone for i, zone in rows if i is not None}
+
     def issue_built(self) -> None:
         """Count one skipped issue off every pause."""
         with session_scope(self._engine) as session:

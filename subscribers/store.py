@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import addresses
+from newsletter import addresses, zones
 from newsletter.db import session_scope
 from newsletter.errors import AddressError, SubscriberError
 from newsletter.statuses import SubscriberStatus
@@ -68,6 +68,17 @@ def categories_text(categories: Iterable[str]) -> str:
     if bad:
         raise SubscriberError(f"category {bad[0]!r} contains a comma; name categories without commas")
     return ",".join(sorted(cleaned))
+
+
+def zone_text(name: str | None) -> str | None:
+    """A time zone as stored: an IANA name, or None for blank (the publication's zone); SubscriberError, saying
+    what to give, for a name that is not one."""
+    if name is None or not name.strip():
+        return None
+    try:
+        return zones.known_zone(name)
+    except ValueError as exc:
+        raise SubscriberError(f"{exc}; leave it empty for the publication's zone") from None
 
 
 def add_active(

@@ -48,7 +48,7 @@ def test_csv_import_keeps_consent_rules_and_is_all_or_nothing(engine: Engine) ->
         privacy.import_csv(engine, "email,status\nnew@example.org,active\nbroken,active\n", secret=SECRET)
     assert "new@example.org" not in rows(engine)
     exported = privacy.export_csv(engine)
-    assert exported.splitlines()[0] == "email,name,categories,free_only,status,consented_at,confirmed_at"
+    assert exported.splitlines()[0] == "email,name,categories,free_only,time_zone,status,consented_at,confirmed_at"
     assert "ann@example.org,Ann,\"Design,Writing\",,active,2025-03-01T00:00:00+00:00," in exported
 
 

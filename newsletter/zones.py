@@ -46,11 +46,12 @@ class LocalTime:
     zone: str
 
     def due(self, name: str | None, start: datetime) -> datetime:
-        """The next ``at`` in zone ``name`` strictly after ``start``, in UTC (within a day, a DST hour more)."""
+        """The first ``at`` in zone ``name`` not before ``start``, in UTC: within a day (25 hours when the clocks
+        go back in between), so a start at the very minute sends at once."""
         zone = zone_of(name, self.zone)
         local = start.astimezone(zone)
         candidate = _wall(local.date(), self.at, zone)
-        if candidate <= start:
+        if candidate < start:
             candidate = _wall(local.date() + timedelta(days=1), self.at, zone)
         return candidate
 

@@ -27,7 +27,7 @@ DUE_ALREADY = datetime(2000, 1, 1)
 
 def upgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('due_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.drop_index('ix_delivery_claim')
         batch_op.create_index('ix_delivery_claim', ['issue_id', 'status', 'due_at', 'id'], unique=False)
     op.get_bind().execute(sa.text(

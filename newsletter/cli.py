@@ -23,6 +23,7 @@ from newsletter.db import session_scope
 from newsletter.demo import run_demo
 from newsletter.dispatch import SendReport, send_issue
 from newsletter.values import Week
+from subscribers.figures import wave_lines
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.")
@@ -97,14 +98,20 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
 @issue_app.command("list")
 @handled
 def issue_list() -> None:
-    """List issues with status and delivery counts."""
-    with wiring.build(load_settings()) as wired, session_scope(wired.engine) as session:
-        summaries = issues.list_issues(session)
-    table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
-    for s in summaries:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(s.deliveries.items())) or "none"
-        table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
-    out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
+    """List issues with status and delivery counts, and the waves of those being sent: gone, sending, ahead."""
+    settings = load_settings()
+    with wiring.build(settings) as wired:
+        with session_scope(wired.engine) as session:
+            summaries = issues.list_issues(session)
+        table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
+        for s in summaries:
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(s.deliveries.items())) or "none"
+            table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
+        out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
+        for s in (s for s in summaries if s.status in ("sending", "paused")):
+            for _state, line in wave_lines(wired.engine, s.number, local=settings.local_delivery, zone=settings.zone,
+                                           now=wired.clock.now()):
+                out.print(f"Issue {s.number} wave {line}")
 
 
 @issue_app.command("preview")

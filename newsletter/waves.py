@@ -13,16 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from newsletter.db import session_scope
-from newsletter.models import DeliveryRow
+from newsletter.models import DeliveryRow, IssueRow
 from newsletter.statuses import DeliveryStatus
 from newsletter.zones import LocalTime
 
 TABLE: Any = DeliveryRow.__table__  # type: ignore[attr-defined]
+ISSUES: Any = IssueRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,13 @@ class Wave:
         return self.queued == 0
 
 
-def waves(engine: Engine, issue_id: int) -> list[Wave]:
-    """The issue's deliveries grouped by due time, earliest first (one grouped query over the claim index).
+def waves(engine: Engine, number: int) -> list[Wave]:
+    """Issue ``number``'s deliveries grouped by due time, earliest first (one grouped query over the claim index).
 
     Rows never given a due time (the issue has not started) are left out.
     """
     queued = func.sum(case((TABLE.c.status == DeliveryStatus.QUEUED, 1), else_=0))
+    issue_id = select(ISSUES.c.id).where(ISSUES.c.number == number).scalar_subquery()
     query = (select(TABLE.c.due_at, func.count(), queued).where(TABLE.c.issue_id == issue_id,
                                                                TABLE.c.due_at.is_not(None))
              .group_by(TABLE.c.due_at).order_by(TABLE.c.due_at))
@@ -60,6 +63,19 @@ def with_zones(found: Sequence[Wave], zones: Iterable[str | None], local: LocalT
         return list(found)
     names = list(dict.fromkeys(zones))
     return [Wave(w.at, w.readers, w.queued, sum(local.is_wave_of(z, w.at) for z in names)) for w in found]
+
+
+def state(wave: Wave, now: datetime) -> str:
+    """What became of a wave by ``now``: ``gone`` (nothing left), ``sending`` (due, some left) or ``ahead``."""
+    return "gone" if wave.gone else "sending" if wave.at <= now else "ahead"
+
+
+def describe(wave: Wave, *, zone: ZoneInfo, now: datetime, local: bool) -> str:
+    """One line for a wave: its time in ``zone``, zones (with local delivery), readers, what is left."""
+    at = wave.at.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+    zones = f"{wave.zones} zone{'s' * (wave.zones != 1)}, " if local else ""
+    left = f", {wave.queued} left" if wave.queued and not wave.gone else ""
+    return f"{at}: {zones}{wave.readers} reader{'s' * (wave.readers != 1)}, {state(wave, now)}{left}"
 
 
 def _aware(moment: datetime) -> datetime:

@@ -113,6 +113,12 @@ def add_active(
     return outcome
 
 
+def zones_in_use(session: Session) -> list[str | None]:
+    """The distinct time zones of active subscribers (None: the publication's), for counting a wave's zones."""
+    query = select(Subscriber.time_zone).where(Subscriber.status == SubscriberStatus.ACTIVE).distinct()
+    return list(session.exec(query))
+
+
 def page(session: Session, *, after: int = 0, limit: int = 100, status: str | None = None) -> list[Subscriber]:
     """Subscribers with id greater than ``after``, ascending: keyset pagination, steady at any depth."""
     query = select(Subscriber).where(col(Subscriber.id) > after)

@@ -109,9 +109,13 @@ def issue_list() -> None:
             table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
         out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
         for s in (s for s in summaries if s.status in ("sending", "paused")):
-            for _state, line in wave_lines(wired.engine, s.number, local=settings.local_delivery, zone=settings.zone,
-                                           now=wired.clock.now()):
+            for _state, line in _waves(wired, s.number):
                 out.print(f"Issue {s.number} wave {line}")
+
+
+def _waves(wired: wiring.Wiring, number: int) -> list[tuple[str, str]]:
+    settings = wired.settings
+    return wave_lines(wired.engine, number, local=settings.local_delivery, zone=settings.zone, now=wired.clock.now())
 
 
 @issue_app.command("preview")
@@ -162,11 +166,16 @@ def issue_send(
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
         report = _send_with_progress(wired, number, top_up=not reopened)
+        ahead = [line for state, line in _waves(wired, number) if state == "ahead"]
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
               f"{report.failed} failed, {report.dropped} dropped (no longer active), "
               f"{report.rate:.0f} messages/s.")
     for reason, count in sorted(report.reasons.items()):
         out.print(f"  {count} × {reason}")
+    if ahead:
+        out.print("Waves still ahead (the scheduler's minute job or the workers send each as it comes due):")
+        for line in ahead:
+            out.print(f"  {line}")
     if report.failed:
         out.print(f"Failed deliveries were not sent again automatically; see the README's timeout policy. "
                   f"`newsletter issue send {number} --retry-failed` queues them again.")

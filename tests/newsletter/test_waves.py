@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import desk, waves, worker
+from newsletter import desk, issues, scheduler_jobs, waves, worker
 from newsletter.clock import ManualClock
 from newsletter.db import session_scope
 from newsletter.dispatch import Sending, SendOptions, send_issue
@@ -22,6 +23,7 @@ from subscribers import service, signup, store
 from subscribers.models import Subscriber
 from tests.newsletter.test_dispatch import ENVELOPE
 from tests.newsletter.test_issues import build, seed
+from tests.scheduling import env_settings, outbox, seed_this_week
 
 LOCAL = LocalTime(time(7, 0), "Europe/Berlin")
 START = datetime(2026, 10, 31, 17, 30, tzinfo=UTC)  # Saturday; US clocks go back on Sunday, Europe's went last week
@@ -168,3 +170,34 @@ def test_now_mode_sends_everyone_at_once_as_before(engine: Engine) -> None:
 def _statuses(engine: Engine) -> list[str]:
     with Session(engine) as session:
         return [d.status for d in session.exec(select(DeliveryRow))]
+
+
+def test_the_schedulers_minute_job_sends_each_wave_as_it_comes_due(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seven = (now + timedelta(hours=3)).strftime("%H:%M")  # the readers' send time is three hours away
+    settings = env_settings(monkeypatch, tmp_path, database_url, delivery_mode="local", local_send_time=seven)
+    seed_this_week(engine, readers=3)
+    with session_scope(engine) as session:
+        session.exec(select(Subscriber).where(Subscriber.email == "reader0@example.com")).one().time_zone = \
+            "Asia/Kathmandu"
+    clock = ManualClock(now)
+    scheduler_jobs.publish(settings, clock=clock)  # built and started: nobody's send time yet
+    assert outbox(settings) == [] and _issue_status(engine) == "sending"
+    utc = LocalTime(settings.local_delivery.at, "UTC")  # type: ignore[union-attr]
+    kathmandu = utc.due("Asia/Kathmandu", now)
+    sent = 0
+    for at, readers in sorted([(utc.due(None, now), 2), (kathmandu, 1)]):
+        clock.set(at - timedelta(minutes=1))
+        scheduler_jobs.send_due(settings, clock=clock)
+        assert len(outbox(settings)) == sent  # a minute early: not yet
+        clock.set(at)
+        scheduler_jobs.send_due(settings, clock=clock)
+        sent += readers
+        assert len(outbox(settings)) == sent
+    assert _issue_status(engine) == "sent"
+
+
+def _issue_status(engine: Engine) -> str:
+    with session_scope(engine) as session:
+        return issues.get_issue(session, 1).status

@@ -92,9 +92,10 @@ def schedule(session: Session, issue_id: int, *, start: datetime, local: LocalTi
                                      .order_by(TABLE.c.id).limit(page_size)).all():
         after = rows[-1][0]
         zones = source.time_zones([subscriber for _, subscriber in rows])
+        dues = {zone: local.due(zone, start) for zone in {*zones.values(), None}}  # once per zone, not per reader
         waves: dict[datetime, list[int]] = defaultdict(list)
         for delivery, subscriber in rows:
-            waves[local.due(zones.get(subscriber), start)].append(delivery)
+            waves[dues[zones.get(subscriber)]].append(delivery)
         for due, ids in waves.items():
             connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(due_at=due))
         done += len(rows)

@@ -9,10 +9,14 @@ Every case runs in its own process, so its peak RSS is its own. Modes:
 * ``sendgrid``: body once per request, 1000 personalizations a request;
 * ``ses-raw`` / ``ses-bulk`` (ask for them with ``--modes``): SES v2, full MIME per SendEmail, or body once per
   SendBulkEmail of 50 destinations;
+* ``sendgrid-local`` / ``postmark-local``: the same, with ``NEWSLETTER_DELIVERY_MODE=local`` and the readers
+  spread over 24 zones: the send starts, then runs 26 hours later, when every wave is due (so each claim walks
+  24 waves of the claim index instead of one);
 * ``baseline``: the naive way, measured in the same run: MJML rendered per recipient and one HTTP request
   (Postmark wire format) per message, each result committed on its own.
 
-Prints recipients per second, bytes sent per recipient and peak RSS for each case, then the ratios.
+Prints recipients per second, bytes sent per recipient, claim time per delivery and peak RSS for each case,
+then the ratios.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {"sendgrid": 10_000, "postmark": 2_000}
+# One zone per offset from UTC-11 to UTC+13, the half- and quarter-hour ones included.
+ZONES = ("Pacific/Pago_Pago", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
+         "America/Chicago", "America/New_York", "America/Halifax", "America/Sao_Paulo", "Atlantic/Azores",
+         "Europe/London", "Europe/Berlin", "Europe/Athens", "Europe/Moscow", "Asia/Dubai", "Asia/Karachi",
+         "Asia/Kolkata", "Asia/Kathmandu", "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai", "Asia/Tokyo",
+         "Australia/Sydney", "Pacific/Auckland")
+CLAIMS = [0.0]  # seconds spent claiming in this case's process
+SCHEDULING = [0.0]  # seconds spent giving every delivery its due time (local cases), counted apart from the send
 SECRET = "Xb5oMwV2c8RkQz-t1NyLJf7uHq3GdPaE4sWn9KiYv0T"
 
 
@@ -89,8 +101,11 @@ def worker(mode: str, size: int, url: str, args: argparse.Namespace) -> dict[str
     if done.returncode != 0:
         raise SystemExit(f"{mode} {size} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    claims = f"claim {result['claim_us']:6.1f} µs/delivery  " if "claim_us" in result else ""
+    if result.get("schedule_s"):
+        claims += f"due times {result['schedule_s']:.1f} s  "
     print(f"  {mode:9} {size:>8,} recipients: {result['rate']:>9,.0f}/s  "
-          f"{result['bytes_per_recipient']:>8,.0f} B/recipient  peak RSS {result['rss_mb']:6.1f} MB  "
+          f"{result['bytes_per_recipient']:>8,.0f} B/recipient  {claims}peak RSS {result['rss_mb']:6.1f} MB  "
           f"(setup {result['setup_s']:.1f} s, send {result['send_s']:.1f} s)", flush=True)
     return result
 
@@ -145,6 +160,13 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(f"{result['mode']}: {result['rate']:,.0f} recipients/s over {result['size']:,} subscribers in "
               f"{result['send_s']:.1f} s; peak RSS per worker process "
               f"{', '.join(f'{mb:.0f}' for mb in result['rss_per_worker'])} MB")
+    for local in (r for r in results if r["mode"].endswith("-local")):
+        today = next((r for r in results if r["mode"] == local["mode"][:-6] and r["size"] == local["size"]), None)
+        if today:
+            ratio = local["claim_us"] / max(today["claim_us"], 1e-9)
+            print(f"{local['mode']} over 24 zones, all due, {local['size']:,} readers: claiming "
+                  f"{local['claim_us']:.1f} µs/delivery vs {today['claim_us']:.1f} today = {ratio:.2f}× "
+                  f"(target ≤ 1.0× within noise: {'met' if ratio <= 1.15 else 'MISSED'})")
     for mode in args.modes:
         rows = [r for r in results if r["mode"] == mode]
         best = min(r["rate"] for r in rows)
@@ -161,18 +183,20 @@ def run_case(mode: str, size: int, url: str, database_url: str | None, concurren
     started = time.perf_counter()
     wired, cleanup = database(database_url)
     try:
-        number = seed(wired, size)
+        number = seed(wired, size, zones=mode.endswith("-local"))
         setup = time.perf_counter() - started
+        timed_claims()
         before = stats(url)
         begin = time.perf_counter()
         sent = naive(wired, number, url, size) if mode == "baseline" else batched(wired, number, url, mode, concurrency)
-        elapsed = time.perf_counter() - begin
+        elapsed = time.perf_counter() - begin - SCHEDULING[0]
         after = stats(url)
     finally:
         cleanup()
     moved = after["bytes"] - before["bytes"]
     return {"mode": mode, "size": size, "sent": sent, "rate": sent / elapsed, "send_s": elapsed, "setup_s": setup,
             "bytes_per_recipient": moved / max(1, after["recipients"] - before["recipients"]),
+            "claim_us": CLAIMS[0] / max(1, sent) * 1e6, "schedule_s": SCHEDULING[0],
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -213,8 +237,24 @@ def database(url: str | None) -> tuple[Any, Any]:
     return wired, drop
 
 
-def seed(wired: Any, size: int) -> int:
-    """The demo catalog, ``size`` active subscribers in three cohorts, and this week's issue built."""
+def timed_claims() -> None:
+    """Count the time spent in ``deliveries.claim`` (the send loop calls it through the package) in ``CLAIMS``."""
+    from newsletter import deliveries
+
+    claim = deliveries.claim
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return claim(*args, **kwargs)
+        finally:
+            CLAIMS[0] += time.perf_counter() - start
+    deliveries.claim = timed  # type: ignore[assignment]
+
+
+def seed(wired: Any, size: int, *, zones: bool = False) -> int:
+    """The demo catalog, ``size`` active subscribers in three cohorts (with ``zones``, spread over 24 time zones),
+    and this week's issue built."""
     from sqlalchemy import insert
 
     from newsletter.catalog import store
@@ -234,7 +274,8 @@ def seed(wired: Any, size: int) -> int:
     with engine.begin() as connection:
         for start in range(0, size, 5_000):  # in chunks, so that seeding doesn't set the peak RSS
             rows = [{"email": f"reader{i:07d}@example.org", "status": "active", "categories": prefs[i % 3],
-                     "free_only": False, "source": "bench", "created_at": now}
+                     "free_only": False, "source": "bench", "created_at": now,
+                     "time_zone": ZONES[i % len(ZONES)] if zones else None}
                     for i in range(start, min(size, start + 5_000))]
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
     outcome = build_issue(engine, week=Week.containing(today), renderer=wired.renderer)
@@ -250,11 +291,25 @@ def batched(wired: Any, number: int, url: str, mode: str, concurrency: int) -> i
     from tests.wire_server import KEY
 
     provider = ses(mode, url) if mode.startswith("ses-") else \
-        (PostmarkProvider if mode == "postmark" else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
+        (PostmarkProvider if mode.startswith("postmark") else SendGridProvider)(api_key=KEY, base_url=url, timeout=120)
     # Body-once requests carry ~1 KB per recipient, so they take 1000; full bodies (~35 KB each) go 100 at a
     # time, the default NEWSLETTER_BATCH_SIZE, to keep the bytes in flight (and the RSS) small.
-    options = SendOptions(batch_size=1000 if mode == "sendgrid" else 100, concurrency=concurrency)
-    report = send_issue(wired.engine, number, provider=provider, sending=replace(wired.sending, options=options))
+    options = SendOptions(batch_size=1000 if mode.startswith("sendgrid") else 100, concurrency=concurrency)
+    clock = None
+    if mode.endswith("-local"):
+        from newsletter.clock import ManualClock
+        from newsletter.worker import hand_to_workers
+        from newsletter.zones import LocalTime
+
+        options = replace(options, local=LocalTime(datetime.min.time().replace(hour=7), "UTC"))
+        start = datetime.now(UTC)
+        began = time.perf_counter()
+        hand_to_workers(wired.engine, number, recipients=wired.recipients, local=options.local,
+                        clock=ManualClock(start))  # every reader gets a due time in one of 24 waves
+        SCHEDULING[0] = time.perf_counter() - began
+        clock = ManualClock(start + timedelta(hours=26))  # then the send runs when every wave is due
+    sending = replace(wired.sending, options=options)
+    report = send_issue(wired.engine, number, provider=provider, sending=sending, **({"clock": clock} if clock else {}))
     assert report.status == "sent", report
     return report.submitted
 
@@ -288,6 +343,7 @@ def naive(wired: Any, number: int, url: str, size: int) -> int:
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         issue_id = issue.id
+        deliveries.schedule(session, issue_id, start=datetime.now(UTC))  # all due now, as a send's start makes them
         digest = build_digest(store.comparisons_for_week(session, week), week=week, site_url="https://site/")
     assert digest is not None
     cohorts = {cohort.key: cohort for cohort, _ in recipients.cohorts()}

@@ -24,6 +24,7 @@ from newsletter.db import session_scope
 from newsletter.demo import DEMO_URL, run_demo
 from newsletter.dispatch import SendReport, send_issue
 from newsletter.values import Week
+from subscribers.figures import wave_lines
 
 app = group("Weekly AI Tool Verdicts: import verdicts, build the weekly issue, send it.", add_completion=False,
             pretty_exceptions_enable=False)
@@ -100,14 +101,24 @@ def issue_build(week: Annotated[str | None, typer.Option(help="ISO week, e.g. 20
 @issue_app.command("list")
 @handled
 def issue_list() -> None:
-    """List issues with status and delivery counts."""
-    with wiring.build(load_settings()) as wired, session_scope(wired.engine) as session:
-        summaries = issues.list_issues(session)
-    table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
-    for s in summaries:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(s.deliveries.items())) or "none"
-        table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
-    out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
+    """List issues with status and delivery counts, and the waves of those being sent: gone, sending, ahead."""
+    settings = load_settings()
+    with wiring.build(settings) as wired:
+        with session_scope(wired.engine) as session:
+            summaries = issues.list_issues(session)
+        table = Table("No.", "Week", "Status", "Subject", "Cohorts", "Deliveries")
+        for s in summaries:
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(s.deliveries.items())) or "none"
+            table.add_row(str(s.number), s.week, s.status, s.subject, str(s.cohorts), counts)
+        out.print(table if summaries else "No issues yet: `newsletter issue build` makes this week's.")
+        for s in (s for s in summaries if s.status in ("sending", "paused")):
+            for _state, line in _waves(wired, s.number):
+                out.print(f"Issue {s.number} wave {line}")
+
+
+def _waves(wired: wiring.Wiring, number: int) -> list[tuple[str, str]]:
+    settings = wired.settings
+    return wave_lines(wired.engine, number, local=settings.local_delivery, zone=settings.zone, now=wired.clock.now())
 
 
 @issue_app.command("preview")
@@ -154,11 +165,13 @@ def issue_send(
         if settings.send_with_workers:
             from newsletter.worker import hand_to_workers
 
-            queued = hand_to_workers(wired.engine, number, recipients=wired.recipients)
+            queued = hand_to_workers(wired.engine, number, recipients=wired.recipients,
+                                     local=wired.send_options.local, clock=wired.clock)
             out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.
         report = _send_with_progress(wired, number, top_up=not reopened)
+        ahead = [line for state, line in _waves(wired, number) if state == "ahead"]
     log.info("issue send ended", extra={"issue": number, "status": report.status, "submitted": report.submitted,
                                         "rejected": report.rejected, "failed": report.failed})
     out.print(f"Issue {number} is {report.status}: {report.submitted} submitted, {report.rejected} rejected, "
@@ -166,6 +179,10 @@ def issue_send(
               f"{report.rate:.0f} messages/s.")
     for reason, count in sorted(report.reasons.items()):
         out.print(f"  {count} × {reason}")
+    if ahead:
+        out.print("Waves still ahead (the scheduler's minute job or the workers send each as it comes due):")
+        for line in ahead:
+            out.print(f"  {line}")
     if report.failed:
         out.print(f"Failed deliveries were not sent again automatically; see the README's timeout policy. "
                   f"`newsletter issue send {number} --retry-failed` queues them again.")
@@ -199,7 +216,7 @@ def _send_with_progress(wired: wiring.Wiring, number: int, *, top_up: bool = Tru
                        failed=report.failed, rate=report.rate)
 
         return send_issue(wired.engine, number, provider=wired.provider(), sending=wired.sending, progress=progress,
-                          top_up=top_up)
+                          top_up=top_up, clock=wired.clock)
 
 
 @app.command()
@@ -305,7 +322,8 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="Batches in flig
         out.print(f"Worker sending with {settings.provider}, {sending.options.concurrency} batch(es) in flight")
         log.info("worker started", extra={"provider": settings.provider, "concurrency": sending.options.concurrency})
         submitted = work.run(wired.engine, provider=wired.provider, sending=sending, stop=stop,
-                             poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds)
+                             poll=settings.worker_poll_seconds, retry_cap=settings.database_retry_seconds,
+                             clock=wired.clock)
     log.info("worker stopped", extra={"submitted": submitted})
     out.print(f"Worker stopped after submitting {submitted} message(s).")
 

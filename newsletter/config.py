@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsletter import addresses, keycheck
 from newsletter.errors import AddressError, ConfigError
 from newsletter.setting_needs import ENV_PREFIX, PROVIDER_NEEDS, is_local, not_set
+from newsletter.zones import LocalTime, parse_time
 
 SNS_TOPIC = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 ProviderName = Literal["file", "console", "memory", "postmark", "sendgrid", "mailgun", "resend", "ses", "smtp"]
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=5, ge=0, le=20)
     lease_seconds: int = Field(default=600, ge=1, le=86400)
     send_with_workers: bool = False
+    # now: every reader when the issue starts sending; local: each at the next local send time in their own zone.
+    delivery_mode: Literal["now", "local"] = "now"
+    local_send_time: str = "07:00"
     worker_poll_seconds: float = Field(default=5.0, gt=0, le=3600)
     heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     database_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -143,6 +147,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from exc
         return value
+
+    @field_validator("local_send_time")
+    @classmethod
+    def _valid_send_time(cls, value: str) -> str:
+        return parse_time(value).strftime("%H:%M")
 
     @field_validator("secret_key")
     @classmethod
@@ -224,6 +233,11 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """The proxies whose X-Forwarded-For is believed; empty means the direct peer is the client."""
         return tuple(ip_network(part, strict=False) for part in _split(self.trusted_proxies))
+
+    @property
+    def local_delivery(self) -> LocalTime | None:
+        """Local delivery's send time and the publication's zone, or None when every reader gets an issue at once."""
+        return LocalTime(parse_time(self.local_send_time), self.timezone) if self.delivery_mode == "local" else None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from newsletter import deliveries, issues
 from newsletter.catalog import store
-from newsletter.clock import Clock
+from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, personalise
@@ -31,6 +31,7 @@ from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.statuses import IssueStatus
 from newsletter.values import Digest, Message, Week
+from newsletter.zones import LocalTime
 
 MAX_TEST_ADDRESSES = 10
 
@@ -122,13 +123,15 @@ def pause(engine: Engine, number: int) -> None:
         issues.transition(issues.get_issue(session, number), IssueStatus.PAUSED)
 
 
-def resume(engine: Engine, number: int, *, recipients: RecipientSource) -> None:
-    """Send a paused issue again (readers who joined meanwhile included); the scheduler or workers carry it on."""
+def resume(engine: Engine, number: int, *, recipients: RecipientSource, local: LocalTime | None = None,
+           clock: Clock = SYSTEM) -> None:
+    """Send a paused issue again (readers who joined meanwhile included, each with a due time as ``start_sending``
+    gives it; held waves keep theirs); the scheduler or workers carry it on."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         if issue.status != IssueStatus.PAUSED:
             raise IssueStateError(f"issue {number} is {issue.status}; only a paused issue resumes")
-        issues.start_sending(session, issue, recipients)
+        issues.start_sending(session, issue, recipients, local=local, now=clock.now())
 
 
 def cancel(engine: Engine, number: int) -> int:

@@ -34,18 +34,21 @@ from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.statuses import IssueStatus, SubscriberStatus
 from newsletter.values import Message, Recipient, SendResult
+from newsletter.zones import LocalTime
 
 DEFAULT_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
-    """The send loop's knobs: messages per provider call, calls in flight, messages per second, claim lease."""
+    """The send loop's knobs: messages per provider call, calls in flight, messages per second, claim lease, and
+    ``local`` delivery (each reader at their own local send time; None sends to everyone at once)."""
 
     batch_size: int = 100
     concurrency: int = 1
     rate_limit: float | None = None
     lease: timedelta = DEFAULT_LEASE
+    local: LocalTime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,9 @@ class _Run:
 
 def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Sending, progress: Progress | None = None,
                stop: threading.Event | None = None, top_up: bool = True, clock: Clock = SYSTEM) -> SendReport:
-    """Send issue ``number`` to every queued delivery; resumable, and safe to run in several processes.
+    """Send issue ``number`` to every queued delivery that is due by ``clock``; resumable, and safe to run in
+    several processes. With local delivery it returns when the waves due so far are out (the issue stays
+    ``sending`` until its last wave is); a later run sends the next.
 
     ``top_up`` first queues readers who joined since the build (one pass over the recipients); workers skip it,
     since the issue was queued when it was handed to them. Setting ``stop`` lets the batches in flight finish
@@ -180,7 +185,8 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Send
     """
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.start_sending(session, issue, sending.recipients, top_up=top_up)
+        issues.start_sending(session, issue, sending.recipients, top_up=top_up, local=sending.options.local,
+                             now=clock.now())
         rendered = issues.rendered_emails(session, issue)
         prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in rendered.items()}
         assert issue.id is not None
@@ -320,7 +326,7 @@ def _pause(engine: Engine, number: int, error: str) -> None:
 
 
 def _finish(engine: Engine, number: int) -> str:
-    """Mark the issue sent once nothing is left queued; returns its status."""
+    """Mark the issue sent once nothing is left queued (waves not due yet are queued); returns its status."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
         assert issue.id is not None

@@ -24,6 +24,7 @@ from newsletter.models import DeliveryRow, IssueCohortRow, IssueRow
 from newsletter.recipients import RecipientSource
 from newsletter.statuses import IssueStatus
 from newsletter.values import Cohort, RenderedEmail, Week
+from newsletter.zones import LocalTime
 
 ALL = Cohort().key
 S = IssueStatus
@@ -122,8 +123,10 @@ def cohort_keys(session: Session, issue: IssueRow) -> set[str]:
     return set(session.exec(select(IssueCohortRow.cohort_key).where(IssueCohortRow.issue_id == issue.id)))
 
 
-def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource, *, top_up: bool = True) -> None:
-    """Move the issue to ``sending`` (if it isn't yet) and, with ``top_up``, queue readers who have no delivery.
+def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource, *, top_up: bool = True,
+                  local: LocalTime | None = None, now: datetime | None = None) -> None:
+    """Move the issue to ``sending`` (if it isn't yet), with ``top_up`` queue readers who have no delivery, and give
+    every queued delivery without one its due time: ``now``, or with ``local`` the reader's next local send time.
 
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
     """
@@ -135,6 +138,8 @@ def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource
                 raise
     if top_up:
         deliveries.queue(session, issue, recipients)
+    assert issue.id is not None
+    deliveries.schedule(session, issue.id, start=now or datetime.now(UTC), local=local, source=recipients)
 
 
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:

@@ -119,11 +119,12 @@ class DeliveryRow(SQLModel, table=True):
     complained. Unique per pair; only ``newsletter.deliveries`` writes it (statuses: ``DeliveryStatus``)."""
 
     __tablename__ = "delivery"
-    # The claim queries walk an issue's queued deliveries in id order; without this index every claim would
-    # also step over all the deliveries already sent, making a send quadratic in its size.
+    # The claim queries walk an issue's queued deliveries that are due, earliest due time first, then in id
+    # order; without this index every claim would also step over all the deliveries already sent (quadratic in
+    # the send's size) and, with local delivery, over the waves not due yet.
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
-        Index("ix_delivery_claim", "issue_id", "status", "id"),
+        Index("ix_delivery_claim", "issue_id", "status", "due_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -139,6 +140,8 @@ class DeliveryRow(SQLModel, table=True):
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     submitted_at: datetime | None = None
+    # When the delivery may be claimed (its wave); set when the issue starts sending, None before that.
+    due_at: datetime | None = None
 
 
 class EditorRow(SQLModel, table=True):

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from newsletter import checks, deliveries, issues
 from newsletter.catalog import store
-from newsletter.clock import Clock
+from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
 from newsletter.dispatch import Envelope, Sending, SendReport, personalise, send_issue
@@ -128,7 +128,7 @@ def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer) -> Renderi
 
 
 def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Provider | None, sending: Sending,
-                 stop: threading.Event | None = None) -> tuple[BuildOutcome, SendReport | None]:
+                 stop: threading.Event | None = None, clock: Clock = SYSTEM) -> tuple[BuildOutcome, SendReport | None]:
     """Build the week's issue (once) and send it; a sent or paused issue is left alone, a quiet week sends nothing.
 
     With ``provider=None`` the issue is handed to ``newsletter worker`` processes instead of sent here.
@@ -140,20 +140,21 @@ def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Pr
         status = issues.get_issue(session, outcome.number).status
     if status not in (IssueStatus.DRAFT, IssueStatus.APPROVED, IssueStatus.SENDING):
         return outcome, None
-    return outcome, send_now(engine, outcome.number, provider=provider, sending=sending, stop=stop)
+    return outcome, send_now(engine, outcome.number, provider=provider, sending=sending, stop=stop, clock=clock)
 
 
 def send_now(engine: Engine, number: int, *, provider: Provider | None, sending: Sending,
-             stop: threading.Event | None = None, top_up: bool = True) -> SendReport | None:
-    """Send issue ``number`` here, or with ``provider=None`` hand it to the workers (and return None).
+             stop: threading.Event | None = None, top_up: bool = True, clock: Clock = SYSTEM) -> SendReport | None:
+    """Send issue ``number`` here (what is due by ``clock``), or with ``provider=None`` hand it to the workers (and
+    return None).
 
     IssueTooLarge when a cohort's email would pass Gmail's clipping size (the desk can drop comparisons).
     """
     refuse_oversized(engine, number)
     if provider is None:
-        hand_to_workers(engine, number, recipients=sending.recipients)
+        hand_to_workers(engine, number, recipients=sending.recipients, local=sending.options.local, clock=clock)
         return None
-    return send_issue(engine, number, provider=provider, sending=sending, stop=stop, top_up=top_up)
+    return send_issue(engine, number, provider=provider, sending=sending, stop=stop, top_up=top_up, clock=clock)
 
 
 def refuse_oversized(engine: Engine, number: int) -> None:

@@ -29,6 +29,10 @@ class RecipientSource(Protocol):
         rebuild a batch exactly as it was first sent); the rest are absent from the answer."""
         ...
 
+    def time_zones(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """The IANA zone of each of these subscribers, whatever their status (None: the publication's zone)."""
+        ...
+
     def find(self, address: str) -> tuple[Recipient, Cohort] | None:
         """An active subscriber by address, with the cohort their preferences put them in."""
         ...

@@ -68,7 +68,8 @@ def _publish(wired: Wiring) -> None:
         _build_for_review(wired)
         return
     built, report = publishing.publish_week(wired.engine, week=_this_week(wired), renderer=wired.renderer,
-                                            provider=_provider(wired), sending=wired.sending, stop=stopping)
+                                            provider=_provider(wired), sending=wired.sending, stop=stopping,
+                                            clock=wired.clock)
     if built.quiet:
         log.info("quiet week %s: nothing new, no issue", built.week)
     else:
@@ -112,14 +113,15 @@ def send_approved(wired: Wiring) -> None:
 
 @_rides_out
 def send_due(wired: Wiring) -> None:
-    """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short."""
+    """Every minute: send issues scheduled for now or earlier, and carry on sends that were resumed or cut short or
+    whose next wave has come due."""
     for number in publishing.due_issues(wired.engine, clock=wired.clock):
         _send_reported(wired, number)
     if wired.settings.send_with_workers:
         return  # the workers carry on every issue that is sending
-    for number in issues_to_send(wired.engine):
+    for number in issues_to_send(wired.engine, clock=wired.clock):
         if not stopping.is_set():
-            _report(number, _send(wired, number, top_up=False), wired.settings)
+            _report(number, _send(wired, number, top_up=False), wired.settings)  # a wave: no top-up
 
 
 @_rides_out
@@ -143,6 +145,7 @@ def _send_reported(wired: Wiring, number: int) -> None:
 
 def _send(wired: Wiring, number: int, *, top_up: bool = True) -> SendReport | None:
     return publishing.send_now(wired.engine, number, provider=_provider(wired), sending=wired.sending, stop=stopping,
+                               clock=wired.clock,
                                top_up=top_up)
 
 

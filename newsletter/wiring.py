@@ -106,7 +106,7 @@ def _context(settings: Settings) -> RenderContext:
 
 def _send_options(settings: Settings) -> SendOptions:
     return SendOptions(settings.batch_size, settings.concurrency, settings.rate_limit,
-                       timedelta(seconds=settings.lease_seconds))
+                       timedelta(seconds=settings.lease_seconds), settings.local_delivery)
 
 
 def note_to_stderr(line: str) -> None:
@@ -171,7 +171,7 @@ class Wiring:
 
     @cached_property
     def send_options(self) -> SendOptions:
-        """The send loop's knobs from settings: batch size, concurrency, rate limit, lease."""
+        """The send loop's knobs from settings: batch size, concurrency, rate limit, lease, local delivery."""
         return _send_options(self.settings)
 
     @cached_property

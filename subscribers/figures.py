@@ -1,16 +1,22 @@
-"""Subscriber figures for the desk: per-issue outcomes and departures, and active subscribers over time."""
+"""Subscriber figures for the desk: per-issue outcomes, departures and waves, and active subscribers over time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter import waves
+from newsletter.db import session_scope
 from newsletter.models import DeliveryRow, IssueRow
 from newsletter.statuses import REACHED, DeliveryStatus, SubscriberStatus
+from newsletter.zones import LocalTime
 from subscribers.models import Subscriber
+from subscribers.store import zones_in_use
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +71,14 @@ def subscribers_over_time(session: Session, *, today: date, weeks: int = 26) -> 
         columns.append(func.coalesce(func.sum(case((active, 1), else_=0)), 0))
     row = session.exec(select(*columns)).one()
     return list(zip(days, (int(v) for v in row), strict=True))
+
+
+def wave_lines(engine: Engine, number: int, *, local: LocalTime | None, zone: ZoneInfo,
+               now: datetime) -> list[tuple[str, str]]:
+    """Issue ``number``'s waves as (state, line) for the desk and ``issue list``: each one's time in ``zone``, how
+    many of the active readers' zones it is the local send time of (with ``local`` delivery), readers, what is left."""
+    found = waves.waves(engine, number)
+    if local is not None and found:
+        with session_scope(engine) as session:
+            found = waves.with_zones(found, zones_in_use(session), local)
+    return [(waves.state(w, now), waves.describe(w, zone=zone, now=now, local=local is not None)) for w in found]

@@ -24,6 +24,8 @@ class Subscriber(SQLModel, table=True):
     status: str = Field(default=SubscriberStatus.PENDING, max_length=12)
     categories: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     free_only: bool = False
+    # An IANA zone name for local delivery; None means the publication's zone (NEWSLETTER_TIMEZONE).
+    time_zone: str | None = Field(default=None, max_length=64)
     source: str = Field(default="operator", max_length=40)
     created_at: datetime
     confirmed_at: datetime | None = None

@@ -18,11 +18,11 @@ from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
 from newsletter.statuses import REPORTED, SubscriberStatus
 from subscribers.models import STATUSES, AddressChangeMail, Subscriber
-from subscribers.store import categories_text, is_erased, normalise_address
+from subscribers.store import categories_text, is_erased, normalise_address, zone_text
 from subscribers.store import erased_address as erased_address  # where erasure is documented
 from subscribers.suppression import suppress
 
-CSV_FIELDS = ("email", "name", "categories", "free_only", "status", "consented_at", "confirmed_at")
+CSV_FIELDS = ("email", "name", "categories", "free_only", "time_zone", "status", "consented_at", "confirmed_at")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such cells leave with a
 # leading apostrophe, which spreadsheets hide, and the import takes it off again.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -36,7 +36,8 @@ def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
                                   .order_by(col(DeliveryRow.id))).all()
         record = {k: _plain(v) for k, v in row.model_dump().items()}
         record["deliveries"] = [{k: _plain(v) for k, v in d.model_dump(
-            include={"issue_id", "status", "reason", "submitted_at", "provider_id"}).items()} for d in deliveries]
+            include={"issue_id", "status", "reason", "submitted_at", "provider_id", "due_at"}).items()}
+            for d in deliveries]
     return record
 
 
@@ -103,6 +104,10 @@ def _rows(text: str, source: str) -> Iterable[tuple[int, dict[str, str]]]:
             values["email"] = normalise_address(values.get("email", ""))
         except SubscriberError as exc:
             raise SubscriberError(f"{source}, line {number}: {exc}") from None
+        try:
+            values["time_zone"] = zone_text(values.get("time_zone")) or ""
+        except SubscriberError as exc:
+            raise SubscriberError(f"{source}, line {number}: time_zone: {exc}") from None
         status = values.get("status") or SubscriberStatus.PENDING
         if status not in STATUSES:
             raise SubscriberError(f"{source}, line {number}: status {status!r} is not one of {', '.join(STATUSES)}")
@@ -113,6 +118,7 @@ def _apply(row: Subscriber, values: dict[str, str], number: int, source: str) ->
     row.name = values.get("name") or row.name
     row.categories = categories_text(values.get("categories", "").replace(";", ",").split(","))
     row.free_only = values.get("free_only", "").lower() in ("1", "true", "yes")
+    row.time_zone = values.get("time_zone") or None  # empty or no column: the publication's zone
     consented = values.get("consented_at")
     status = values.get("status") or SubscriberStatus.PENDING
     if status == SubscriberStatus.ACTIVE and not consented:
@@ -136,7 +142,8 @@ def export_csv(engine: Engine) -> str:
         query = select(Subscriber).where(col(Subscriber.erased).is_(False)).order_by(col(Subscriber.id))
         for row in session.exec(query):
             cells = {"email": row.email, "name": row.name or "", "categories": row.categories,
-                     "free_only": "yes" if row.free_only else "", "status": row.status,
+                     "free_only": "yes" if row.free_only else "", "time_zone": row.time_zone or "",
+                     "status": row.status,
                      "consented_at": _plain(row.consent_at) or "", "confirmed_at": _plain(row.confirmed_at) or ""}
             writer.writerow({k: escape_cell(v) for k, v in cells.items()})
     return out.getvalue()

@@ -17,12 +17,13 @@ from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import metrics
+from newsletter import deliveries, metrics
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.statuses import REACHABLE, REPORTED, SubscriberStatus
+from newsletter.zones import LocalTime
 from subscribers.models import AddressChangeMail, Subscriber
-from subscribers.store import categories_text, is_erased, normalise_address
+from subscribers.store import categories_text, is_erased, normalise_address, zone_text
 
 CONSENT_TEXT = ("Send me Weekly AI Tool Verdicts: one email a week with head-to-head verdicts on new AI tools, "
                 "for the categories I chose. I can unsubscribe from any issue with one click.")
@@ -41,13 +42,15 @@ class Consent:
 
 def request_subscription(engine: Engine, address: str, *, categories: Sequence[str], free_only: bool,
                          consent: Consent, resend_after: timedelta, secret: str,
-                         now: datetime | None = None) -> Subscriber | None:
+                         now: datetime | None = None, time_zone: str | None = None) -> Subscriber | None:
     """Record a sign-up; the subscriber to send a confirmation to now, or None (active, suppressed, erased earlier,
     or too soon).
 
-    SubscriberError only for an address that isn't one.
+    SubscriberError for an address that isn't one, or a ``time_zone`` that is not an IANA name (blank: the
+    publication's).
     """
     email = normalise_address(address)
+    zone = zone_text(time_zone)
     moment = now or datetime.now(UTC)
     with session_scope(engine) as session:
         row = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
@@ -58,7 +61,7 @@ def request_subscription(engine: Engine, address: str, *, categories: Sequence[s
             session.add(row)
         elif not _may_ask(row, moment - resend_after):
             return None
-        row.categories, row.free_only = categories_text(categories), free_only
+        row.categories, row.free_only, row.time_zone = categories_text(categories), free_only, zone
         _ask(row, consent, moment)
     metrics.signup("requested")  # once committed
     return row
@@ -164,13 +167,21 @@ def _confirmable(session: Session, subscriber_id: int, address: str) -> tuple[Su
 
 
 def update_preferences(engine: Engine, subscriber_id: int, *, categories: Sequence[str], free_only: bool,
-                       pause: int) -> Subscriber:
-    """Save categories, free-only and a pause of the next ``pause`` issues (0 resumes at once)."""
+                       pause: int, time_zone: str | None = None, local: LocalTime | None = None,
+                       now: datetime | None = None) -> Subscriber:
+    """Save categories, free-only, a pause of the next ``pause`` issues (0 resumes at once) and the time zone
+    (blank: the publication's). With ``local`` delivery, a new zone also moves the reader's deliveries still
+    waiting for their wave to their next local send time there."""
     if not 0 <= pause <= 12:
         raise SubscriberError("a pause is 0 to 12 issues")
+    zone = zone_text(time_zone)
     with session_scope(engine) as session:
         row = _live(session, subscriber_id)
+        moved = zone != row.time_zone
         row.categories, row.free_only, row.pause_remaining = categories_text(categories), free_only, pause
+        row.time_zone = zone
+        if moved and local is not None:
+            deliveries.reschedule_reader(session, subscriber_id, zone, local=local, now=now or datetime.now(UTC))
         return row
 
 

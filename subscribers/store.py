@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from newsletter import addresses
+from newsletter import addresses, zones
 from newsletter.db import session_scope
 from newsletter.errors import AddressError, SubscriberError
 from newsletter.statuses import SubscriberStatus
@@ -70,6 +70,17 @@ def categories_text(categories: Iterable[str]) -> str:
     return ",".join(sorted(cleaned))
 
 
+def zone_text(name: str | None) -> str | None:
+    """A time zone as stored: an IANA name, or None for blank (the publication's zone); SubscriberError, saying
+    what to give, for a name that is not one."""
+    if name is None or not name.strip():
+        return None
+    try:
+        return zones.known_zone(name)
+    except ValueError as exc:
+        raise SubscriberError(f"{exc}; leave it empty for the publication's zone") from None
+
+
 def add_active(
     session: Session, addresses: Sequence[str], *, categories: Sequence[str] = (), free_only: bool = False,
     now: datetime | None = None, secret: str | None = None,
@@ -100,6 +111,12 @@ def add_active(
         row.confirmed_at = row.confirmed_at or moment
         outcome.append((address, "updated"))
     return outcome
+
+
+def zones_in_use(session: Session) -> list[str | None]:
+    """The distinct time zones of active subscribers (None: the publication's), for counting a wave's zones."""
+    query = select(Subscriber.time_zone).where(Subscriber.status == SubscriberStatus.ACTIVE).distinct()
+    return list(session.exec(query))
 
 
 def page(session: Session, *, after: int = 0, limit: int = 100, status: str | None = None) -> list[Subscriber]:
@@ -195,6 +212,14 @@ class SubscriberRecipients:
         with session_scope(self._engine) as session:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
+
+    def time_zones(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """Each subscriber's zone (None: the publication's); unknown ids are left out. Two columns, by primary key."""
+        query = select(Subscriber.id, Subscriber.time_zone).where(
+            col(Subscriber.id).in_(bindparam("ids", expanding=True)))
+        with session_scope(self._engine) as session:
+            rows = session.exec(query, params={"ids": list(ids)}).all()
+        return {i: zone for i, zone in rows if i is not None}
 
     def issue_built(self) -> None:
         """Count one skipped issue off every pause."""

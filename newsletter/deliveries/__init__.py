@@ -28,6 +28,8 @@ from newsletter.deliveries.queue import (
     queued_left,
     remove_unrendered,
     requeue_failed,
+    reschedule_reader,
+    schedule,
     settled_subscribers,
     subscriber_of,
     withdraw_issue,
@@ -36,4 +38,5 @@ from newsletter.deliveries.queue import (
 
 __all__ = ["TABLE", "UNKNOWN_OUTCOME", "Claim", "Keeper", "claim", "failed_where", "issues_with_failed",
            "mark_reported", "queue", "queued_left", "record", "release", "release_expired", "remove_unrendered",
-           "renew", "requeue_failed", "settled_subscribers", "subscriber_of", "withdraw_issue", "withdraw_reader"]
+           "renew", "requeue_failed", "reschedule_reader", "schedule",
+           "settled_subscribers", "subscriber_of", "withdraw_issue", "withdraw_reader"]

@@ -9,9 +9,10 @@ issue cancelled, a reader suppressed) commits or rolls back with them.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,6 +22,7 @@ from newsletter.deliveries.leases import TABLE, UNKNOWN_OUTCOME
 from newsletter.models import IssueCohortRow, IssueRow
 from newsletter.recipients import RecipientSource
 from newsletter.statuses import DeliveryStatus
+from newsletter.zones import LocalTime
 
 COHORTS: Any = IssueCohortRow.__table__  # type: ignore[attr-defined]
 QUEUED = DeliveryStatus.QUEUED
@@ -43,8 +45,18 @@ def queue(session: Session, issue: IssueRow, source: RecipientSource, *, page_si
         after = 0
         while ids := source.recipient_ids(cohort, after=after, limit=page_size):
             after = ids[-1]
-            queued += _insert_missing(session, issue.id, cohort.key, ids)
+            queued += _insert_missing(session, issue.id, cohort.key, _by_zone(source, ids))
     return queued
+
+
+def _by_zone(source: RecipientSource, ids: list[int]) -> list[int]:
+    """A page of readers grouped by time zone, so that each wave's deliveries get runs of consecutive ids.
+
+    With local delivery a claim takes one wave's rows; scattered one in 24 over the table, they would sit on a
+    page each, and claiming and recording a batch would write 25 times the pages (measured: 3-4x the time).
+    """
+    zones = source.time_zones(ids)
+    return sorted(ids, key=lambda i: (zones.get(i) or "", i))
 
 
 def _insert_missing(session: Session, issue_id: int, cohort_key: str, ids: list[int]) -> int:
@@ -59,6 +71,43 @@ def _insert_missing(session: Session, issue_id: int, cohort_key: str, ids: list[
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(TABLE).on_conflict_do_nothing().returning(TABLE.c.id)
     return len(connection.execute(statement, rows).all())
+
+
+def schedule(session: Session, issue_id: int, *, start: datetime, local: LocalTime | None = None,
+             source: RecipientSource | None = None, page_size: int = 1000) -> int:
+    """Give each queued delivery of the issue that has no due time yet its due time; returns how many.
+
+    Without ``local`` that is ``start`` (everyone at once, one UPDATE); with it, the reader's next local send
+    time after ``start``, read in pages of deliveries (keyset over the claim index), written by primary key; the
+    readers' zones come from ``source``. Rows that have a due time keep it, so starting again (a
+    resume, a second sender) moves no wave.
+    """
+    unscheduled = (TABLE.c.issue_id == issue_id) & (TABLE.c.status == QUEUED) & TABLE.c.due_at.is_(None)
+    connection = session.connection()
+    if local is None or source is None:
+        return int(connection.execute(update(TABLE).where(unscheduled).values(due_at=start)).rowcount)
+    done, after = 0, 0
+    while rows := connection.execute(select(TABLE.c.id, TABLE.c.subscriber_id).where(unscheduled, TABLE.c.id > after)
+                                     .order_by(TABLE.c.id).limit(page_size)).all():
+        after = rows[-1][0]
+        zones = source.time_zones([subscriber for _, subscriber in rows])
+        dues = {zone: local.due(zone, start) for zone in {*zones.values(), None}}  # once per zone, not per reader
+        # One executemany by primary key: an ``id IN (…)`` per wave would be planned as a scan of the whole table
+        # on PostgreSQL, which has no statistics yet inside the transaction that queued the rows.
+        connection.execute(update(TABLE).where(TABLE.c.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
+                           [{"b_id": delivery, "b_due": dues[zones.get(subscriber)]} for delivery, subscriber in rows])
+        done += len(rows)
+    return done
+
+
+def reschedule_reader(session: Session, subscriber_id: int, zone: str | None, *, local: LocalTime,
+                      now: datetime) -> int:
+    """Move the reader's deliveries still waiting for their wave to their next local send time in ``zone`` (they
+    changed zone); returns how many. A delivery due already, or claimed, keeps its time: it is on its way."""
+    result = session.connection().execute(update(TABLE).where(
+        TABLE.c.subscriber_id == subscriber_id, TABLE.c.status == QUEUED, TABLE.c.due_at > now,
+        TABLE.c.batch_key.is_(None)).values(due_at=local.due(zone, now)))
+    return int(result.rowcount)
 
 
 def remove_unrendered(session: Session, issue_id: int, cohort_keys: Collection[str]) -> int:

@@ -11,12 +11,14 @@ is CSRF-protected.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
+from newsletter import zones
 from newsletter.catalog.store import tool_categories
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
@@ -25,6 +27,7 @@ from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
 from newsletter.web.welcome import latest_issue, latest_issue_url
 from newsletter.web.wording import CATEGORY_RULE, Choices, status_line, what_changed
+from newsletter.web.zone_script import ZONE_SCRIPT
 from subscribers import service, signup
 from subscribers.models import Subscriber
 from subscribers.store import cohort_of
@@ -39,7 +42,7 @@ routes = APIRouter()
 def signup_page(request: Request, site: SiteDep) -> HTMLResponse:
     """The sign-up form, with the categories to choose from, the consent text and the latest issue to look at."""
     return site.page("index.html", request=request, title="Subscribe", categories=categories(site),
-                     consent=signup.CONSENT_TEXT, latest=latest_issue(site))
+                     consent=signup.CONSENT_TEXT, latest=latest_issue(site), zone_script=ZONE_SCRIPT)
 
 
 @routes.post("/subscribe", response_class=HTMLResponse)
@@ -57,7 +60,7 @@ async def subscribe(request: Request, background: BackgroundTasks, site: SiteDep
         row = signup.request_subscription(
             site.engine, _field(form, "email"), categories=chosen(site, form), free_only=bool(form.get("free_only")),
             consent=consent_of(site, request), resend_after=site.resend_after(), secret=site.secret,
-            now=site.clock.now())
+            now=site.clock.now(), time_zone=browser_zone(_field(form, "time_zone")))
     except SubscriberError:
         row = None  # same answer for every address: nothing to learn here
     if row is not None and row.id is not None:
@@ -132,7 +135,9 @@ async def save_preferences(token: str, request: Request, background: BackgroundT
         subscriber_id = site.signer.read("manage", token)
         before = Choices.of(service.get(site.engine, subscriber_id))
         row = signup.update_preferences(site.engine, subscriber_id, categories=chosen(site, form),
-                                        free_only=bool(form.get("free_only")), pause=int(_field(form, "pause") or 0))
+                                        free_only=bool(form.get("free_only")), pause=int(_field(form, "pause") or 0),
+                                        time_zone=_field(form, "time_zone"), local=site.settings.local_delivery,
+                                        now=site.clock.now())
         message, status = what_changed(before, Choices.of(row)), 200
         new = _field(form, "email")
         if new and new.lower() != row.email:
@@ -164,7 +169,9 @@ def preferences_page(site: Site, token: str, request: Request, *, message: str =
     return site.page("preferences.html", status, request=request, title="Preferences", message=message,
                      action=f"/preferences/{token}", categories=categories(site), chosen=cohort_of(row).categories,
                      free_only=row.free_only, pause=row.pause_remaining, address=row.email, standing=status_line(row),
-                     rule=CATEGORY_RULE, unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
+                     rule=CATEGORY_RULE, zone=row.time_zone, zones=zone_groups(),
+                     publication_zone=site.settings.timezone, local_time=_local_time(site),
+                     unsubscribe=f"/unsubscribe/{site.signer.mint('unsubscribe', row.id)}")
 
 
 @routes.get("/resubscribe/{token}", response_class=HTMLResponse)
@@ -273,6 +280,26 @@ def gone(site: Site) -> HTMLResponse:
     """The unsubscribed page without the address, for a reader who already left or was erased."""
     # So an old email's link neither fails nor tells whoever holds it what became of the reader.
     return site.page("unsubscribed.html", title="Unsubscribed")
+
+
+def browser_zone(name: str) -> str | None:
+    """The zone the sign-up form's script read from the browser, or None (the publication's) when it sent none or
+    one this machine does not know: a sign-up is never refused for it."""
+    return name.strip() if name.strip() in zones.zone_names() else None
+
+
+@functools.cache
+def zone_groups() -> list[tuple[str, list[str]]]:
+    """Every known zone name grouped by region (``Europe``, ``America``, …) for the preferences list."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(zones.zone_names()):
+        groups.setdefault(name.split("/")[0] if "/" in name else "Other", []).append(name)
+    return sorted(groups.items())
+
+
+def _local_time(site: Site) -> str | None:
+    local = site.settings.local_delivery
+    return local.at.strftime("%H:%M") if local else None
 
 
 def categories(site: Site) -> list[str]:

@@ -18,7 +18,7 @@ from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
 from newsletter.statuses import DeliveryStatus
 from newsletter.values import SendResult
 from tests.newsletter.test_dispatch import statuses
-from tests.newsletter.test_issues import build, seed
+from tests.newsletter.test_issues import build, build_due, seed
 
 LEASE = timedelta(minutes=10)
 
@@ -44,7 +44,7 @@ def test_queueing_again_adds_only_readers_without_a_delivery(engine: Engine) -> 
 
 
 def test_cancelling_withdraws_what_is_queued_and_leaves_outcomes_alone(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     claim = deliveries.claim(engine, issue_id(engine), 2, LEASE)
     assert claim is not None
     deliveries.record(engine, claim, [SendResult(claim.ids[0], "submitted", provider_id="p-1")])
@@ -59,7 +59,7 @@ def test_cancelling_withdraws_what_is_queued_and_leaves_outcomes_alone(engine: E
 
 def test_a_reader_who_leaves_is_withdrawn_even_in_flight_and_that_record_writes_nothing(engine: Engine) -> None:
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     claim = deliveries.claim(engine, issue_id(engine), 1, LEASE)
     assert claim is not None
     (delivery, subscriber, _), = claim.rows
@@ -71,7 +71,7 @@ def test_a_reader_who_leaves_is_withdrawn_even_in_flight_and_that_record_writes_
 
 
 def test_a_webhook_marks_a_delivery_once_and_a_complaint_after_a_bounce(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     first = min(rows(engine))
     with session_scope(engine) as session:
         assert deliveries.subscriber_of(session, first) is not None
@@ -83,7 +83,7 @@ def test_a_webhook_marks_a_delivery_once_and_a_complaint_after_a_bounce(engine: 
 
 
 def test_only_failures_worth_it_are_queued_again_as_fresh_batches(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     ids = sorted(rows(engine))
     with engine.begin() as connection:
         connection.execute(update(TABLE).where(TABLE.c.id == ids[0]).values(status="failed", attempts=1,
@@ -102,7 +102,7 @@ def test_only_failures_worth_it_are_queued_again_as_fresh_batches(engine: Engine
 
 
 def test_expired_leases_are_cleared_by_the_clock_and_the_batch_kept_whole(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     clock = ManualClock()
     dead = deliveries.claim(engine, issue_id(engine), 2, LEASE, clock=clock)
     clock.advance(timedelta(minutes=5))

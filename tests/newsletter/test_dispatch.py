@@ -24,7 +24,7 @@ from newsletter.models import DeliveryRow
 from newsletter.providers.memory import MemoryProvider
 from subscribers import store
 from subscribers.models import Subscriber
-from tests.newsletter.test_issues import build, seed
+from tests.newsletter.test_issues import build, build_due, seed
 
 ENVELOPE = Envelope("Verdicts <v@news.example.com>", "Weekly AI Tool Verdicts", "news.example.com",
                     "https://app.example.com")
@@ -129,7 +129,7 @@ def test_readers_who_joined_after_the_build_are_included(engine: Engine) -> None
 
 def test_a_crashed_batch_is_claimed_again_only_after_its_lease(engine: Engine) -> None:
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
     assert issue_id is not None
@@ -224,7 +224,7 @@ class Idempotent(MemoryProvider):
 
 def test_a_taken_back_batch_that_cannot_be_rebuilt_is_failed_not_sent_again(engine: Engine) -> None:
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     with Session(engine) as session:
         issue_id = issues.get_issue(session, 1).id
     assert issue_id is not None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from newsletter import issues, publishing
+from newsletter import deliveries, issues, publishing
 from newsletter.catalog.importer import import_files
 from newsletter.checks import GMAIL_CLIP
 from newsletter.db import session_scope
@@ -43,6 +43,22 @@ def seed(engine: Engine) -> store.SubscriberRecipients:
 def build(engine: Engine, directory: store.SubscriberRecipients, week: Week = WEEK) -> publishing.BuildOutcome:
     renderer = publishing.Renderer(directory, make_environment(), CONTEXT, "https://site.example.com/compare/")
     return publishing.build_issue(engine, week=week, renderer=renderer)
+
+
+def make_due(engine: Engine, number: int = 1) -> None:
+    """Give the issue's queued deliveries a due time long past, as starting its send does (for tests that claim
+    batches directly)."""
+    with session_scope(engine) as session:
+        found = issues.get_issue(session, number).id
+        assert found is not None
+        deliveries.schedule(session, found, start=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def build_due(engine: Engine, directory: store.SubscriberRecipients) -> publishing.BuildOutcome:
+    """Build the issue with every delivery due (see :func:`make_due`)."""
+    outcome = build(engine, directory)
+    make_due(engine)
+    return outcome
 
 
 def test_build_renders_each_cohort_once_and_queues_its_readers(engine: Engine) -> None:

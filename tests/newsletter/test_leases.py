@@ -17,7 +17,7 @@ from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.values import SendResult
 from tests.newsletter.test_dispatch import ENVELOPE, statuses
-from tests.newsletter.test_issues import build, seed
+from tests.newsletter.test_issues import build_due, seed
 from tests.wire_server import KEY, Fault, WireServer
 
 LEASE = timedelta(seconds=3)
@@ -36,7 +36,7 @@ def submitted(claim: deliveries.Claim, provider_id: str) -> list[SendResult]:
 
 
 def test_a_claim_that_lost_its_lease_records_nothing(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     clock = ManualClock(T0)
     first = deliveries.claim(engine, issue_id(engine), 4, LEASE, clock=clock)
     assert first is not None
@@ -58,7 +58,7 @@ def test_a_claim_that_lost_its_lease_records_nothing(engine: Engine) -> None:
 
 
 def test_a_renewed_lease_is_not_taken_back(engine: Engine) -> None:
-    build(engine, seed(engine))
+    build_due(engine, seed(engine))
     clock = ManualClock(T0)
     first = deliveries.claim(engine, issue_id(engine), 4, LEASE, clock=clock)
     assert first is not None
@@ -92,7 +92,7 @@ class Overtaken(MemoryProvider):
 
 def test_the_summary_counts_only_what_this_sender_recorded(engine: Engine) -> None:
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     clock = ManualClock(T0)
     provider = Overtaken(engine, clock)
     report = send_issue(engine, 1, provider=provider,
@@ -116,7 +116,7 @@ def test_a_batch_slower_than_its_lease_is_sent_once(engine: Engine, slow: str) -
     """Answers (or 429 waits) longer than the lease: the lease is renewed while the batch is in flight, so the
     free sender does not take the slow batch back and send it a second time."""
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     with WireServer() as server:
         server.state.faults.extend(SLOW[slow])
         provider = PostmarkProvider(api_key=KEY, base_url=server.url)
@@ -147,7 +147,7 @@ class Watching(MemoryProvider):
 def test_a_batch_waiting_for_the_rate_limit_keeps_its_lease(engine: Engine) -> None:
     """At 3 messages a second, each batch of 3 waits a second for its turn: longer than a 0.6 s lease."""
     directory = seed(engine)
-    build(engine, directory)
+    build_due(engine, directory)
     provider = Watching(engine)
     report = send_issue(engine, 1, provider=provider,
                         sending=Sending(directory, ENVELOPE,

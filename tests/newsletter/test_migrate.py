@@ -232,3 +232,28 @@ def test_dropped_deliveries_become_withdrawn_and_back_on_downgrade(at_0007: Engi
         config.attributes["connection"] = connection
         command.downgrade(config, "0007_smtp")
     assert stored() == ["dropped", "submitted"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def at_0009(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated only to 0009, on SQLite or on a PostgreSQL schema of its own."""
+    yield from _migrated_to("0009_withdrawn", request, tmp_path)
+
+
+def test_a_send_under_way_when_due_times_arrive_stays_claimable(at_0009: Engine) -> None:
+    from datetime import timedelta
+
+    from newsletter import deliveries
+
+    with at_0009.begin() as connection:
+        connection.execute(text("INSERT INTO issue (number, week, subject, status, comparison_count, created_at, "
+                                "note, arrangement) VALUES (1, '2026-W47', 'Sending', 'sending', 2, "
+                                "'2026-11-16 07:00:00', '', ''), (2, '2026-W48', 'Draft', 'draft', 2, "
+                                "'2026-11-23 07:00:00', '', '')"))
+        connection.execute(text("INSERT INTO delivery (issue_id, subscriber_id, cohort_key, status, attempts) "
+                                "VALUES (1, 1, 'all', 'queued', 0), (1, 2, 'all', 'submitted', 1), "
+                                "(2, 1, 'all', 'queued', 0)"))
+    migrate.upgrade(at_0009)
+    claim = deliveries.claim(at_0009, 1, 10, timedelta(minutes=1))
+    assert claim is not None and [s for _, s, _ in claim.rows] == [1]  # the queued one, due as it was before
+    assert deliveries.claim(at_0009, 2, 10, timedelta(minutes=1)) is None  # a draft: due when its send starts

@@ -17,6 +17,7 @@ from newsletter.db import session_scope
 from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
+from tests.newsletter.test_issues import make_due
 from tests.scheduling import env_settings, outbox, seed_this_week
 
 
@@ -122,6 +123,7 @@ def test_an_expired_lease_is_released_and_its_batch_kept_whole(
     settings = env_settings(monkeypatch, tmp_path, database_url, publish_mode="review")
     seed_this_week(engine, readers=2)
     scheduler_jobs.publish(settings)
+    make_due(engine)  # a draft for review: claimed directly here, as if its send had started
     with engine.begin() as connection:
         first, second = [row[0] for row in connection.execute(TABLE.select().order_by(TABLE.c.id)).all()]
         issue_id = connection.execute(TABLE.select()).all()[0].issue_id

@@ -48,8 +48,23 @@ def test_csv_import_keeps_consent_rules_and_is_all_or_nothing(engine: Engine) ->
         privacy.import_csv(engine, "email,status\nnew@example.org,active\nbroken,active\n", secret=SECRET)
     assert "new@example.org" not in rows(engine)
     exported = privacy.export_csv(engine)
-    assert exported.splitlines()[0] == "email,name,categories,free_only,status,consented_at,confirmed_at"
-    assert "ann@example.org,Ann,\"Design,Writing\",,active,2025-03-01T00:00:00+00:00," in exported
+    assert exported.splitlines()[0] == "email,name,categories,free_only,time_zone,status,consented_at,confirmed_at"
+    assert "ann@example.org,Ann,\"Design,Writing\",,,active,2025-03-01T00:00:00+00:00," in exported
+
+
+def test_csv_carries_the_time_zone_both_ways_and_refuses_an_unknown_one(engine: Engine) -> None:
+    privacy.import_csv(engine, "email,time_zone,status\nann@example.org,Asia/Kathmandu,pending\n"
+                               "bob@example.org,,pending\n", secret=SECRET)
+    found = rows(engine)
+    assert (found["ann@example.org"].time_zone, found["bob@example.org"].time_zone) == ("Asia/Kathmandu", None)
+    exported = privacy.export_csv(engine)
+    assert "ann@example.org,,,,Asia/Kathmandu,pending,," in exported
+    privacy.import_csv(engine, exported, secret=SECRET)  # the export reads back as it was
+    assert rows(engine)["ann@example.org"].time_zone == "Asia/Kathmandu"
+    with pytest.raises(SubscriberError, match="line 3: time_zone: 'Asia/Atlantis' is not an IANA time zone name"):
+        privacy.import_csv(engine, "email,time_zone\ncy@example.org,UTC\ndee@example.org,Asia/Atlantis\n",
+                           secret=SECRET)
+    assert "cy@example.org" not in rows(engine)  # all or nothing
 
 
 

@@ -148,7 +148,7 @@ def change_status(desk: Desk, wiring: Wiring, number: int, form: FormData, edito
         core.pause(engine, number)
         return "paused"
     if action == "resume":
-        core.resume(engine, number, recipients=wiring.recipients)
+        core.resume(engine, number, recipients=wiring.recipients, local=wiring.send_options.local, clock=wiring.clock)
         return "resumed"
     if action == "cancel":
         if _text(form, "confirmed") != "yes":  # only the confirmation page sends this

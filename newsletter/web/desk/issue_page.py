@@ -30,7 +30,7 @@ from newsletter.web.deps import WiringDep
 from newsletter.web.desk.pages import Desk, DeskDep
 from newsletter.web.site import IssueNumber
 from newsletter.wiring import Wiring
-from subscribers.figures import IssueFigures, unsubscribed_since
+from subscribers.figures import IssueFigures, unsubscribed_since, wave_lines
 
 DONE = {
     "edited": "Saved; the previews below are re-rendered.", "approved": "Approved.", "scheduled": "Scheduled.",
@@ -98,6 +98,7 @@ def show(desk: Desk, wiring: Wiring, number: int, request: Request, *, cohort: s
          error: str = "", status: int = 200) -> HTMLResponse:
     """Render the issue page of ``number`` as ``cohort`` gets it; IssueNotFound when there is no such issue."""
     site, stored = desk.site, load(desk.site.engine, number)
+    local = site.settings.local_delivery
     snapshots = stored.snapshots
     cohort = cohort if cohort in snapshots else issues.ALL
     sizes = {c.key: size for c, size in wiring.recipients.cohorts()}
@@ -112,7 +113,8 @@ def show(desk: Desk, wiring: Wiring, number: int, request: Request, *, cohort: s
                      snapshot=snapshots[cohort], cohort=cohort, cohorts=sorted(snapshots), sizes=sizes,
                      text=fills[cohort][1], findings=findings, lineup=lineup, message=message, error=error,
                      figures=stored.figures, editable=stored.info["status"] in issues.EDITABLE,
-                     zone=site.settings.timezone, quote=quote)
+                     zone=site.settings.timezone, quote=quote, local_time=local.at.strftime("%H:%M") if local else None,
+                     waves=wave_lines(site.engine, number, local=local, zone=site.settings.zone, now=site.clock.now()))
 
 
 def load(engine: Engine, number: int) -> Stored:

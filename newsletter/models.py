@@ -139,6 +139,8 @@ class DeliveryRow(SQLModel, table=True):
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     submitted_at: datetime | None = None
+    # When a failure was written: a failure with an unknown outcome is reconciled for NEWSLETTER_RECONCILE_HOURS.
+    failed_at: datetime | None = None
 
 
 class EditorRow(SQLModel, table=True):

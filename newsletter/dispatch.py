@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import deliveries, issues, metrics, outage
+from newsletter import deliveries, issues, metrics, outage, reconcile
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
@@ -163,6 +163,7 @@ class _Run:
     batch_size: int
     lease: timedelta
     clock: Clock = SYSTEM
+    since: datetime | None = None  # the issue's build: the start of any search of the provider's record
 
     @property
     def url(self) -> str:
@@ -186,7 +187,7 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Send
         assert issue.id is not None
         options = sending.options
         run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope,
-                   min(options.batch_size, provider.max_batch), options.lease, clock)
+                   min(options.batch_size, provider.max_batch), options.lease, clock, issue.created_at)
     report = SendReport(number)
     pacer = Pacer(options.rate_limit) if options.rate_limit else None
     _drive(run, report, progress, options.concurrency, pacer, stop or threading.Event())
@@ -232,6 +233,20 @@ Outcome = tuple[list[SendResult], int, int, str | None]
 
 
 def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
+    """Send one claimed batch; one taken back after a crash is first reconciled, where the provider can be
+    asked, so that only what the service does not have yet goes out (an idempotent provider gets it whole)."""
+    settled: list[SendResult] = []
+    if claim.reclaimed and not run.provider.idempotent and run.since is not None:
+        settled, rest = reconcile.reclaimed(run.engine, claim, provider=run.provider, recipients=run.recipients,
+                                            since=run.since, lease=run.lease, clock=run.clock)
+        if rest is None:
+            return settled, 0, 0, None
+        claim = rest
+    results, dropped, failed, reason = _send_claim(run, claim, pacer)
+    return settled + results, dropped, failed, reason
+
+
+def _send_claim(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
     """Send one claimed batch when ``pacer`` allows and record it: (results, dropped, failed, failure reason),
     counting only what this sender recorded (a batch taken back after its lease ran out is counted by whoever
     took it). The lease is renewed from the claim until the answer, waiting for the rate limit included."""

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests import ses_wire
+from tests import wire_search as search
 from tests.wire_accounts import KEY, Accounts, answer
 
 DOMAIN = "news.example.com"
@@ -48,6 +49,7 @@ class Received:
     text: str
     headers: dict[str, str]
     delivery_id: str
+    at: float = field(default_factory=time.time)  # when the service accepted it
 
 
 @dataclass
@@ -62,6 +64,8 @@ class State:
     bytes: int = 0
     idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     accounts: Accounts = field(default_factory=Accounts)  # what the read-only account endpoints report
+    indexing_delay: float = 0.0  # seconds before an accepted message shows in the search and events APIs
+    searches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -162,11 +166,22 @@ class _Handler(BaseHTTPRequestHandler):
         account = answer(self.path, self.headers, state.accounts)
         if account is not None:
             return self._answer(*account)
+        found = search.answer(self.path, self.headers, self._searchable())
+        if found is not None:
+            with state.lock:
+                state.searches += 1
+            return self._answer(*found)
         if self.path != "/stats":
             return self._answer(404, "{}")
         with state.lock:
             stats = {"recipients": state.recipients, "bytes": state.bytes}
         self._answer(200, json.dumps(stats))
+
+    def _searchable(self) -> list[Received]:
+        """What the search APIs show now: messages accepted at least the indexing delay ago."""
+        state = self.server.state
+        with state.lock:
+            return [item for item in state.received if item.at <= time.time() - state.indexing_delay]
 
     # --- Postmark ---------------------------------------------------------------------------------
     def _postmark(self, body: bytes) -> tuple[int, str, dict[str, str]]:

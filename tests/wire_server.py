@@ -36,6 +36,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
     delay: float = 0.0  # process the request normally, then answer this late
+    lose: bool = False  # with a delay: drop the request unprocessed (it never reached the service), then answer
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             fault = state.faults.popleft() if state.faults else None
+        if fault and fault.lose:
+            time.sleep(fault.delay)
+            return self._answer(504, json.dumps({"message": "lost"}))
         if fault and fault.status:
             return self._answer(fault.status, fault.body or json.dumps({"message": "injected"}), dict(fault.headers))
         route = self._route()

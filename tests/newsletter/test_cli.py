@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 from collections.abc import Iterator
 from datetime import date
 from email import policy
@@ -218,3 +219,22 @@ def test_build_and_send_refuse_an_issue_gmail_would_clip(env: Path, monkeypatch:
         result = runner.invoke(app, command)
         assert result.exit_code == 1 and "Gmail clips anything over 102 KB" in result.output, result.output
     assert not (env / "out").exists()
+
+
+def test_issue_reconcile_prints_what_it_settled(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.wire_server import KEY, Fault, WireServer
+
+    with WireServer() as server:
+        for name, value in {"PROVIDER": "postmark", "PROVIDER_BASE_URL": server.url, "PROVIDER_API_KEY": KEY,
+                            "REQUEST_TIMEOUT": "0.3"}.items():
+            monkeypatch.setenv(f"NEWSLETTER_{name}", value)
+        run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+        run("subscribers", "add", *[f"r{i}@example.com" for i in range(3)])
+        run("issue", "build", "--week", "2026-W47")
+        server.state.faults.append(Fault(delay=1.0))
+        assert "3 failed" in run("issue", "send", "1")
+        table = run("issue", "reconcile", "1")
+        assert "Issue 1, reconciled with postmark" in table
+        assert re.search(r"submitted\s*│\s*3\s*│\s*found at the provider", table), table
+        assert re.search(r"queued again\s*│\s*0", table), table
+        assert len(server.state.received) == 3

@@ -19,9 +19,13 @@ def issue_reconcile(number: int) -> None:
     """Ask the provider which of issue N's unknown outcomes it accepted; settle them and print what changed."""
     settings = load_settings()
     with outage.reported(settings.database_url, advice="run it again once the database is back"), \
-            wiring.build(settings) as wired, wired.provider() as provider:
-        done = reconcile.reconcile_issue(wired.engine, number, provider=provider, recipients=wired.recipients,
-                                         hours=settings.reconcile_hours, clock=wired.clock)
+            wiring.build(settings) as wired:
+        provider = wired.provider()
+        try:  # not opened as a context: only a provider that is asked something connects
+            done = reconcile.reconcile_issue(wired.engine, number, provider=provider, recipients=wired.recipients,
+                                             hours=settings.reconcile_hours, clock=wired.clock)
+        finally:
+            provider.close()
     out.print(table(done, provider.name, settings.reconcile_hours))
     if done.requeued:
         out.print(f"`newsletter issue send {number}` sends the {done.requeued} queued again (the scheduler does it "

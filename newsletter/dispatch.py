@@ -4,7 +4,8 @@ Each batch: claim under a lease (``deliveries``) → personalise (string fill) �
 lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
 ``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
 anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
-idempotent provider byte-identical, under the same key), and the next run finishes the job.
+idempotent provider byte-identical, under the same key; a provider that can be asked is first asked what it
+accepted of it, see ``reconcile``), and the next run finishes the job.
 
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;

@@ -173,3 +173,23 @@ def _send_as_the_dead_sender(engine: Engine, directory: store.SubscriberRecipien
                             issue_number=1, envelope=ENVELOPE, fill=False) for d, s, cohort in claim.rows]
     with provider:
         provider.send_batch(messages, key=claim.key)
+
+
+def test_any_event_naming_the_delivery_settles_it_then_applies(engine: Engine, server: WireServer) -> None:
+    """A bounce settles the unknown delivery and marks it bounced; a "sent"-like event settles it as submitted;
+    the same events for a delivery already submitted change nothing of it."""
+    clock = ManualClock(datetime.now(UTC))
+    provider = make("postmark", server)
+    _, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0))
+    (bounced, bounced_to), (opened, opened_to), *_ = failed.items()
+    done = next(row for row in rows(engine) if row.status == "submitted")
+    events = PARSERS["postmark"]({}, {"RecordType": "Bounce", "ID": 7, "Type": "HardBounce", "Email": bounced_to,
+                                      "Metadata": {"delivery_id": str(bounced)}})
+    events += PARSERS["postmark"]({}, {"RecordType": "Open", "MessageID": "m1", "Recipient": opened_to,
+                                       "Metadata": {"delivery_id": str(opened)}})
+    events += PARSERS["sendgrid"]({}, [{"event": "processed", "email": "x@example.com", "sg_event_id": "e1",
+                                        "delivery_id": str(done.id)}])
+    webhooks.apply(engine, events, soft_limit=3)
+    status = {row.id: row.status for row in rows(engine)}
+    assert (status[bounced], status[opened], status[done.id]) == ("bounced", "submitted", "submitted")
+    assert all(status[d] == "failed" for d in list(failed)[2:])

@@ -104,19 +104,20 @@ def reclaimed(engine: Engine, claim: deliveries.Claim, *, provider: Provider, re
     lost). A provider that cannot be asked gets the claim back whole.
 
     A miss is trusted only ``search_delay`` after the dead sender's lease ran out (its request went out before
-    then, if at all); until that moment this sender waits, its lease renewed, and asks again.
+    then, if at all; when housekeeping cleared that time, from now); until that moment this sender waits, its
+    lease renewed, and asks again. A provider that cannot be asked costs no wait.
     """
     people = recipients.by_ids([s for _, s, _ in claim.rows], active_only=False)
     sent = {d: people[s].address for d, s, _ in claim.rows if s in people}
+    ready = (claim.expired or clock.now()) + provider.search_delay
     try:
-        found = provider.accepted(sent, since=since, until=clock.now())
-        ready = (claim.expired or clock.now()) + provider.search_delay
-        if found is not None and len(found) < len(sent) and clock.now() < ready:
-            with deliveries.Keeper(engine, claim, lease, clock=clock) as keeper:
-                clock.sleep((ready - clock.now()).total_seconds())
-            if not keeper.held:
-                return [], None
+        with deliveries.Keeper(engine, claim, lease, clock=clock) as keeper:  # many searches can take a while
             found = provider.accepted(sent, since=since, until=clock.now())
+            if found is not None and len(found) < len(sent) and clock.now() < ready:
+                clock.sleep((ready - clock.now()).total_seconds())
+                found = provider.accepted(sent, since=since, until=clock.now())
+        if not keeper.held:
+            return [], None
     except ProviderError as exc:
         deliveries.release(engine, claim)  # still the same batch, asked again by whoever claims it next
         raise ProviderUnavailable(f"could not ask {provider.name} what it accepted of a batch taken back after a "

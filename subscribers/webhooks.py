@@ -159,7 +159,10 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     with session_scope(engine) as session:
         if token is not None:
             _remember(session, token, moment)
-        fresh = [event for event in events if event.kind != "ignored" and _first_time(session, event, moment)]
+        # An "accepted" event changes nothing twice (its settle is guarded), so it is not remembered: a send's
+        # processed/sent events would otherwise add a row per message to the table of seen ids.
+        fresh = [event for event in events if event.kind != "ignored"
+                 and (event.kind == "accepted" or _first_time(session, event, moment))]
         applied = sum(_apply_one(session, event, soft_limit, moment) for event in fresh)
     metrics.webhook_events((event.provider, event.kind) for event in fresh)  # once committed: a repeat is not new
     for event in fresh:

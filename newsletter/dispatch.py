@@ -278,7 +278,10 @@ def _send_claim(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) 
         return settled, len(dropped), len(failed) + len(exc.unknown), reason
     except ProviderError as exc:
         _keep_settled(run, claim, exc)
-        deliveries.release(run.engine, claim)  # only the rows still queued: what was settled stays recorded
+        # Only the rows still queued go back: what was settled stays recorded. The service answered (5xx, 429,
+        # no connection), so without an idempotency key the rest surely did not go: fresh rows, nothing to
+        # reconcile. With one, the batch keeps its key and is retried byte-identical.
+        deliveries.release(run.engine, claim, unsent=not run.provider.idempotent)
         raise
     # The provider has the batch now: its results ride out a database outage (fencing keeps a late write out).
     written = outage.persist(lambda: deliveries.record(run.engine, claim, results, clock=run.clock), url=run.url,

@@ -226,12 +226,12 @@ def test_issue_reconcile_prints_what_it_settled(env: Path, monkeypatch: pytest.M
 
     with WireServer() as server:
         for name, value in {"PROVIDER": "postmark", "PROVIDER_BASE_URL": server.url, "PROVIDER_API_KEY": KEY,
-                            "REQUEST_TIMEOUT": "0.3"}.items():
+                            "REQUEST_TIMEOUT": "1.5"}.items():
             monkeypatch.setenv(f"NEWSLETTER_{name}", value)
         run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
         run("subscribers", "add", *[f"r{i}@example.com" for i in range(3)])
         run("issue", "build", "--week", "2026-W47")
-        server.state.faults.append(Fault(delay=1.0))
+        server.state.faults.append(Fault(delay=4.0))
         assert "3 failed" in run("issue", "send", "1")
         table = run("issue", "reconcile", "1")
         assert "Issue 1, reconciled with postmark" in table

@@ -41,7 +41,7 @@ def server() -> Iterator[WireServer]:
 
 
 def make(name: str, server: WireServer) -> HttpProvider:
-    return PROVIDERS[name](api_key=KEY, base_url=server.url, timeout=0.3, search_delay=DELAY, sleep=lambda _: None)
+    return PROVIDERS[name](api_key=KEY, base_url=server.url, timeout=1.5, search_delay=DELAY, sleep=lambda _: None)
 
 
 def rows(engine: Engine) -> list[DeliveryRow]:
@@ -92,7 +92,7 @@ def event(name: str, delivery: int, address: str) -> dict[str, Any]:
 def test_webhook_events_settle_a_timed_out_batch(name: str, engine: Engine, server: WireServer) -> None:
     clock = ManualClock(datetime.now(UTC))
     provider = make(name, server)
-    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0))
+    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=4.0))
     events = [e for d, address in failed.items() for e in PARSERS[name]({}, event(name, d, address))]
     assert webhooks.apply(engine, events, soft_limit=3) == len(failed)
     assert Counter(row.status for row in rows(engine)) == Counter({"submitted": READERS})
@@ -105,7 +105,7 @@ def test_webhook_events_settle_a_timed_out_batch(name: str, engine: Engine, serv
 def test_the_search_finds_a_timed_out_batch(name: str, engine: Engine, server: WireServer) -> None:
     clock = ManualClock(datetime.now(UTC))
     provider = make(name, server)
-    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0))
+    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=4.0))
     server.state.indexing_delay = 3600  # not indexed yet: a miss within the search delay decides nothing
     clock.advance(DELAY / 2)
     assert settle(engine, directory, provider, clock) == reconcile.Reconciled(1, waiting=len(failed))
@@ -121,7 +121,7 @@ def test_the_search_finds_a_timed_out_batch(name: str, engine: Engine, server: W
 def test_a_confident_miss_queues_the_batch_again_once(name: str, engine: Engine, server: WireServer) -> None:
     clock = ManualClock(datetime.now(UTC))
     provider = make(name, server)
-    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0, lose=True))
+    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=4.0, lose=True))
     assert settle(engine, directory, provider, clock) == reconcile.Reconciled(1, waiting=len(failed))
     clock.advance(DELAY * 2)
     assert settle(engine, directory, provider, clock) == reconcile.Reconciled(1, requeued=len(failed))
@@ -135,7 +135,7 @@ def test_a_confident_miss_queues_the_batch_again_once(name: str, engine: Engine,
 def test_what_stays_unknown_past_the_window_is_left_to_the_operator(engine: Engine, server: WireServer) -> None:
     clock = ManualClock(datetime.now(UTC))
     provider = make("postmark", server)
-    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0, lose=True))
+    directory, failed = timed_out(engine, server, provider, clock, Fault(delay=4.0, lose=True))
     before = {row.id: row.reason for row in rows(engine) if row.status == "failed"}
     clock.advance(timedelta(hours=7))
     assert settle(engine, directory, provider, clock) == reconcile.Reconciled(1, expired=len(failed))
@@ -180,7 +180,7 @@ def test_any_event_naming_the_delivery_settles_it_then_applies(engine: Engine, s
     the same events for a delivery already submitted change nothing of it."""
     clock = ManualClock(datetime.now(UTC))
     provider = make("postmark", server)
-    _, failed = timed_out(engine, server, provider, clock, Fault(delay=1.0))
+    _, failed = timed_out(engine, server, provider, clock, Fault(delay=4.0))
     (bounced, bounced_to), (opened, opened_to), *_ = failed.items()
     done = next(row for row in rows(engine) if row.status == "submitted")
     events = PARSERS["postmark"]({}, {"RecordType": "Bounce", "ID": 7, "Type": "HardBounce", "Email": bounced_to,

@@ -193,9 +193,9 @@ def test_housekeeping_settles_a_timed_out_batch_from_the_provider_search(
 
     with WireServer() as server:
         settings = env_settings(monkeypatch, tmp_path, database_url, provider="postmark", provider_base_url=server.url,
-                                provider_api_key=KEY, request_timeout=0.3, reconcile_delay_seconds=0)
+                                provider_api_key=KEY, request_timeout=1.5, reconcile_delay_seconds=0)
         seed_this_week(engine, readers=4)
-        server.state.faults.append(Fault(delay=1.0, lose=lost))
+        server.state.faults.append(Fault(delay=4.0, lose=lost))
         scheduler_jobs.publish(settings)  # auto mode: sent, its one batch timed out
         with Session(engine) as session:
             assert {row.status for row in session.exec(select(DeliveryRow))} == {"failed"}

@@ -17,6 +17,7 @@ from newsletter import issues, maintenance, metrics, migrate, outage, publishing
 from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
+from newsletter.cli_reconcile import register as register_reconcile
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import group, handled, load_settings, out
 from newsletter.config import Settings, new_secret
@@ -33,7 +34,10 @@ app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
 register_doctor(app)
+register_reconcile(issue_app)
 log = logging.getLogger("newsletter.cli")
+
+
 def _parse_date(text: str | None) -> date:
     if text is None:
         return date.today()

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=5, ge=0, le=20)
     lease_seconds: int = Field(default=600, ge=1, le=86400)
+    # How long an unknown outcome is reconciled from the provider's record before it is left to the operator.
+    reconcile_hours: float = Field(default=6, gt=0, le=24 * 30)
+    # Override of the provider's search delay (Postmark 10 min, Mailgun 30 min): a miss is trusted after it.
+    reconcile_delay_seconds: float | None = Field(default=None, ge=0, le=86400)
     send_with_workers: bool = False
     # now: every reader when the issue starts sending; local: each at the next local send time in their own zone.
     delivery_mode: Literal["now", "local"] = "now"

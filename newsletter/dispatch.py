@@ -4,7 +4,8 @@ Each batch: claim under a lease (``deliveries``) → personalise (string fill) �
 lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
 ``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
 anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
-idempotent provider byte-identical, under the same key), and the next run finishes the job.
+idempotent provider byte-identical, under the same key; a provider that can be asked is first asked what it
+accepted of it, see ``reconcile``), and the next run finishes the job.
 
 Outcomes per batch: submitted / rejected per message (a permanent refusal also suppresses the subscriber);
 ``failed`` for the whole batch when the service refused the request or a timeout left its fate unknown;
@@ -21,11 +22,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from newsletter import deliveries, issues, metrics, outage
+from newsletter import deliveries, issues, metrics, outage, reconcile
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.errors import IssueStateError, ProviderAmbiguous, ProviderAuthError, ProviderError, ProviderRequestError
@@ -166,6 +167,7 @@ class _Run:
     batch_size: int
     lease: timedelta
     clock: Clock = SYSTEM
+    since: datetime | None = None  # the issue's build: the start of any search of the provider's record
 
     @property
     def url(self) -> str:
@@ -192,7 +194,7 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Send
         assert issue.id is not None
         options = sending.options
         run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope,
-                   min(options.batch_size, provider.max_batch), options.lease, clock)
+                   min(options.batch_size, provider.max_batch), options.lease, clock, issue.created_at)
     report = SendReport(number)
     pacer = Pacer(options.rate_limit) if options.rate_limit else None
     _drive(run, report, progress, options.concurrency, pacer, stop or threading.Event())
@@ -238,6 +240,20 @@ Outcome = tuple[list[SendResult], int, int, str | None]
 
 
 def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
+    """Send one claimed batch; one taken back after a crash is first reconciled, where the provider can be
+    asked, so that only what the service does not have yet goes out (an idempotent provider gets it whole)."""
+    settled: list[SendResult] = []
+    if claim.reclaimed and not run.provider.idempotent and run.since is not None:
+        settled, rest = reconcile.reclaimed(run.engine, claim, provider=run.provider, recipients=run.recipients,
+                                            since=run.since, lease=run.lease, clock=run.clock)
+        if rest is None:
+            return settled, 0, 0, None
+        claim = rest
+    results, dropped, failed, reason = _send_claim(run, claim, pacer)
+    return settled + results, dropped, failed, reason
+
+
+def _send_claim(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
     """Send one claimed batch when ``pacer`` allows and record it: (results, dropped, failed, failure reason),
     counting only what this sender recorded (a batch taken back after its lease ran out is counted by whoever
     took it). The lease is renewed from the claim until the answer, waiting for the rate limit included."""
@@ -268,7 +284,10 @@ def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) 
         return settled, len(dropped), len(failed) + len(exc.unknown), reason
     except ProviderError as exc:
         _keep_settled(run, claim, exc)
-        deliveries.release(run.engine, claim)  # only the rows still queued: what was settled stays recorded
+        # Only the rows still queued go back: what was settled stays recorded. The service answered (5xx, 429,
+        # no connection), so without an idempotency key the rest surely did not go: fresh rows, nothing to
+        # reconcile. With one, the batch keeps its key and is retried byte-identical.
+        deliveries.release(run.engine, claim, unsent=not run.provider.idempotent)
         raise
     # The provider has the batch now: its results ride out a database outage (fencing keeps a late write out).
     written = outage.persist(lambda: deliveries.record(run.engine, claim, results, clock=run.clock), url=run.url,

@@ -1,4 +1,5 @@
-"""Housekeeping the scheduler runs every few minutes: expired leases, failed deliveries worth another try.
+"""Housekeeping the scheduler runs every few minutes: expired leases, unknown outcomes reconciled from the
+provider's record, failed deliveries worth another try.
 
 (Purging stale sign-ups is the recipient source's job: ``RecipientSource.purge_pending``.)
 """
@@ -10,10 +11,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from newsletter import deliveries, issues
+from newsletter import deliveries, issues, reconcile
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.models import IssueRow
+from newsletter.providers.base import Provider
+from newsletter.recipients import RecipientSource
 from newsletter.statuses import IssueStatus
 
 
@@ -21,6 +24,13 @@ def release_expired_leases(engine: Engine, *, clock: Clock = SYSTEM) -> int:
     """Clear leases that ran out on queued deliveries (their sender died); returns how many
     (see :func:`newsletter.deliveries.release_expired`)."""
     return deliveries.release_expired(engine, clock=clock)
+
+
+def reconcile_unknown(engine: Engine, *, provider: Provider, recipients: RecipientSource, hours: float,
+                      clock: Clock = SYSTEM) -> list[reconcile.Reconciled]:
+    """Settle unknown outcomes of the last ``hours`` from the provider's record (see
+    :func:`newsletter.reconcile.reconcile_all`); returns what each issue's reconciliation settled."""
+    return reconcile.reconcile_all(engine, provider=provider, recipients=recipients, hours=hours, clock=clock)
 
 
 def retry_failed(engine: Engine, *, attempts: int) -> int:

@@ -142,6 +142,8 @@ class DeliveryRow(SQLModel, table=True):
     submitted_at: datetime | None = None
     # When the delivery may be claimed (its wave); set when the issue starts sending, None before that.
     due_at: datetime | None = None
+    # When a failure was written: a failure with an unknown outcome is reconciled for NEWSLETTER_RECONCILE_HOURS.
+    failed_at: datetime | None = None
 
 
 class EditorRow(SQLModel, table=True):

@@ -126,14 +126,30 @@ def send_due(wired: Wiring) -> None:
 
 @_rides_out
 def housekeeping(wired: Wiring) -> None:
-    """Release expired leases, queue failed deliveries worth another try, purge stale sign-ups."""
+    """Release expired leases, reconcile unknown outcomes, queue failed deliveries worth another try, purge
+    stale sign-ups."""
     settings, now = wired.settings, wired.clock.now()
     released = maintenance.release_expired_leases(wired.engine, clock=wired.clock)
+    _reconcile(wired)
     retried = maintenance.retry_failed(wired.engine, attempts=settings.retry_attempts)
     purged = wired.recipients.purge_pending(now - timedelta(days=settings.pending_days))
     if released or retried or purged:
         log.info("housekeeping: %s expired lease(s) released, %s failed deliveries queued again, %s stale sign-up(s) "
                  "purged", released, retried, purged)
+
+
+def _reconcile(wired: Wiring) -> None:
+    """Settle unknown outcomes from the provider's record. Not opened as a context: a provider connects only if
+    it is asked something (an SMTP relay never is)."""
+    provider = wired.provider()
+    try:
+        for done in maintenance.reconcile_unknown(wired.engine, provider=provider, recipients=wired.recipients,
+                                                  hours=wired.settings.reconcile_hours, clock=wired.clock):
+            if done.accepted or done.requeued:
+                log.info("housekeeping: issue %s reconciled: %s found at the provider (submitted), %s never sent "
+                         "(queued again), %s still unknown", done.issue, done.accepted, done.requeued, done.waiting)
+    finally:
+        provider.close()
 
 
 def _send_reported(wired: Wiring, number: int) -> None:

@@ -66,6 +66,8 @@ def provider_for(settings: Settings, *, stream: TextIO | None = None,
         "max_retries": settings.max_retries,
         "base_url": str(settings.provider_base_url) if settings.provider_base_url else None,
     }
+    if settings.reconcile_delay_seconds is not None and name in ("postmark", "mailgun"):
+        common["search_delay"] = timedelta(seconds=settings.reconcile_delay_seconds)
     if name == "postmark":
         return PostmarkProvider(message_stream=settings.postmark_message_stream, **common)
     if name == "sendgrid":

@@ -18,7 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from newsletter.errors import WebhookPayloadError
 
-Kind = Literal["hard_bounce", "soft_bounce", "complaint", "unsubscribe", "delivered", "ignored"]
+# "accepted": the service took the message (sent, processed, opened, …) and that is all the event says; like
+# every other kind naming our delivery id, it settles a delivery whose outcome was unknown.
+Kind = Literal["hard_bounce", "soft_bounce", "complaint", "unsubscribe", "delivered", "accepted", "ignored"]
 M = TypeVar("M", bound=BaseModel)
 MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer column are not ours; looking them up would overflow it
 
@@ -241,6 +243,8 @@ def parse_postmark(headers: Mapping[str, str], payload: Any) -> list[Event]:
             str(record.SuppressionReason), "unsubscribe")  # type: ignore[assignment]
     elif record.RecordType == "Delivery":
         kind = "delivered"
+    elif record.RecordType in ("Open", "Click"):  # Postmark sends no "sent" event; these prove it took the message
+        kind = "accepted"
     ref = record.ID if record.ID is not None else record.MessageID
     given = None if ref is None else f"{record.RecordType}:{ref}:{record.ChangedAt or ''}"
     delivery = _int(record.Metadata.delivery_id if record.Metadata else None)
@@ -253,7 +257,9 @@ def parse_sendgrid(headers: Mapping[str, str], payload: Any) -> list[Event]:
     if not isinstance(payload, list):
         raise WebhookPayloadError("the body must be a JSON array of events")
     kinds: dict[str, Kind] = {"spamreport": "complaint", "unsubscribe": "unsubscribe",
-                              "group_unsubscribe": "unsubscribe", "delivered": "delivered"}
+                              "group_unsubscribe": "unsubscribe", "delivered": "delivered",
+                              "processed": "accepted", "deferred": "accepted", "open": "accepted",
+                              "click": "accepted"}
     items = [_checked(SendGridEvent, item, within=f"event {n}") for n, item in enumerate(payload)]
     events = []
     for raw, item in zip(payload, items, strict=True):
@@ -268,7 +274,8 @@ def parse_sendgrid(headers: Mapping[str, str], payload: Any) -> list[Event]:
 def parse_mailgun(headers: Mapping[str, str], payload: Any) -> list[Event]:
     """``event-data`` with the event, its severity and our user variables."""
     data = _checked(MailgunBody, payload).event_data
-    kinds: dict[str, Kind] = {"complained": "complaint", "unsubscribed": "unsubscribe", "delivered": "delivered"}
+    kinds: dict[str, Kind] = {"complained": "complaint", "unsubscribed": "unsubscribe", "delivered": "delivered",
+                              "accepted": "accepted", "opened": "accepted", "clicked": "accepted"}
     kind: Kind = kinds.get(data.event, "ignored")
     if data.event == "failed":
         kind = "hard_bounce" if data.severity == "permanent" else "soft_bounce"
@@ -281,7 +288,9 @@ def parse_resend(headers: Mapping[str, str], payload: Any) -> list[Event]:
     """Svix envelope ``{type, data}``; our delivery id is a tag; ``svix-id`` stays the same across retries."""
     body = _checked(ResendBody, payload)
     data = body.data or ResendData()
-    kind: Kind = {"email.complained": "complaint", "email.delivered": "delivered"}.get(body.type, "ignored")  # type: ignore[assignment]
+    kind: Kind = {"email.complained": "complaint", "email.delivered": "delivered", "email.sent": "accepted",  # type: ignore[assignment]
+                  "email.delivery_delayed": "accepted", "email.opened": "accepted",
+                  "email.clicked": "accepted"}.get(body.type, "ignored")
     if body.type == "email.bounced":
         kind = "hard_bounce" if data.bounce and data.bounce.type == "Permanent" else "soft_bounce"
     elif body.type == "email.suppressed":
@@ -317,8 +326,9 @@ def parse_ses(headers: Mapping[str, str], payload: Any) -> list[Event]:
     tagged = (event.mail.tags or {}).get("delivery_id") or []
     delivery = _int(tagged[0] if tagged else None)
     source = feedback or event.mail.messageId
-    if not addresses:
-        return [Event("ses", _event_id("ses", f"{name}:{source}", None), "ignored", None, delivery)]
+    if not addresses:  # a Send event names no recipient, but our tag says which delivery SES took
+        return [Event("ses", _event_id("ses", f"{name}:{source}", None), "accepted" if name == "Send" else "ignored",
+                      None, delivery)]
     return [Event("ses", _event_id("ses", f"{name}:{source}:{address.lower()}", None), kind, address, delivery)
             for address in addresses]
 

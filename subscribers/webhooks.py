@@ -158,7 +158,10 @@ def apply(engine: Engine, events: list[Event], *, soft_limit: int, token: Token 
     with session_scope(engine) as session:
         if token is not None:
             _remember(session, token, moment)
-        fresh = [event for event in events if event.kind != "ignored" and _first_time(session, event, moment)]
+        # An "accepted" event changes nothing twice (its settle is guarded), so it is not remembered: a send's
+        # processed/sent events would otherwise add a row per message to the table of seen ids.
+        fresh = [event for event in events if event.kind != "ignored"
+                 and (event.kind == "accepted" or _first_time(session, event, moment))]
         applied = sum(_apply_one(session, event, soft_limit, moment) for event in fresh)
     metrics.webhook_events((event.provider, event.kind) for event in fresh)  # once committed: a repeat is not new
     for event in fresh:
@@ -196,8 +199,14 @@ def _remember(session: Session, token: Token, moment: datetime) -> None:
 
 
 def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime) -> int:
-    """Apply one event to the subscriber it names (by our delivery id, else by address); 1 if one was found."""
+    """Apply one event to the subscriber it names (by our delivery id, else by address); 1 if one was found.
+
+    Any event naming our delivery id proves the service took that message: a delivery whose outcome was unknown
+    becomes ``submitted`` first, then follows the event (a bounce marks it bounced)."""
     subscriber = deliveries.subscriber_of(session, event.delivery_id) if event.delivery_id else None
+    settled = subscriber is not None and deliveries.settle_reported(session, event.delivery_id or 0, moment=moment)
+    if event.kind == "accepted":
+        return int(settled)
     row = session.get(Subscriber, subscriber) if subscriber is not None else None
     if row is None and event.address:
         row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests import ses_wire
+from tests import wire_search as search
 from tests.wire_accounts import KEY, Accounts, answer
 
 DOMAIN = "news.example.com"
@@ -35,6 +36,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
     delay: float = 0.0  # process the request normally, then answer this late
+    lose: bool = False  # with a delay: drop the request unprocessed (it never reached the service), then answer
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Received:
     text: str
     headers: dict[str, str]
     delivery_id: str
+    at: float = field(default_factory=time.time)  # when the service accepted it
 
 
 @dataclass
@@ -62,6 +65,8 @@ class State:
     bytes: int = 0
     idempotency: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     accounts: Accounts = field(default_factory=Accounts)  # what the read-only account endpoints report
+    indexing_delay: float = 0.0  # seconds before an accepted message shows in the search and events APIs
+    searches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -113,6 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             fault = state.faults.popleft() if state.faults else None
+        if fault and fault.lose:
+            time.sleep(fault.delay)
+            return self._answer(504, json.dumps({"message": "lost"}))
         if fault and fault.status:
             return self._answer(fault.status, fault.body or json.dumps({"message": "injected"}), dict(fault.headers))
         route = self._route()
@@ -164,11 +172,22 @@ class _Handler(BaseHTTPRequestHandler):
             account = ses_wire.read(self, self.path)
         if account is not None:
             return self._answer(*account)
+        found = search.answer(self.path, self.headers, self._searchable())
+        if found is not None:
+            with state.lock:
+                state.searches += 1
+            return self._answer(*found)
         if self.path != "/stats":
             return self._answer(404, "{}")
         with state.lock:
             stats = {"recipients": state.recipients, "bytes": state.bytes}
         self._answer(200, json.dumps(stats))
+
+    def _searchable(self) -> list[Received]:
+        """What the search APIs show now: messages accepted at least the indexing delay ago."""
+        state = self.server.state
+        with state.lock:
+            return [item for item in state.received if item.at <= time.time() - state.indexing_delay]
 
     # --- Postmark ---------------------------------------------------------------------------------
     def _postmark(self, body: bytes) -> tuple[int, str, dict[str, str]]:

@@ -35,8 +35,16 @@ from newsletter.deliveries.queue import (
     withdraw_issue,
     withdraw_reader,
 )
+from newsletter.deliveries.settle import (
+    issues_with_unknown,
+    settle_accepted,
+    settle_reported,
+    settle_unsent,
+    unknown_outcomes,
+)
 
 __all__ = ["TABLE", "UNKNOWN_OUTCOME", "Claim", "Keeper", "claim", "failed_where", "issues_with_failed",
-           "mark_reported", "queue", "queued_left", "record", "release", "release_expired", "remove_unrendered",
-           "renew", "requeue_failed", "reschedule_reader", "schedule",
-           "settled_subscribers", "subscriber_of", "withdraw_issue", "withdraw_reader"]
+           "issues_with_unknown", "mark_reported", "queue", "queued_left", "record", "release", "release_expired",
+           "remove_unrendered", "renew", "requeue_failed", "reschedule_reader", "schedule", "settle_accepted",
+           "settle_reported", "settle_unsent", "settled_subscribers", "subscriber_of", "unknown_outcomes",
+           "withdraw_issue", "withdraw_reader"]

@@ -43,12 +43,14 @@ log = logging.getLogger("newsletter.deliveries")
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A leased batch: its key, (delivery id, subscriber id, cohort key) rows in id order, the key of this lease,
-    and whether the batch was claimed before (so it may have reached the service already)."""
+    whether the batch was claimed before (so it may have reached the service already) and, if so, when the
+    previous lease ran out (None once housekeeping cleared it): its request went out before then, if at all."""
 
     key: str
     rows: tuple[tuple[int, int, str], ...]
     lease_key: str = ""
     reclaimed: bool = False
+    expired: datetime | None = None
 
     @property
     def ids(self) -> list[int]:
@@ -77,7 +79,7 @@ def _pick(engine: Engine, query: Any) -> Any:
 
 
 def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, key: str,
-           reclaimed: bool) -> Claim | None:
+           reclaimed: bool, expired: datetime | None = None) -> Claim | None:
     """Lease the rows of ``where`` under batch ``key`` and a fresh lease key, in one ``UPDATE … RETURNING`` (so no
     other claimant can slip in between a read and the write); None when no row was free."""
     token = uuid.uuid4().hex
@@ -85,7 +87,7 @@ def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, 
         update(TABLE).where(where).values(lease_until=now + lease, attempts=TABLE.c.attempts + 1, batch_key=key,
                                           lease_key=token)
         .returning(TABLE.c.id, TABLE.c.subscriber_id, TABLE.c.cohort_key)).all()
-    return Claim(key, tuple(sorted((r[0], r[1], r[2]) for r in rows)), token, reclaimed) if rows else None
+    return Claim(key, tuple(sorted((r[0], r[1], r[2]) for r in rows)), token, reclaimed, expired) if rows else None
 
 
 def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datetime, lease: timedelta) -> Claim | None:
@@ -94,18 +96,20 @@ def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datet
     # claimants each hold a row the other needs (a deadlock the crash test found).
     # In the claim index's order (due time, then id), so the index serves the search and its order: ordered by id
     # alone, the planner walks the issue's every delivery, sent ones included.
-    query = select(TABLE.c.batch_key).where(TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_not(None),
-                                            _free(now)).order_by(TABLE.c.due_at, TABLE.c.id).limit(1)
-    key = connection.execute(query).scalar()
-    if key is None:
+    query = select(TABLE.c.batch_key, TABLE.c.lease_until).where(
+        TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_not(None), _free(now)).order_by(
+        TABLE.c.due_at, TABLE.c.id).limit(1)
+    found = connection.execute(query).first()
+    if found is None:
         return None
+    key, expired = found
     # Lock the whole batch in id order (never skipping, so a batch is never split): a second claimant of the
     # same key waits instead of deadlocking, then finds the lease taken and gets nothing.
     rows = select(TABLE.c.id).where(TABLE.c.issue_id == issue_id, TABLE.c.batch_key == key, _free(now)).order_by(
         TABLE.c.id)
     if engine.dialect.name == "postgresql":
         rows = rows.with_for_update()
-    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key, True)
+    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key, True, expired)
 
 
 def _fresh(connection: Connection, engine: Engine, issue_id: int, size: int, now: datetime,
@@ -137,17 +141,17 @@ def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, 
     """
     moment = clock.now()
     params = [{"b_id": r.delivery_id, "b_status": r.status, "b_pid": r.provider_id, "b_reason": r.reason,
-               "b_at": moment if r.submitted else None} for r in results]
+               "b_at": moment if r.submitted else None, "b_failed": None} for r in results]
     params += [{"b_id": d, "b_status": DeliveryStatus.WITHDRAWN, "b_pid": None, "b_reason": WITHDRAWN_AT_SEND,
-                "b_at": None} for d in withdrawn]
-    params += [{"b_id": d, "b_status": DeliveryStatus.FAILED, "b_pid": None, "b_reason": reason, "b_at": None}
-               for d in failed]
+                "b_at": None, "b_failed": None} for d in withdrawn]
+    params += [{"b_id": d, "b_status": DeliveryStatus.FAILED, "b_pid": None, "b_reason": reason, "b_at": None,
+                "b_failed": moment} for d in failed]
     if not params:
         return set()
     statement = (update(TABLE).where(TABLE.c.id == bindparam("b_id"), TABLE.c.status == DeliveryStatus.QUEUED,
                                      TABLE.c.lease_key == claim.lease_key)
                  .values(status=bindparam("b_status"), provider_id=bindparam("b_pid"), reason=bindparam("b_reason"),
-                         submitted_at=bindparam("b_at"), lease_until=None))
+                         submitted_at=bindparam("b_at"), failed_at=bindparam("b_failed"), lease_until=None))
     with session_scope(engine) as session:
         connection = session.connection()
         # The no-op UPDATE takes the rows' locks (the write lock on SQLite) and says which are still ours, so

@@ -187,7 +187,7 @@ def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
     with session_scope(engine) as session:
         result = session.connection().execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
                                     .values(status=QUEUED, batch_key=None, lease_key=None, lease_until=None,
-                                            reason=None))
+                                            reason=None, failed_at=None))
     return int(result.rowcount)
 
 

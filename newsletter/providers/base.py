@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -25,6 +26,8 @@ class Provider:
     # The service deduplicates a request sent again under the same key (Resend): a batch that may have reached
     # it is then retried whole and byte-identical under that key, rather than left failed.
     idempotent: ClassVar[bool] = False
+    # How long after accepting a message the service's search is sure to show it: a miss is only trusted later.
+    search_delay: timedelta = timedelta(0)
 
     def open(self) -> None:
         """Acquire connections; idempotent."""
@@ -47,3 +50,8 @@ class Provider:
     def send_batch(self, messages: Sequence[Message], *, key: str) -> list[SendResult]:
         """Submit one claimed batch; ``key`` names it and is the same every time that batch is retried."""
         return self.send_messages(messages)
+
+    def accepted(self, sent: Mapping[int, str], *, since: datetime, until: datetime) -> set[int] | None:
+        """Of ``sent`` (delivery id → address), the deliveries the service's own record shows it accepted between
+        ``since`` and ``until``; None when this service cannot be asked. Raises ProviderError when asking failed."""
+        return None

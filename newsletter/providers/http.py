@@ -67,11 +67,18 @@ class HttpProvider(Provider):
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         """POST with the failure policy; returns the first answer that is neither 429, 5xx, 401 nor 403."""
+        return self._call("POST", path, kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET with the failure policy; a read changes nothing, so one without an answer is simply retried."""
+        return self._call("GET", path, kwargs)
+
+    def _call(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         self.open()
         assert self._client is not None
         attempt = 0
         while True:
-            failure, delay = self._attempt(path, kwargs)
+            failure, delay = self._attempt(method, path, kwargs)
             if isinstance(failure, httpx.Response):
                 return failure
             attempt += 1
@@ -79,15 +86,16 @@ class HttpProvider(Provider):
                 raise ProviderUnavailable(f"{self.name}: gave up after {attempt} attempts: {failure}")
             self.sleep(delay if delay is not None else self.backoff(attempt))
 
-    def _attempt(self, path: str, kwargs: dict[str, Any]) -> tuple[httpx.Response | str, float | None]:
+    def _attempt(self, method: str, path: str,
+                 kwargs: dict[str, Any]) -> tuple[httpx.Response | str, float | None]:
         """One request: the final response, or why to retry and how long the service asked us to wait."""
         assert self._client is not None
         try:
-            response = self._client.post(path, **kwargs)
+            response = self._client.request(method, path, **kwargs)
         except _NOT_SENT as exc:
             return f"cannot reach {self.base_url}: {exc!r}", None
         except _MAYBE_SENT as exc:
-            if self.idempotent:
+            if self.idempotent or method == "GET":
                 return f"no answer from {self.base_url} ({exc!r}); retrying with the same idempotency key", None
             raise ProviderAmbiguous(f"{self.name}: the request went out but no answer came ({exc!r}); "
                                     "the service may have accepted the batch") from exc

@@ -1,13 +1,16 @@
 """Postmark: ``POST /email/batch``, up to 500 full messages a request, one answer per message.
 
 The answer is HTTP 200 even when some messages failed: every element's ``ErrorCode`` is read. Postmark has no
-idempotency key, so an ambiguous timeout is not retried (see ``http``).
+idempotency key, so an ambiguous timeout is not retried (see ``http``); instead its outbound message search
+(``GET /messages/outbound``, filtered by recipient, date and our ``delivery_id`` metadata) says what it accepted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from newsletter.errors import ProviderRequestError
 from newsletter.providers.bodies import JsonBodies, json_array, json_object
@@ -17,6 +20,10 @@ from newsletter.values import Message, SendResult
 
 # ErrorCodes that mean this address will never take mail: 300 invalid email request, 406 inactive recipient.
 PERMANENT = frozenset({300, 406})
+# The message search reads and writes dates in US Eastern time, without an offset (its API reference says so).
+EASTERN = ZoneInfo("America/New_York")
+# Postmark documents no indexing delay for its search; messages show within seconds. Ten minutes is our margin.
+SEARCH_DELAY = timedelta(minutes=10)
 
 
 class PostmarkProvider(HttpProvider):
@@ -27,8 +34,10 @@ class PostmarkProvider(HttpProvider):
     fills_itself = True
     default_base_url = "https://api.postmarkapp.com"
 
-    def __init__(self, *, message_stream: str = "broadcast", tag: str = "weekly-digest", **kwargs: Any) -> None:
+    def __init__(self, *, message_stream: str = "broadcast", tag: str = "weekly-digest",
+                 search_delay: timedelta = SEARCH_DELAY, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.search_delay = search_delay
         self.message_stream = message_stream
         self.tag = tag
         self.bodies = JsonBodies()
@@ -48,6 +57,23 @@ class PostmarkProvider(HttpProvider):
             raise ProviderRequestError(f"postmark refused the batch (HTTP {response.status_code}): "
                                        f"{_error(answer)}")
         return [_result(m, item) for m, item in zip(messages, answer, strict=True)]
+
+    def accepted(self, sent: Mapping[int, str], *, since: datetime, until: datetime) -> set[int]:
+        """One search per delivery (Postmark filters by one metadata field at a time): recipient, our delivery id
+        and the window, widened by a minute each side for clock skew (the delivery id alone decides a match)."""
+        window = {"fromdate": _eastern(since - timedelta(minutes=1)), "todate": _eastern(until + timedelta(minutes=1))}
+        return {delivery for delivery, address in sent.items() if self._found(delivery, address, window)}
+
+    def _found(self, delivery: int, address: str, window: dict[str, str]) -> bool:
+        params = {"count": 50, "offset": 0, "recipient": ascii_domain(address), "messagestream": self.message_stream,
+                  "metadata_delivery_id": str(delivery), **window}
+        response = self.get("/messages/outbound", params=params)
+        answer = _json(response)
+        if response.status_code != 200 or not isinstance(answer, dict) or not isinstance(answer.get("Messages"), list):
+            raise ProviderRequestError(f"postmark's message search failed (HTTP {response.status_code}): "
+                                       f"{_error(answer)}")
+        return any(isinstance(m, dict) and (m.get("Metadata") or {}).get("delivery_id") == str(delivery)
+                   for m in answer["Messages"])
 
     def _body(self, message: Message) -> bytes:
         fields = {
@@ -79,3 +105,8 @@ def _error(answer: Any) -> str:
     if isinstance(answer, dict):
         return f"ErrorCode {answer.get('ErrorCode')}: {answer.get('Message')}"
     return str(answer)[:300]
+
+
+def _eastern(moment: datetime) -> str:
+    """``moment`` as the search's ``fromdate``/``todate`` want it: Eastern local time, to the second."""
+    return moment.astimezone(EASTERN).strftime("%Y-%m-%dT%H:%M:%S")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -280,3 +281,22 @@ def test_help_shows_each_option_with_its_type_and_default_and_flags_bare(command
         assert text in result.output, (text, result.output)
     for text in hidden:
         assert text not in result.output, (text, result.output)
+
+
+def test_issue_reconcile_prints_what_it_settled(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.wire_server import KEY, Fault, WireServer
+
+    with WireServer() as server:
+        for name, value in {"PROVIDER": "postmark", "PROVIDER_BASE_URL": server.url, "PROVIDER_API_KEY": KEY,
+                            "REQUEST_TIMEOUT": "1.5"}.items():
+            monkeypatch.setenv(f"NEWSLETTER_{name}", value)
+        run("import", str(FIXTURE_PAGES / "draftsmith-vs-lede.txt"), "--published", "2026-11-18")
+        run("subscribers", "add", *[f"r{i}@example.com" for i in range(3)])
+        run("issue", "build", "--week", "2026-W47")
+        server.state.faults.append(Fault(delay=4.0))
+        assert "3 failed" in run("issue", "send", "1")
+        table = run("issue", "reconcile", "1")
+        assert "Issue 1, reconciled with postmark" in table
+        assert re.search(r"submitted\s*│\s*3\s*│\s*found at the provider", table), table
+        assert re.search(r"queued again\s*│\s*0", table), table
+        assert len(server.state.received) == 3

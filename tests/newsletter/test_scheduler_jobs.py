@@ -185,3 +185,29 @@ def test_publish_refuses_an_issue_gmail_would_clip_in_one_line(
     with pytest.raises(IssueTooLarge, match="drop comparisons on the desk"):
         desk.approve(engine, 1, editor="ed")
     assert _status(engine) == "draft"
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_housekeeping_settles_a_timed_out_batch_from_the_provider_search(
+        lost: bool, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> None:
+    """Accepted but unanswered: found by the search, submitted. Lost: a confident miss, queued again once."""
+    from tests.wire_server import KEY, Fault, WireServer
+
+    with WireServer() as server:
+        settings = env_settings(monkeypatch, tmp_path, database_url, provider="postmark", provider_base_url=server.url,
+                                provider_api_key=KEY, request_timeout=1.5, reconcile_delay_seconds=0)
+        seed_this_week(engine, readers=4)
+        server.state.faults.append(Fault(delay=4.0, lose=lost))
+        scheduler_jobs.publish(settings)  # auto mode: sent, its one batch timed out
+        with Session(engine) as session:
+            assert {row.status for row in session.exec(select(DeliveryRow))} == {"failed"}
+        scheduler_jobs.housekeeping(settings)
+        scheduler_jobs.housekeeping(settings)  # a second run settles nothing again
+        with Session(engine) as session:
+            statuses = {row.status for row in session.exec(select(DeliveryRow))}
+        assert statuses == ({"queued"} if lost else {"submitted"})
+        assert _status(engine) == ("sending" if lost else "sent")
+        scheduler_jobs.send_due(settings)
+        assert _status(engine) == "sent"
+        counts = server.by_recipient()
+    assert len(counts) == 4 and set(counts.values()) == {1}

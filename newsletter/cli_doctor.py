@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from newsletter import doctor, wiring
@@ -47,7 +47,9 @@ def doctor_command(
 
 def table(findings: list[Finding]) -> Table:
     """The findings as a rich table: check, result, what was found, the fix."""
-    grid = Table("Check", "Result", "Detail", "Fix", show_lines=False)
+    # Long words (URLs, setting names) fold onto the next line instead of ending in "…": the name to fix must show.
+    grid = Table("Check", "Result", Column("Detail", overflow="fold"), Column("Fix", overflow="fold"),
+                 show_lines=False)
     for finding in findings:
         label, style = STYLES[finding.status]
         grid.add_row(finding.name, Text(label, style=style), finding.detail, finding.fix)

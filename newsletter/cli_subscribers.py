@@ -127,7 +127,7 @@ def subscribers_import(
         if send_confirmation and pending:
             from newsletter.web.site import Site
 
-            site = Site(settings, engine, wired.provider())
+            site = Site.of(wired)
             for row in subscriber_store.by_ids(engine, pending):
                 assert row.id is not None
                 site.send_confirmation(row.id, row.email)

@@ -24,6 +24,7 @@ from newsletter.config import Settings, new_secret
 from newsletter.db import session_scope
 from newsletter.demo import DEMO_URL, run_demo
 from newsletter.dispatch import SendReport, send_issue
+from newsletter.statuses import IssueStatus
 from newsletter.values import Week
 from subscribers.figures import wave_lines
 
@@ -207,6 +208,7 @@ def _print_plan(plan: list[publishing.PlannedCohort], settings: Settings) -> Non
 def _send_with_progress(wired: wiring.Wiring, number: int, *, top_up: bool = True) -> SendReport:
     with session_scope(wired.engine) as session:
         issue = issues.get_issue(session, number)
+        issues.may_become(issue, IssueStatus.SENDING)  # said before a progress bar is drawn for nothing
         counts = issues.delivery_counts(session, issue.id)
     total = counts.get("queued", 0) or None
     columns = (TextColumn("[bold]issue {task.fields[number]}"), BarColumn(), MofNCompleteColumn(),

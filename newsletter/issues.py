@@ -142,6 +142,12 @@ def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource
     deliveries.schedule(session, issue.id, start=now or datetime.now(UTC), local=local, source=recipients)
 
 
+def may_become(issue: IssueRow, to: str) -> None:
+    """IssueStateError unless the lifecycle lets ``issue`` move to status ``to`` (or it already has it)."""
+    if issue.status != to and to not in TRANSITIONS[issue.status]:
+        raise IssueStateError(f"issue {issue.number} is {issue.status}; it cannot become {to}")
+
+
 def transition(issue: IssueRow, to: str, *, error: str | None = None) -> None:
     """Move ``issue`` to status ``to`` in one guarded UPDATE; IssueStateError when the lifecycle forbids it, or
     when another session changed the status since ``issue`` was read (the second of two racing moves loses)."""

@@ -167,6 +167,7 @@ def test_retry_failed_reopens_a_sent_issue_for_its_failures_only(env: Path, data
     assert "Queued 1 failed deliveries again." in retried and "Issue 1 is sent: 1 submitted" in retried
     again = runner.invoke(app, ["issue", "send", "1"])
     assert again.exit_code == 1 and "issue 1 is sent; it cannot become sending" in again.output
+    assert "submitted ·" not in again.output  # refused before a progress bar is drawn for nothing
     assert not list((env / "out").glob("*late@example.com.eml"))
 
 

@@ -14,16 +14,18 @@ CATEGORY_RULE = ("A comparison reaches you when either of its two tools is in a 
 
 @dataclass(frozen=True, slots=True)
 class Choices:
-    """What a reader chose: categories (none: all of them), free tools only, issues left to skip."""
+    """What a reader chose: categories (none: all of them), free tools only, issues left to skip, time zone (none:
+    the publication's)."""
 
     categories: tuple[str, ...]
     free_only: bool
     pause: int
+    time_zone: str | None = None
 
     @classmethod
     def of(cls, row: Subscriber) -> Choices:
         """The choices stored on ``row``."""
-        return cls(tuple(sorted(cohort_of(row).categories)), row.free_only, row.pause_remaining)
+        return cls(tuple(sorted(cohort_of(row).categories)), row.free_only, row.pause_remaining, row.time_zone)
 
 
 def status_line(row: Subscriber) -> str:
@@ -58,6 +60,9 @@ def what_changed(before: Choices, after: Choices) -> str:
     if before.pause != after.pause:
         n = after.pause
         said.append(f"the next {n} issue{'s' if n != 1 else ''} will be skipped" if n else "no pause: issues resume")
+    if before.time_zone != after.time_zone:
+        zone = after.time_zone or "the publication's"
+        said.append(f"your time zone is {zone}")
     if not said:
         return "Saved; nothing changed."
     return "Saved: " + "; ".join(said) + "."

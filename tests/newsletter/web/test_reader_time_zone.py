@@ -35,7 +35,7 @@ def test_the_sign_up_zone_is_kept_an_unknown_one_ignored_and_preferences_change_
         assert '<optgroup label="Asia">' in form and "The publication's (Europe/Berlin)" in form
         assert '<option value="America/Los_Angeles" selected>' in form
         saved = client.post(url, data={"csrf": csrf(client, url), "time_zone": "Asia/Kolkata", "pause": "0"})
-        assert saved.status_code == 200 and "Saved." in saved.text
+        assert saved.status_code == 200 and "Saved: your time zone is Asia/Kolkata." in saved.text
         assert row(engine, "kim@example.org").time_zone == "Asia/Kolkata"  # type: ignore[union-attr]
         refused = client.post(url, data={"csrf": csrf(client, url), "time_zone": "Mars/Base", "pause": "0"})
         assert refused.status_code == 400

@@ -16,5 +16,5 @@ def test_benchmark_runs_and_prints_its_figures() -> None:
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     for mode in ("baseline", "sendgrid", "postmark", "ses-bulk", "ses-raw"):
-        assert re.search(rf"{mode} +[\d,]+ recipients: +[\d,]+/s +[\d,]+ B/recipient +peak RSS", done.stdout), done.stdout
+        assert re.search(rf"{mode} +[\d,]+ recipients: +[\d,]+/s +[\d,]+ B/recipient +claim +[\d.,]+ µs/delivery +peak RSS", done.stdout), done.stdout
     assert "× baseline" in done.stdout and "peak RSS" in done.stdout

@@ -214,7 +214,7 @@ def _drive(run: _Run, report: SendReport, progress: Progress | None, concurrency
         while not (stop.is_set() or failing.is_set()) and _still_sending(run) and (
                 claim := deliveries.claim(run.engine, run.issue_id, run.batch_size, run.lease, clock=run.clock)):
             try:
-                results, dropped, failed, reason = _send_batch(run, claim, pacer)
+                results, dropped, failed, reason = _send_batch(run, claim, pacer, stop)
             except ProviderError:
                 failing.set()
                 raise
@@ -239,13 +239,14 @@ def _still_sending(run: _Run) -> bool:
 Outcome = tuple[list[SendResult], int, int, str | None]
 
 
-def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None) -> Outcome:
+def _send_batch(run: _Run, claim: deliveries.Claim, pacer: Pacer | None = None,
+                stop: threading.Event | None = None) -> Outcome:
     """Send one claimed batch; one taken back after a crash is first reconciled, where the provider can be
     asked, so that only what the service does not have yet goes out (an idempotent provider gets it whole)."""
     settled: list[SendResult] = []
     if claim.reclaimed and not run.provider.idempotent and run.since is not None:
         settled, rest = reconcile.reclaimed(run.engine, claim, provider=run.provider, recipients=run.recipients,
-                                            since=run.since, lease=run.lease, clock=run.clock)
+                                            since=run.since, lease=run.lease, clock=run.clock, stop=stop)
         if rest is None:
             return settled, 0, 0, None
         claim = rest

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,7 +98,7 @@ def reconcile_all(engine: Engine, *, provider: Provider, recipients: RecipientSo
 
 
 def reclaimed(engine: Engine, claim: deliveries.Claim, *, provider: Provider, recipients: RecipientSource,
-              since: datetime, lease: timedelta, clock: Clock = SYSTEM
+              since: datetime, lease: timedelta, clock: Clock = SYSTEM, stop: threading.Event | None = None
               ) -> tuple[list[SendResult], deliveries.Claim | None]:
     """Reconcile a batch taken back after its sender died, before anything is resent: (what the service had,
     recorded submitted; the claim narrowed to the rest, or None when nothing is left to send or the lease was
@@ -105,18 +106,24 @@ def reclaimed(engine: Engine, claim: deliveries.Claim, *, provider: Provider, re
 
     A miss is trusted only ``search_delay`` after the dead sender's lease ran out (its request went out before
     then, if at all; when housekeeping cleared that time, from now); until that moment this sender waits, its
-    lease renewed, and asks again. A provider that cannot be asked costs no wait.
+    lease renewed, and asks again. A provider that cannot be asked costs no wait. ``stop`` set during the wait
+    (SIGTERM) releases the batch unsent and returns (nothing, None) within a second.
     """
     people = recipients.by_ids([s for _, s, _ in claim.rows], active_only=False)
     sent = {d: people[s].address for d, s, _ in claim.rows if s in people}
     ready = (claim.expired or clock.now()) + provider.search_delay
+    stopped = False
     try:
         with deliveries.Keeper(engine, claim, lease, clock=clock) as keeper:  # many searches can take a while
             found = provider.accepted(sent, since=since, until=clock.now())
             if found is not None and len(found) < len(sent) and clock.now() < ready:
-                clock.sleep((ready - clock.now()).total_seconds())
-                found = provider.accepted(sent, since=since, until=clock.now())
+                stopped = not _wait_until(ready, clock, stop)
+                if not stopped:
+                    found = provider.accepted(sent, since=since, until=clock.now())
         if not keeper.held:
+            return [], None
+        if stopped:  # SIGTERM while waiting: the batch goes back whole, to be asked about again by its next sender
+            deliveries.release(engine, claim)
             return [], None
     except ProviderError as exc:
         deliveries.release(engine, claim)  # still the same batch, asked again by whoever claims it next
@@ -128,3 +135,12 @@ def reclaimed(engine: Engine, claim: deliveries.Claim, *, provider: Provider, re
     written = deliveries.record(engine, claim, results, clock=clock) if results else set()
     rest = tuple(row for row in claim.rows if row[0] not in found)
     return [r for r in results if r.delivery_id in written], dataclasses.replace(claim, rows=rest) if rest else None
+
+
+def _wait_until(moment: datetime, clock: Clock, stop: threading.Event | None) -> bool:
+    """Sleep on ``clock`` until ``moment``, a second at a time; False when ``stop`` was set first."""
+    while clock.now() < moment:
+        if stop is not None and stop.is_set():
+            return False
+        clock.sleep(min(1.0, (moment - clock.now()).total_seconds()))
+    return True

@@ -193,3 +193,29 @@ def test_any_event_naming_the_delivery_settles_it_then_applies(engine: Engine, s
     status = {row.id: row.status for row in rows(engine)}
     assert (status[bounced], status[opened], status[done.id]) == ("bounced", "submitted", "submitted")
     assert all(status[d] == "failed" for d in list(failed)[2:])
+
+
+def test_a_sender_told_to_stop_while_it_waits_to_trust_a_miss_lets_the_batch_go_unsent(engine: Engine,
+                                                                                      server: WireServer) -> None:
+    """SIGTERM (``stop``) during the wait for the search delay: the batch is released whole, nothing is sent, and
+    the next sender takes it back and asks again."""
+    import threading
+
+    clock = ManualClock(datetime.now(UTC))
+    directory = seed(engine)
+    build_due(engine, directory)
+    provider = make("postmark", server)
+    claim = deliveries.claim(engine, rows(engine)[0].issue_id, 4, timedelta(minutes=10), clock=clock)
+    assert claim is not None
+    clock.advance(timedelta(minutes=10, seconds=5))  # its lease ran out; a miss is trusted only in 55 s
+    again = deliveries.claim(engine, rows(engine)[0].issue_id, 4, timedelta(minutes=10), clock=clock)
+    assert again is not None and again.reclaimed
+    stop = threading.Event()
+    stop.set()
+    with provider:
+        settled, rest = reconcile.reclaimed(engine, again, provider=provider, recipients=directory,
+                                            since=clock.now() - timedelta(hours=1), lease=timedelta(minutes=10),
+                                            clock=clock, stop=stop)
+    assert (settled, rest) == ([], None) and server.state.received == []
+    taken_back = deliveries.claim(engine, rows(engine)[0].issue_id, 4, timedelta(minutes=10), clock=clock)
+    assert taken_back is not None and taken_back.key == again.key and taken_back.reclaimed

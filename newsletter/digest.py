@@ -125,33 +125,37 @@ def _tool(side: Side, week: Week) -> DigestTool:
     )
 
 
+def _ranked(sides: Sequence[Side]) -> list[tuple[str, PanelVerdict]]:
+    """The tools that have a panel verdict, with it, highest percent first (page order between equals)."""
+    judged = [(s.tool.name, s.verdict) for s in sides if s.verdict is not None]
+    return sorted(judged, key=lambda pair: -pair[1].percent)
+
+
 def decision(sides: Sequence[Side]) -> str:
     """One line: who the panel favours, or where it splits."""
-    (a, va), (b, vb) = ((s.tool.name, s.verdict) for s in sides)
-    if va is None and vb is None:
+    ranked = _ranked(sides)
+    if not ranked:
         return "No panel verdict yet for either tool."
-    if va is None or vb is None:
-        name, verdict = (b, vb) if va is None else (a, va)
-        assert verdict is not None
+    if len(ranked) == 1:
+        name, verdict = ranked[0]
         return f"Only {name} has a panel verdict so far: {verdict.percent}% ship."
-    if va.percent != vb.percent:
-        (win, wv), (lose, lv) = sorted(((a, va), (b, vb)), key=lambda x: -x[1].percent)
+    (win, wv), (lose, lv) = ranked
+    if wv.percent != lv.percent:
         return f"The panel favours {win}: {wv.percent}% ship against {lv.percent}% for {lose}."
-    return _tie(sides, va)
+    return _tie(sides, wv)
 
 
 def call(sides: Sequence[Side]) -> str:
     """The decision in a few words, for the issue's contents: who leads and by how much, or where it splits."""
-    (a, va), (b, vb) = ((s.tool.name, s.verdict) for s in sides)
-    if va is None and vb is None:
+    ranked = _ranked(sides)
+    if not ranked:
         return "No panel verdict yet"
-    if va is None or vb is None:
-        name, verdict = (b, vb) if va is None else (a, va)
-        assert verdict is not None
+    if len(ranked) == 1:
+        name, verdict = ranked[0]
         return f"Only {name} has a verdict: {verdict.percent}% ship"
-    if va.percent == vb.percent:
-        return f"Split: both at {va.percent}% ship"
-    (win, wv), (_, lv) = sorted(((a, va), (b, vb)), key=lambda x: -x[1].percent)
+    (win, wv), (_, lv) = ranked
+    if wv.percent == lv.percent:
+        return f"Split: both at {wv.percent}% ship"
     return f"{win} leads, {wv.percent}% to {lv.percent}% ship"
 
 

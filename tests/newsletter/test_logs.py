@@ -8,14 +8,12 @@ import json
 import logging
 import re
 import shlex
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -26,7 +24,7 @@ from newsletter.providers.memory import MemoryProvider
 from newsletter.web.access_log import log_config
 from newsletter.web.app import create_app
 from tests.newsletter.test_issues import seed
-from tests.newsletter.web.helpers import free_port
+from tests.newsletter.web.helpers import free_port, uvicorn_serving
 from tests.newsletter.web.test_app import token_for
 
 log = logging.getLogger("newsletter.test")
@@ -99,18 +97,8 @@ def test_addresses_tokens_keys_and_passwords_are_taken_out(make_settings: Callab
 def serving(app: FastAPI) -> Iterator[str]:
     """``app`` under uvicorn with the access log `newsletter serve` configures; its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=log_config(),
-                                           log_level="info"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with uvicorn_serving(app, port, log_config=log_config(), log_level="info"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_signup_unsubscribe_and_webhook_flow_logs_no_address_nor_token(

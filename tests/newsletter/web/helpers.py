@@ -33,10 +33,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_serving(app: FastAPI, port: int, *, join: float = 10.0) -> Iterator[None]:
+def uvicorn_serving(app: FastAPI, port: int, *, join: float = 10.0, **config: Any) -> Iterator[None]:
     """``app`` under a real uvicorn on 127.0.0.1:``port`` in a thread, started before the block, stopped after it
-    (waiting up to ``join`` seconds, so background work such as mail still being sent can finish)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    (waiting up to ``join`` seconds, so background work such as mail still being sent can finish). ``config`` goes
+    to ``uvicorn.Config`` (by default only warnings are logged)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **({"log_level": "warning"} | config)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -29,10 +29,6 @@ from newsletter.render import Fill, render_cohort
 from newsletter.values import Cohort, Week
 from newsletter.web.site import Site
 
-# Whether the digest's own dark-mode rules are shown on the web version (axe-core checks them in both schemes);
-# switched off, the web version would be light in every scheme, as its color-scheme would then say.
-DIGEST_DARK_MODE = True
-_DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
 CACHE_SECONDS = 300.0  # a sent issue changes only if the catalog does; a re-import shows within five minutes
 _BODY = re.compile(r"(<body[^>]*>)(.*)(</body>)", re.DOTALL | re.IGNORECASE)
 _ENVIRONMENTS: weakref.WeakKeyDictionary[Site, jinja2.Environment] = weakref.WeakKeyDictionary()
@@ -79,7 +75,7 @@ def _make(session: Session, site: Site, renderer: Callable[[], Renderer], number
     url = f"{site.base}/archive/{number}"
     head = site.pages.get_template("web_head.html").render(
         publication=site.settings.publication_name, title=stored.subject, description=stored.preheader, url=url,
-        feed=f"{site.base}/archive.atom", schemes="light dark" if DIGEST_DARK_MODE else "light")
+        feed=f"{site.base}/archive.atom")
     page, content = as_page(compiled, head)
     return WebVersion(number, stored.subject, stored.preheader, row.sent_at, page, content)
 
@@ -97,8 +93,6 @@ def rendered(site: Site, renderer: Callable[[], Renderer], week: str, edits: Edi
         html = render_cohort(digest, Cohort(), env=environment(site, parts.env), context=context).html
     else:
         html = sent_html
-    if not DIGEST_DARK_MODE:
-        html = _DARK_QUERY.sub("@media not all", html).replace("light dark", "light")
     neutral = {"unsubscribe_url": f"{site.base}/subscribe", "preferences_url": f"{site.base}/subscribe",
                "web_url": f"{site.base}/archive"}
     return Fill(html, escape=True).fill(neutral)

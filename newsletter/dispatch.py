@@ -139,10 +139,13 @@ class Pacer:
 
 
 def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: int, issue_number: int,
-                envelope: Envelope, fill: bool = True) -> Message:
-    """One recipient's message: slots filled (unless ``fill`` is off), unsubscribe headers set (RFC 2369, 8058)."""
+                envelope: Envelope, fill: bool = True, voter: str = "") -> Message:
+    """One recipient's message: slots filled (unless ``fill`` is off), unsubscribe headers set (RFC 2369, 8058).
+
+    ``voter`` is the reader's voter token for this issue (``RecipientSource.voter_token``); previews leave it empty.
+    """
     values = {"unsubscribe_url": recipient.unsubscribe_url, "preferences_url": recipient.preferences_url,
-              "web_url": envelope.web_url(issue_number)}
+              "web_url": envelope.web_url(issue_number), "voter": voter}
     headers = (
         ("List-Unsubscribe", f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -333,7 +336,8 @@ def _messages(run: _Run, claim: deliveries.Claim) -> tuple[list[Message] | None,
     if whole and dropped:
         return None, []
     return [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery, issue_number=run.number,
-                        envelope=run.envelope, fill=not run.provider.fills_itself)
+                        envelope=run.envelope, fill=not run.provider.fills_itself,
+                        voter=run.recipients.voter_token(subscriber, run.number))
             for delivery, subscriber, cohort in claim.rows if subscriber in recipients], dropped
 
 

@@ -29,6 +29,10 @@ class RecipientSource(Protocol):
         rebuild a batch exactly as it was first sent); the rest are absent from the answer."""
         ...
 
+    def voter_token(self, subscriber_id: int, issue_number: int) -> str:
+        """The reader's signed token for this issue, bound to both: what their vote links carry."""
+        ...
+
     def time_zones(self, ids: Sequence[int]) -> dict[int, str | None]:
         """The IANA zone of each of these subscribers, whatever their status (None: the publication's zone)."""
         ...

@@ -28,7 +28,8 @@ from mjml import mjml2html
 from newsletter.errors import RenderError
 from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, RenderedEmail
 
-SLOTS = ("unsubscribe_url", "preferences_url", "web_url")
+# ``voter`` is the reader's one per-issue token (their vote links, and click links when readers are tracked).
+SLOTS = ("unsubscribe_url", "preferences_url", "web_url", "voter")
 TEXT_WIDTH = 72  # the text part's longest line; a longer URL stands alone on its line
 _LINK = re.compile(r"^\(?(https?://|mailto:|%%\{)")
 

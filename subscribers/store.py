@@ -213,6 +213,10 @@ class SubscriberRecipients:
             rows = session.exec(query, params={"ids": list(ids)}).all()
         return {i: self._links.for_address(i, email) for i, email in rows if i is not None}
 
+    def voter_token(self, subscriber_id: int, issue_number: int) -> str:
+        """The reader's voter token for this issue (``Signer.mint_voter``)."""
+        return self._links.signer.mint_voter(subscriber_id, issue_number)
+
     def time_zones(self, ids: Sequence[int]) -> dict[int, str | None]:
         """Each subscriber's zone (None: the publication's); unknown ids are left out. Two columns, by primary key."""
         query = select(Subscriber.id, Subscriber.time_zone).where(

@@ -16,8 +16,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 from newsletter.clock import SYSTEM, Clock
 
-Purpose = Literal["confirm", "manage", "unsubscribe", "probe"]
-PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "probe")
+Purpose = Literal["confirm", "manage", "unsubscribe", "probe", "voter"]
+PURPOSES: tuple[Purpose, ...] = ("confirm", "manage", "unsubscribe", "probe", "voter")
 # ``newsletter doctor``'s dry run of one-click unsubscribe: signed with its own salt for an id no subscriber has
 # (ids start at 1), so the route can answer it as it answers a real one while changing nothing.
 PROBE_ID = 0
@@ -80,6 +80,25 @@ class Signer:
             raise TokenError("this link is not valid") from exc
         if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
                 and isinstance(value[1], str)):
+            raise TokenError("this link is not valid")
+        return value[0], value[1]
+
+    def mint_voter(self, subscriber_id: int, issue_number: int) -> str:
+        """A reader's one per-issue token, bound to subscriber and issue: their vote links carry it (and, when
+        readers are tracked, their click links). Minted per recipient on the send's hot path, so by the keyed HMAC
+        (the same bytes ``URLSafeSerializer.dumps([subscriber_id, issue_number])`` gives)."""
+        payload = _payload(f"[{int(subscriber_id)},{int(issue_number)}]".encode())
+        mac = self._keyed["voter"].copy()
+        mac.update(payload)
+        return f"{payload.decode()}.{_b64(mac.digest()).decode()}"
+
+    def read_voter(self, token: str) -> tuple[int, int]:
+        """(subscriber id, issue number) from a voter token; TokenError if it is not a valid one."""
+        try:
+            value = self._plain["voter"].loads(token)
+        except BadSignature as exc:
+            raise TokenError("this link is not valid") from exc
+        if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
             raise TokenError("this link is not valid")
         return value[0], value[1]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from newsletter.clock import ManualClock
-from subscribers.tokens import Signer, TokenError
+from subscribers.tokens import Purpose, Signer, TokenError
+from tests.conftest import TEST_SECRET_KEY
 
 
 def test_round_trip_and_purpose_separation() -> None:
@@ -41,3 +43,28 @@ def test_minted_tokens_are_exactly_what_itsdangerous_makes() -> None:
         reference = URLSafeSerializer("a-very-secret-test-key", salt=f"newsletter.{purpose}")
         for subscriber_id in (0, 1, 42, 99_999, 10**12):
             assert signer.mint(purpose, subscriber_id) == reference.dumps(subscriber_id)  # type: ignore[arg-type]
+
+
+def test_a_voter_token_is_bound_to_its_reader_and_issue() -> None:
+    signer = Signer(TEST_SECRET_KEY)
+    token = signer.mint_voter(42, 7)
+    assert signer.read_voter(token) == (42, 7)
+    # The fast mint writes exactly what itsdangerous's serializer would.
+    assert token == URLSafeSerializer(TEST_SECRET_KEY, salt="newsletter.voter").dumps([42, 7])
+
+
+@pytest.mark.parametrize("purpose", ["manage", "unsubscribe", "confirm"])
+def test_a_token_of_another_purpose_is_no_voter_token(purpose: Purpose) -> None:
+    signer = Signer(TEST_SECRET_KEY)
+    with pytest.raises(TokenError):
+        signer.read_voter(signer.mint(purpose, 42))
+
+
+def test_a_tampered_voter_token_is_refused() -> None:
+    signer = Signer(TEST_SECRET_KEY)
+    mac = signer.mint_voter(42, 7).split(".")[1]
+    forged = signer.mint_voter(43, 7).split(".")[0]
+    with pytest.raises(TokenError):
+        signer.read_voter(f"{forged}.{mac}")
+    with pytest.raises(TokenError):
+        signer.read_voter(signer.mint("voter", 42))  # a voter-salted token that is not bound to an issue

@@ -20,6 +20,7 @@ from newsletter.cli_editors import editor_app
 from newsletter.cli_reconcile import register as register_reconcile
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import group, handled, load_settings, out
+from newsletter.cli_votes import votes_app
 from newsletter.config import Settings, new_secret
 from newsletter.db import session_scope
 from newsletter.demo import DEMO_URL, run_demo
@@ -34,6 +35,7 @@ issue_app = group("Build, list, preview and send issues.")
 app.add_typer(issue_app, name="issue")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(editor_app, name="editor")
+app.add_typer(votes_app, name="votes")
 register_doctor(app)
 register_reconcile(issue_app)
 log = logging.getLogger("newsletter.cli")

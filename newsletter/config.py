@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # Reader votes (newsletter.votes): the desk flags a tool when panel and readers differ by more than this many
+    # percentage points; the next issue recaps a tool only when at least this many readers voted on it.
+    vote_disagreement_points: int = Field(default=25, ge=0, le=100)
+    vote_recap_min_votes: int = Field(default=20, ge=1, le=1_000_000)
 
     @field_validator("publish_cron", "send_cron")
     @classmethod

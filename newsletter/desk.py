@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from newsletter import deliveries, issues
+from newsletter import deliveries, issues, vote_figures
 from newsletter.catalog import store
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
@@ -72,10 +72,11 @@ def edit(engine: Engine, number: int, change: Callable[[Edits, tuple[str, ...]],
     with session_scope(engine) as session:
         issue = _editable(session, number)
         before, week = edits_of(issue), Week.parse(issue.week)
+        recap = vote_figures.recap(session, before=number, min_votes=renderer.recap_min_votes)
     pool = candidates(engine, week, site_url=renderer.site_url)
     shown = tuple(e.slug for e in before.digest(pool, renderer.limit).entries)
     after = change(before, shown)
-    rendering = render_issue(after.digest(pool, renderer.limit), after, renderer=renderer)
+    rendering = render_issue(after.digest(pool, renderer.limit), after, renderer=renderer, recap=recap)
     with session_scope(engine) as session:
         issue = _editable(session, number)
         issue.arrangement, issue.note = after.arrangement.dumps(), after.note

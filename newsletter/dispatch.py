@@ -35,6 +35,7 @@ from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail
 from newsletter.statuses import IssueStatus, SubscriberStatus
 from newsletter.values import Message, Recipient, SendResult
+from newsletter.votes import PREVIEW_VOTER
 from newsletter.zones import LocalTime
 
 DEFAULT_LEASE = timedelta(minutes=10)
@@ -142,10 +143,11 @@ def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: i
                 envelope: Envelope, fill: bool = True, voter: str = "") -> Message:
     """One recipient's message: slots filled (unless ``fill`` is off), unsubscribe headers set (RFC 2369, 8058).
 
-    ``voter`` is the reader's voter token for this issue (``RecipientSource.voter_token``); previews leave it empty.
+    ``voter`` is the reader's voter token for this issue (``RecipientSource.voter_token``); previews leave it empty,
+    and their vote links then carry ``votes.PREVIEW_VOTER``: a page that says it is a preview, never a vote.
     """
     values = {"unsubscribe_url": recipient.unsubscribe_url, "preferences_url": recipient.preferences_url,
-              "web_url": envelope.web_url(issue_number), "voter": voter}
+              "web_url": envelope.web_url(issue_number), "voter": voter or PREVIEW_VOTER}
     headers = (
         ("List-Unsubscribe", f"<{recipient.unsubscribe_url}>, <{recipient.unsubscribe_mailto}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),

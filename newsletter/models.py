@@ -204,3 +204,27 @@ class WorkerHeartbeatRow(SQLModel, table=True):
     worker: str = Field(unique=True, max_length=200)  # host:pid, so a restarted worker is a new row
     started_at: datetime
     seen_at: datetime = Field(index=True)
+
+
+class VoteRow(SQLModel, table=True):
+    """A reader's Ship or Skip on one tool of one comparison: one row per reader per tool, the latest counts.
+
+    Comparison and tool are named by slug, as the site and the catalog name them (a re-import keeps slugs, not side
+    ids). ``subscriber_id`` is set to NULL when the reader is erased: the vote still counts, nobody's it is.
+    Kept apart from the site's Community figure (``SideRow.community_*``): never summed into it.
+    """
+
+    __tablename__ = "vote"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "comparison", "tool"),
+        Index("ix_vote_comparison_tool", "comparison", "tool"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int | None = Field(default=None, index=True)
+    comparison: str = Field(max_length=300)
+    tool: str = Field(max_length=200)
+    issue_number: int = Field(index=True)  # the issue whose link cast the latest vote
+    choice: str = Field(max_length=4)  # ship | skip
+    created_at: datetime
+    updated_at: datetime = Field(index=True)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from newsletter import checks, deliveries, issues
+from newsletter import checks, deliveries, issues, vote_figures
 from newsletter.catalog import store
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
@@ -28,7 +28,7 @@ from newsletter.providers.base import Provider
 from newsletter.recipients import RecipientSource
 from newsletter.render import PreparedEmail, RenderContext, render_cohort
 from newsletter.statuses import IssueStatus
-from newsletter.values import Cohort, Digest, Recipient, RenderedEmail, Week
+from newsletter.values import Cohort, Digest, Recap, Recipient, RenderedEmail, Week
 from newsletter.worker import hand_to_workers
 
 # Every comparison of a week is a candidate; the editor's arrangement and the digest limit choose among them.
@@ -62,6 +62,7 @@ class Renderer:
     context: RenderContext
     site_url: str
     limit: int = 8
+    recap_min_votes: int = 20  # NEWSLETTER_VOTE_RECAP_MIN_VOTES: fewer votes on a tool, and the recap leaves it out
 
 
 def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutcome:
@@ -74,11 +75,12 @@ def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutco
         if existing is not None:
             return BuildOutcome(week, existing.number, False, existing.subject)
         comparisons = store.comparisons_for_week(session, week)
+        recap = vote_figures.recap(session, before=None, min_votes=renderer.recap_min_votes)
     candidates = build_digest(comparisons, week=week, site_url=renderer.site_url, limit=CANDIDATES)
     if candidates is None:
         return BuildOutcome(week, None, False)
     edits = Edits()
-    rendering = render_issue(edits.digest(candidates, renderer.limit), edits, renderer=renderer)
+    rendering = render_issue(edits.digest(candidates, renderer.limit), edits, renderer=renderer, recap=recap)
     checks.refuse_oversized({email.cohort_key: email for email, _ in rendering.emails})
     recipients = renderer.recipients
     try:
@@ -107,13 +109,15 @@ class Rendering:
     empty: tuple[str, ...]
 
 
-def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer) -> Rendering:
+def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer, recap: Recap | None = None) -> Rendering:
     """Render ``digest`` once for the ``all`` cohort (the web version) and once per other cohort that has readers.
 
     A cohort whose preferences match nothing this week gets no rendered email, so its readers get nothing.
+    ``recap`` (the previous issue's votes, ``vote_figures.recap``) opens every cohort's email it has lines for.
     """
     env = renderer.env
-    context = replace(renderer.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
+    context = replace(renderer.context, note_html=note_html(edits.note), note_text=note_text(edits.note),
+                      recap=recap)
     emails = [(render_cohort(digest, Cohort(), env=env, context=context), len(digest.entries))]
     sizes, empty = [], []
     for cohort, size in renderer.recipients.cohorts():

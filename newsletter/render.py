@@ -26,22 +26,32 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter.errors import RenderError
-from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, RenderedEmail
+from newsletter.values import SLOT, BodyTemplate, Cohort, Digest, Recap, RenderedEmail
 
 # ``voter`` is the reader's one per-issue token (their vote links, and click links when readers are tracked).
 SLOTS = ("unsubscribe_url", "preferences_url", "web_url", "voter")
 TEXT_WIDTH = 72  # the text part's longest line; a longer URL stands alone on its line
 _LINK = re.compile(r"^\(?(https?://|mailto:|%%\{)")
+# The digest's "Your call: Ship · Skip" line under each tool (templates/partials/tool.mjml.j2), found again to leave it
+# out of a page that has no reader to vote (``without_votes``).
+_YOUR_CALL = re.compile(r'<p class="your-call"[^>]*>.*?</p>', re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
 class RenderContext:
-    """What the templates need beyond the digest: the publication's name and postal address, an optional note."""
+    """What the templates need beyond the digest: the publication's name and postal address, an optional note.
+
+    ``vote_url`` is where vote links start (``{NEWSLETTER_PUBLIC_URL}/vote``); empty, the digest has no vote links
+    (the web version: nobody to vote as). ``recap`` opens the issue with the previous issue's votes; each cohort
+    gets the lines about comparisons it asks for.
+    """
 
     publication: str
     postal_address: str
     note_html: str = ""
     note_text: str = ""
+    vote_url: str = ""
+    recap: Recap | None = None
 
 
 def templates_dir() -> Path:
@@ -114,10 +124,17 @@ def render_cohort(digest: Digest, cohort: Cohort, *, env: jinja2.Environment, co
         "digest": digest, "cohort": cohort, "publication": context.publication,
         "postal_address": context.postal_address,
         "note_html": Markup(context.note_html), "note_text": context.note_text,
+        "vote_url": context.vote_url.rstrip("/"),
+        "recap": context.recap.for_cohort(cohort) if context.recap else None,
     }
     source = _render(env, "digest.mjml.j2", values)
     text = _render(env, "digest.txt.j2", values)
     return RenderedEmail(cohort.key, digest.subject, digest.preheader, compile_mjml(source), _tidy(text))
+
+
+def without_votes(html: str) -> str:
+    """A compiled digest with its "Your call" lines taken out: for pages that show a sent email to no one reader."""
+    return _YOUR_CALL.sub("", html)
 
 
 def _render(env: jinja2.Environment, name: str, values: Mapping[str, Any]) -> str:

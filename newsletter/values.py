@@ -224,6 +224,67 @@ class Digest:
     new_tools: tuple[str, ...] = ()
 
 
+def spoken(names: tuple[str, ...]) -> str:
+    """``A``, ``A and B``, ``A, B and C``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecapLine:
+    """One tool of last week's issue that enough readers voted on: the panel's and the readers' percent ship.
+
+    ``categories`` and ``free`` describe the comparison (both tools), so a cohort's recap keeps the comparisons its
+    readers were sent (the rule of ``digest.narrow``).
+    """
+
+    comparison: str
+    tool: str
+    panel_percent: int
+    readers_percent: int
+    votes: int
+    sided: bool  # the readers' label (Ship > 50 %, Mixed, Skip < 50 %) is the panel's
+    categories: frozenset[str] = frozenset()
+    free: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recap:
+    """The short recap of the previous issue's votes that opens the next issue."""
+
+    issue_number: int
+    lines: tuple[RecapLine, ...]
+
+    @property
+    def sided(self) -> tuple[RecapLine, ...]:
+        """Tools where the readers sided with the panel."""
+        return tuple(line for line in self.lines if line.sided)
+
+    @property
+    def disagreed(self) -> tuple[RecapLine, ...]:
+        """Tools where the readers' label was not the panel's."""
+        return tuple(line for line in self.lines if not line.sided)
+
+    @property
+    def sentence(self) -> str:
+        """``Last week you sided with the panel on X and Y; you disagreed on Z: panel 75% ship, readers 31% ship
+        from 212 votes.``"""
+        parts = []
+        if self.sided:
+            parts.append(f"you sided with the panel on {spoken(tuple(line.tool for line in self.sided))}")
+        if self.disagreed:
+            figures = "; ".join(f"{line.tool}: panel {line.panel_percent}% ship, readers {line.readers_percent}% "
+                                f"ship from {line.votes} votes" for line in self.disagreed)
+            parts.append(f"you disagreed {'on' if self.sided else 'with the panel on'} {figures}")
+        return f"Last week {'; '.join(parts)}."
+
+    def for_cohort(self, cohort: Cohort) -> Recap | None:
+        """The lines about comparisons ``cohort`` asks for; None when none is left."""
+        lines = tuple(line for line in self.lines
+                      if (not cohort.categories or line.categories & cohort.categories)
+                      and (line.free or not cohort.free_only))
+        return Recap(self.issue_number, lines) if lines else None
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Cohort:
     """Subscribers whose preferences select the same content (no categories means every category)."""

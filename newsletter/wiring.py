@@ -39,6 +39,7 @@ from newsletter.providers.ses_bulk import SesBulkProvider
 from newsletter.providers.smtp import SmtpProvider
 from newsletter.publishing import Renderer
 from newsletter.render import RenderContext, make_environment
+from newsletter.votes import VOTE_PATH
 from subscribers.store import Links, SubscriberRecipients
 from subscribers.tokens import Signer
 
@@ -99,11 +100,13 @@ def _recipients(settings: Settings, engine: Engine, signer: Signer) -> Subscribe
 
 def _renderer(settings: Settings, recipients: SubscriberRecipients, env: jinja2.Environment,
               context: RenderContext) -> Renderer:
-    return Renderer(recipients, env, context, str(settings.site_url), settings.digest_limit)
+    return Renderer(recipients, env, context, str(settings.site_url), settings.digest_limit,
+                    settings.vote_recap_min_votes)
 
 
 def _context(settings: Settings) -> RenderContext:
-    return RenderContext(settings.publication_name, settings.require_postal_address())
+    return RenderContext(settings.publication_name, settings.require_postal_address(),
+                         vote_url=str(settings.public_url).rstrip("/") + VOTE_PATH)
 
 
 def _send_options(settings: Settings) -> SendOptions:

@@ -13,6 +13,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter import votes
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
@@ -38,11 +39,15 @@ def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
         record["deliveries"] = [{k: _plain(v) for k, v in d.model_dump(
             include={"issue_id", "status", "reason", "submitted_at", "provider_id", "due_at"}).items()}
             for d in deliveries]
+        assert row.id is not None
+        record["votes"] = votes.readers_votes(session, row.id)
     return record
 
 
 def forget(engine: Engine, address: str, *, secret: str) -> None:
-    """Erase personal data; keep a salted hash and a suppressing status so the address is never mailed again."""
+    """Erase personal data; keep a salted hash and a suppressing status so the address is never mailed again.
+
+    Their votes stay in the counts with no link to them (``votes.unlink_reader``)."""
     with session_scope(engine) as session:
         row = _by_address(session, address)
         assert row.id is not None
@@ -56,6 +61,7 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
         suppress(session, [row.id], SubscriberStatus.UNSUBSCRIBED, channel="erasure", moment=datetime.now(UTC),
                  reason="subscriber erased", stamp=False)
         session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
+        votes.unlink_reader(session, row.id)  # the votes keep counting; they no longer say whose they were
 
 
 @dataclass

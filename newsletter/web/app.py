@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from newsletter import logs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.providers.base import Provider
-from newsletter.web import archive, error_pages, health, limits, provider_hooks, reader
+from newsletter.web import archive, error_pages, health, limits, provider_hooks, reader, votes
 from newsletter.web.desk import dashboard, issue_actions, issue_page, sign_in
 from newsletter.web.desk.auth import Gate
 from newsletter.web.desk.pages import Desk
@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
 }
 HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
 ROUTERS = (health.routes, reader.routes, provider_hooks.routes, archive.routes, sign_in.routes, dashboard.routes,
-           issue_page.routes, issue_actions.routes)
+           issue_page.routes, issue_actions.routes, votes.routes)
 
 
 def security_headers_for(settings: Settings) -> dict[str, str]:

@@ -25,8 +25,9 @@ from newsletter.db import session_scope
 from newsletter.desk import Renderer
 from newsletter.editing import Edits, note_html, note_text
 from newsletter.errors import NewsletterError
-from newsletter.render import Fill, render_cohort
+from newsletter.render import Fill, render_cohort, without_votes
 from newsletter.values import Cohort, Week
+from newsletter.votes import PREVIEW_VOTER
 from newsletter.web.site import Site
 
 CACHE_SECONDS = 300.0  # a sent issue changes only if the catalog does; a re-import shows within five minutes
@@ -89,12 +90,14 @@ def rendered(site: Site, renderer: Callable[[], Renderer], week: str, edits: Edi
     except (NewsletterError, ValueError):  # settings that cannot render, or a catalog without the issue's week
         digest = None
     if digest is not None and all(entry.url in sent_html for entry in digest.entries):
-        context = replace(parts.context, note_html=note_html(edits.note), note_text=note_text(edits.note))
+        # No vote links (nobody to vote as) and no recap ("you sided with the panel" speaks to subscribers).
+        context = replace(parts.context, note_html=note_html(edits.note), note_text=note_text(edits.note),
+                          vote_url="", recap=None)
         html = render_cohort(digest, Cohort(), env=environment(site, parts.env), context=context).html
     else:
-        html = sent_html
+        html = without_votes(sent_html)
     neutral = {"unsubscribe_url": f"{site.base}/subscribe", "preferences_url": f"{site.base}/subscribe",
-               "web_url": f"{site.base}/archive"}
+               "web_url": f"{site.base}/archive", "voter": PREVIEW_VOTER}
     return Fill(html, escape=True).fill(neutral)
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
 from newsletter import desk as core
-from newsletter import issues
+from newsletter import issues, vote_figures
 from newsletter.checks import Finding, check_issue
 from newsletter.db import session_scope
 from newsletter.dispatch import Envelope, personalise
@@ -113,8 +113,18 @@ def show(desk: Desk, wiring: Wiring, number: int, request: Request, *, cohort: s
                      snapshot=snapshots[cohort], cohort=cohort, cohorts=sorted(snapshots), sizes=sizes,
                      text=fills[cohort][1], findings=findings, lineup=lineup, message=message, error=error,
                      figures=stored.figures, editable=stored.info["status"] in issues.EDITABLE,
+                     standings=panel_and_readers(desk, number, lineup),
+                     margin=site.settings.vote_disagreement_points,
                      zone=site.settings.timezone, quote=quote, local_time=local.at.strftime("%H:%M") if local else None,
                      waves=wave_lines(site.engine, number, local=local, zone=site.settings.zone, now=site.clock.now()))
+
+
+def panel_and_readers(desk: Desk, number: int, lineup: list[core.LineupEntry]) -> list[vote_figures.Standing]:
+    """The issue's comparisons, panel against readers per tool, flagged past NEWSLETTER_VOTE_DISAGREEMENT_POINTS."""
+    shown = [entry.slug for entry in lineup if entry.state == "shown"]
+    with session_scope(desk.site.engine) as session:
+        return vote_figures.standings(session, shown, margin=desk.site.settings.vote_disagreement_points,
+                                      issue_number=number)
 
 
 def load(engine: Engine, number: int) -> Stored:

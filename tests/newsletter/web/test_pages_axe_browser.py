@@ -21,6 +21,7 @@ from subscribers.tokens import Signer
 from tests import axe
 from tests.newsletter.test_dispatch import send
 from tests.newsletter.test_issues import build, seed
+from tests.newsletter.vote_support import DESIGN, message_to, send_first_issue, vote_links
 from tests.newsletter.web.helpers import SECRET, free_port, uvicorn_serving
 from tests.newsletter.web.test_app import token_for
 
@@ -141,4 +142,30 @@ def test_desk_pages_fit_a_phone_and_pass_axe(draft_site: str, browser: Any, axe_
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(tmp_path / "desk-issue-1280.png"), full_page=True)
     context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_vote_pages_pass_axe_light_and_dark_on_desktop_and_phone(
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings], browser: Any, axe_script: Path,
+        tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(database_url=database_url, secret_key=SECRET, public_url=base)
+    links = vote_links(message_to(send_first_issue(engine, settings), "all0@example.com"))
+    problems: list[str] = []
+    with uvicorn_serving(create_app(settings), port):
+        for size in SIZES:
+            for scheme in SCHEMES:
+                context = browser.new_context(viewport=size, color_scheme=scheme, bypass_csp=True)
+                page = context.new_page()
+                page.goto(base + links[(*DESIGN, "ship")])
+                problems += check(page, axe_script, "vote", size["width"], scheme)
+                page.get_by_role("button", name="Vote Ship").click()
+                page.get_by_text("Vote recorded.").wait_for()
+                problems += check(page, axe_script, "vote recorded", size["width"], scheme)
+                page.goto(base + links[(*DESIGN, "ship")].replace("/ship/", "/maybe/"))
+                problems += check(page, axe_script, "vote refused", size["width"], scheme)
+                page.goto(f"{base}/vote/{DESIGN[0]}/{DESIGN[1]}/ship/preview")
+                problems += check(page, axe_script, "vote preview", size["width"], scheme)
+                context.close()
     assert not problems, "\n".join(problems)

@@ -16,7 +16,7 @@ from newsletter.demo import demo_catalog
 from newsletter.digest import build_digest
 from newsletter.editing import note_html
 from newsletter.render import PreparedEmail, RenderContext, make_environment, render_cohort
-from newsletter.values import Cohort, Comparison, Week
+from newsletter.values import Cohort, Comparison, Recap, RecapLine, Week
 from tests.axe import violations
 from tests.catalogs import comparisons
 
@@ -29,9 +29,12 @@ DEMO_DAY = date(2026, 11, 25)
 def write(path: Path, comparisons: list[Comparison], week: Week, note: str = "") -> Path:
     digest = build_digest(comparisons, week=week, site_url="https://site.example.com/compare/")
     assert digest is not None
-    context = RenderContext("Verdicts", "1 Street", note_html=note_html(note))
+    # With vote links and a recap, as readers get it: axe checks their contrast and targets in light and dark.
+    recap = Recap(1, (RecapLine("Alpha vs Beta", "Alpha", 75, 31, 212, False),))
+    context = RenderContext("Verdicts", "1 Street", note_html=note_html(note), vote_url="https://app.example.com/vote",
+                            recap=recap)
     rendered = render_cohort(digest, Cohort(), env=make_environment(), context=context)
-    path.write_text(PreparedEmail.of(rendered).html.fill(LINKS), encoding="utf-8")
+    path.write_text(PreparedEmail.of(rendered).html.fill(LINKS | {"voter": "WzEsMV0.token"}), encoding="utf-8")
     return path
 
 

@@ -31,6 +31,11 @@ VOTE_PATH = "/vote"  # under NEWSLETTER_PUBLIC_URL
 PREVIEW_VOTER = "preview"
 
 
+def choice_of(text: str | None) -> Choice | None:
+    """``text`` as a Choice, or None when it is not ``ship`` or ``skip``."""
+    return "ship" if text == "ship" else "skip" if text == "skip" else None
+
+
 def vote_path(comparison: str, tool: str, choice: str) -> str:
     """The path of a vote link up to its token: the part every reader of a cohort shares."""
     return f"{VOTE_PATH}/{comparison}/{tool}/{choice}/"
@@ -68,7 +73,7 @@ def reader_vote(session: Session, subscriber_id: int, comparison: str, tool: str
     """The reader's current vote on ``tool`` in ``comparison``, or None."""
     found = session.exec(select(VoteRow.choice).where(
         VoteRow.subscriber_id == subscriber_id, VoteRow.comparison == comparison, VoteRow.tool == tool)).first()
-    return "ship" if found == "ship" else "skip" if found == "skip" else None
+    return choice_of(found)
 
 
 def unlink_reader(session: Session, subscriber_id: int) -> int:

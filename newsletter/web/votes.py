@@ -96,7 +96,8 @@ async def cast(comparison: str, tool: str, choice: str, token: str, request: Req
 
 def ballot(site: Site, comparison: str, tool: str, choice: str, token: str) -> Ballot | Refusal:
     """What this vote link may do: a Ballot, or why not. Reads only."""
-    if choice not in votes.CHOICES:
+    chosen = votes.choice_of(choice)
+    if chosen is None:
         return NOT_OFFERED
     try:
         subscriber_id, issue_number = site.signer.read_voter(token)
@@ -114,7 +115,7 @@ def ballot(site: Site, comparison: str, tool: str, choice: str, token: str) -> B
                 session, subscriber_id=subscriber_id, issue_number=issue_number, comparison=comparison, tool=tool,
                 choice=choice):
             return NOT_OFFERED
-    return Ballot(subscriber_id, issue_number, found, side, "ship" if choice == "ship" else "skip")
+    return Ballot(subscriber_id, issue_number, found, side, chosen)
 
 
 def result_page(site: Site, request: Request, done: Ballot, token: str) -> HTMLResponse:

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from newsletter import vote_figures, votes
 from newsletter.db import session_scope
@@ -71,9 +72,7 @@ def ballot_page(comparison: str, tool: str, choice: str, token: str, request: Re
         return refused(site, found)
     with session_scope(site.engine) as session:
         current = votes.reader_vote(session, found.subscriber_id, comparison, tool)
-    return site.page("vote.html", request=request, title=f"Your call on {found.side.tool.name}", preview=False,
-                     tool=found.side.tool.name, choice=found.choice.capitalize(), current=current,
-                     action=request.url.path)
+    return button_page(site, request, found, current=current)
 
 
 @routes.post("/vote/{comparison}/{tool}/{choice}/{token}", response_class=HTMLResponse)
@@ -81,17 +80,32 @@ async def cast(comparison: str, tool: str, choice: str, token: str, request: Req
     """Record the vote (the latest counts) when the form's CSRF token matches; answer with the running result."""
     form = await request.form()
     submitted = form.get("csrf")
+    # The checks and the write wait on the database: off the event loop, so a burst of votes holds up no other page.
+    return await run_in_threadpool(record_vote, site, request, (comparison, tool, choice, token),
+                                   submitted if isinstance(submitted, str) else None)
+
+
+def record_vote(site: Site, request: Request, link: tuple[str, str, str, str], submitted: str | None) -> HTMLResponse:
+    """The POST's work: refuse, ask again (a bad CSRF token), or record the vote and show the result."""
+    comparison, tool, choice, token = link
     found = ballot(site, comparison, tool, choice, token)
     if isinstance(found, Refusal):
         return refused(site, found)
-    if not site.csrf_ok(request, submitted if isinstance(submitted, str) else None):
-        return site.page("vote.html", 400, request=request, title=f"Your call on {found.side.tool.name}",
-                         preview=False, tool=found.side.tool.name, choice=found.choice.capitalize(), current=None,
-                         action=request.url.path, message="The form expired; please press the button again.")
+    if not site.csrf_ok(request, submitted):
+        return button_page(site, request, found, message="The form expired; please press the button again.",
+                           status=400)
     with session_scope(site.engine) as session:
         votes.record(session, subscriber_id=found.subscriber_id, issue_number=found.issue_number,
                      comparison=comparison, tool=tool, choice=found.choice, now=site.clock.now())
     return result_page(site, request, found, token)
+
+
+def button_page(site: Site, request: Request, found: Ballot, *, current: str | None = None, message: str = "",
+                status: int = 200) -> HTMLResponse:
+    """The page with the button that casts ``found`` (``current``: the reader's vote so far)."""
+    return site.page("vote.html", status, request=request, title=f"Your call on {found.side.tool.name}",
+                     preview=False, tool=found.side.tool.name, choice=found.choice.capitalize(), current=current,
+                     action=request.url.path, message=message)
 
 
 def ballot(site: Site, comparison: str, tool: str, choice: str, token: str) -> Ballot | Refusal:

@@ -13,6 +13,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from newsletter.clicks.recorder import forget_reader
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
@@ -56,6 +57,7 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
         suppress(session, [row.id], SubscriberStatus.UNSUBSCRIBED, channel="erasure", moment=datetime.now(UTC),
                  reason="subscriber erased", stamp=False)
         session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
+        forget_reader(session, row.id)  # their clicks stay counted, no longer theirs
 
 
 @dataclass

@@ -97,8 +97,9 @@ class _Table:
         return f'href="{html.escape(self.routed(url))}"' if self.redirects.leaves_for_site(url) else match[0]
 
     def plain(self, match: re.Match[str]) -> str:
-        """A URL in the text twin, routed when it leaves for the site."""
-        return self.routed(match[0]) if self.redirects.leaves_for_site(match[0]) else match[0]
+        """A URL in the text twin, routed when it leaves for the site (the punctuation after it left as it is)."""
+        url, after = _trimmed(match[0])
+        return self.routed(url) + after if self.redirects.leaves_for_site(url) else match[0]
 
     def routed(self, url: str) -> str:
         """The redirect URL for ``url``, numbering it on first sight."""
@@ -112,6 +113,14 @@ class _Table:
             self.rows[url] = row
         row.tracked = row.tracked or self.redirects.track_readers
         return self.redirects.url(self.number, row.link)
+
+
+def _trimmed(found: str) -> tuple[str, str]:
+    """A URL found in running text without the sentence's punctuation after it: ``(see https://x/y).`` ends at y."""
+    url = found.rstrip(".,;:!?'")
+    while url.endswith(")") and url.count(")") > url.count("("):
+        url = url[:-1].rstrip(".,;:!?'")
+    return url, found[len(url):]
 
 
 def find_link(session: Session, number: int, link: int) -> Link | None:

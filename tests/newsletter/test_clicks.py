@@ -18,7 +18,7 @@ from sqlmodel import select
 from newsletter import desk, issues
 from newsletter.clicks import rules
 from newsletter.clicks.chart import clicks_chart
-from newsletter.clicks.links import Redirects, find_link
+from newsletter.clicks.links import Redirects, _trimmed, find_link
 from newsletter.clicks.recorder import Click, ClickRecorder
 from newsletter.clicks.stats import Line, click_figures
 from newsletter.db import make_engine, session_scope
@@ -240,3 +240,14 @@ def test_the_chart_names_every_figure_and_escapes_labels() -> None:
     assert "A &lt;b&gt; vs C: 12 clicks, 5 unique; D vs E: 3 clicks, 3 unique." in svg
     assert "<b>" not in svg and ">12 clicks, 5 unique</text>" in svg
     assert clicks_chart([]) == ""
+
+
+@pytest.mark.parametrize(("text", "url"), [
+    ("(see https://site.example.com/method).", "https://site.example.com/method"),
+    ("https://site.example.com/a_(b) and", "https://site.example.com/a_(b)"),
+    ("at https://site.example.com/x?y=1, then", "https://site.example.com/x?y=1"),
+])
+def test_a_url_in_running_text_ends_before_the_sentences_punctuation(text: str, url: str) -> None:
+    found = re.search(r"https?://[^\s<>\"]+", text)
+    assert found is not None
+    assert _trimmed(found[0])[0] == url

@@ -33,24 +33,27 @@ def directory_for(engine: Engine, public_url: str = APP) -> store.SubscriberReci
                                                           "unsubscribe@news.example.com"))
 
 
-def renderer(directory: store.SubscriberRecipients, *, track: bool = False,
-             public_url: str = APP) -> publishing.Renderer:
+def renderer(directory: store.SubscriberRecipients, *, track: bool = False, public_url: str = APP,
+             site_url: str = SITE) -> publishing.Renderer:
     """Building and re-rendering with the emails' site links routed through ``public_url``'s redirect."""
-    return publishing.Renderer(directory, make_environment(), CONTEXT, SITE,
-                               redirects=Redirects(public_url, SITE, track))
+    return publishing.Renderer(directory, make_environment(), CONTEXT, site_url,
+                               redirects=Redirects(public_url, site_url, track))
 
 
-def built(engine: Engine, *, track: bool = False, public_url: str = APP) -> store.SubscriberRecipients:
+def built(engine: Engine, *, track: bool = False, public_url: str = APP,
+          site_url: str = SITE) -> store.SubscriberRecipients:
     """Seed the catalog and readers, build issue 1 with routed links; the recipient source."""
     seed(engine)
     directory = directory_for(engine, public_url)
-    publishing.build_issue(engine, week=WEEK, renderer=renderer(directory, track=track, public_url=public_url))
+    publishing.build_issue(engine, week=WEEK, renderer=renderer(directory, track=track, public_url=public_url,
+                                                                site_url=site_url))
     return directory
 
 
-def sent(engine: Engine, *, track: bool = False, public_url: str = APP, ago: float = 3600) -> MemoryProvider:
+def sent(engine: Engine, *, track: bool = False, public_url: str = APP, site_url: str = SITE,
+         ago: float = 3600) -> MemoryProvider:
     """Issue 1 built and sent to every seeded reader, its submissions ``ago`` seconds in the past."""
-    directory = built(engine, track=track, public_url=public_url)
+    directory = built(engine, track=track, public_url=public_url, site_url=site_url)
     outbox = MemoryProvider()
     envelope = Envelope(ENVELOPE.sender, ENVELOPE.publication, ENVELOPE.domain, public_url)
     send_issue(engine, 1, provider=outbox, sending=Sending(directory, envelope))

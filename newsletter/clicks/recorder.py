@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -136,11 +136,15 @@ def _submitted(session: Session, batch: Sequence[Click]) -> dict[tuple[int, int]
 
 
 def _issue_submissions(session: Session, issue_id: int, moments: Sequence[datetime]) -> list[datetime]:
-    """The issue's distinct submission times that could make one of ``moments`` early, sorted (indexed range)."""
+    """The issue's first submission and its distinct submission times that could make one of ``moments`` early,
+    sorted (both ranges of the (issue, submitted_at) index); empty when nothing of the issue was submitted."""
+    first = session.exec(select(func.min(DeliveryRow.submitted_at)).where(DeliveryRow.issue_id == issue_id)).one()
+    if first is None:
+        return []
     rows = session.exec(select(DeliveryRow.submitted_at).distinct().where(
         DeliveryRow.issue_id == issue_id, col(DeliveryRow.submitted_at) >= min(moments) - rules.EARLY,
         col(DeliveryRow.submitted_at) <= max(moments)))
-    return sorted(at for at in rows if at is not None)
+    return sorted({first, *(at for at in rows if at is not None)})
 
 
 def _with_firsts(session: Session, clicks: Sequence[Click]) -> list[dict[str, object]]:

@@ -9,6 +9,7 @@ The rule, in the order it is applied:
 3. A request within :data:`EARLY` of the message's submission is not a click: with the reader known, their own
    delivery's submission; without, any submission of that issue in the :data:`EARLY` before the request (so
    during a send, clicks arriving just after a batch are left out too: the price of not knowing the reader).
+   Before the issue's first submission no reader has it: such a click is an editor's (a preview, a test send).
 
 Rules 1 and 2 are applied by the redirect as it answers; rule 3 by the click writer, which reads the submissions.
 """
@@ -57,6 +58,7 @@ def early_for_reader(at: datetime, submitted_at: datetime) -> bool:
 
 
 def early_for_issue(at: datetime, submissions: Sequence[datetime]) -> bool:
-    """A click at ``at`` without a known reader follows one of the issue's ``submissions`` (sorted) too closely."""
+    """A click at ``at`` without a known reader follows one of the issue's ``submissions`` (sorted, the first
+    included) too closely, or comes before the first: no reader had the issue yet (a preview, a test send)."""
     i = bisect.bisect_right(submissions, at)
-    return i > 0 and at - submissions[i - 1] < EARLY
+    return i == 0 or at - submissions[i - 1] < EARLY

@@ -131,7 +131,8 @@ def test_the_early_rule_for_a_reader_and_for_an_issue() -> None:
     assert rules.early_for_issue(sent_at + timedelta(seconds=3), batches)
     assert not rules.early_for_issue(sent_at + timedelta(minutes=1), batches)
     assert rules.early_for_issue(sent_at + timedelta(minutes=5, seconds=1), batches)
-    assert not rules.early_for_issue(sent_at - timedelta(seconds=1), batches)
+    assert rules.early_for_issue(sent_at - timedelta(seconds=1), batches)  # before anyone had it: an editor's
+    assert rules.early_for_issue(sent_at, [])
 
 
 def record(engine: Engine, reader: int | None, link: int = 1, *, at: datetime | None = None) -> ClickRecorder:
@@ -165,6 +166,12 @@ def test_clicks_within_seconds_of_the_submission_are_not_counted(engine: Engine)
     add(engine, recorder, None, at=later)
     add(engine, recorder, design, at=later)
     assert recorder.flush() == 2 and [c.subscriber_id for c in clicks(engine)] == [None, design]
+
+
+def test_clicks_before_the_issue_was_sent_are_the_editors_and_not_counted(engine: Engine) -> None:
+    built(engine)  # previews and test sends carry the same links
+    recorder = record(engine, None)
+    assert recorder.flush() == 0 and clicks(engine) == []
 
 
 def test_tracked_clicks_count_unique_readers_and_survive_erasure(engine: Engine) -> None:

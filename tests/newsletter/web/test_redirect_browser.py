@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 class SitePage(BaseHTTPRequestHandler):
     """The site, as far as the test needs it: every path is a comparison page naming its path."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         body = f"<!doctype html><title>Site</title><h1>Comparison page {self.path}</h1>".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -103,7 +103,8 @@ class ClickRecorder:
                 log.warning("clicks not written (%s); %d kept for the next try", type(exc).__name__, self.pending())
 
     def _write(self, batch: Sequence[Click]) -> int:
-        active = set(self._recipients.by_ids(sorted({c.reader for c in batch if c.reader is not None})))
+        readers = sorted({c.reader for c in batch if c.reader is not None})
+        active = set(self._recipients.by_ids(readers)) if readers else set()
         batch = [c if c.reader in active else Click(c.issue_id, c.link_id, None, c.at) for c in batch]
         with session_scope(self._engine) as session:
             counted = _not_early(session, batch)

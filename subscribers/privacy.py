@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter.clicks.recorder import forget_reader
+from newsletter.clicks.stats import reader_clicks
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
@@ -39,6 +40,8 @@ def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
         record["deliveries"] = [{k: _plain(v) for k, v in d.model_dump(
             include={"issue_id", "status", "reason", "submitted_at", "provider_id", "due_at"}).items()}
             for d in deliveries]
+        assert row.id is not None
+        record["clicks"] = reader_clicks(session, row.id)  # only with NEWSLETTER_TRACK_READERS are any theirs
     return record
 
 

@@ -55,3 +55,12 @@ def click_figures(session: Session, issue_id: int) -> ClickFigures:
                            .where(ClickRow.issue_id == issue_id)).one()
     return ClickFigures(tuple(lines.values()), sum(line.clicks for line in lines.values()), int(readers),
                         any(row[3] for row in rows))
+
+
+def reader_clicks(session: Session, subscriber_id: int) -> list[dict[str, object]]:
+    """The clicks recorded as this reader's (tracked mode), oldest first, for their data export: when, which issue
+    (its id) and where the link went."""
+    rows = session.exec(select(ClickRow.clicked_at, ClickRow.issue_id, IssueLinkRow.target)
+                        .join(IssueLinkRow, col(IssueLinkRow.id) == col(ClickRow.link_id))
+                        .where(ClickRow.subscriber_id == subscriber_id).order_by(col(ClickRow.id)))
+    return [{"clicked_at": at.isoformat(), "issue_id": issue, "target": target} for at, issue, target in rows]

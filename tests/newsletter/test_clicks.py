@@ -185,6 +185,8 @@ def test_tracked_clicks_count_unique_readers_and_survive_erasure(engine: Engine)
     add(engine, recorder, two, 2)
     recorder.close()
     expected = engagement(engine, 1).clicks
+    exported = privacy.export_subscriber(engine, "all0@example.com")["clicks"]
+    assert [c["target"] for c in exported] == [SITE + "iconsmith-vs-huewise"] * 2 + [SITE + "draftsmith-vs-lede"]
     assert expected.clicks == 7 and expected.readers == 2 and expected.tracked
     assert [(line.clicks, line.unique) for line in expected.lines] == [(4, 2), (3, 2)]
     privacy.forget(engine, "all0@example.com", secret=TEST_SECRET_KEY)

@@ -23,6 +23,7 @@ from newsletter.models import IssueCohortRow, IssueLinkRow, IssueRow
 _HREF = re.compile(r'href="([^"]*)"')
 _TEXT_URL = re.compile(r"https?://[^\s<>\"]+")
 ALL = "all"  # the every-category cohort, numbered first so link numbers follow its reading order
+MAX_TARGET = 2000  # the link table's column; a longer link (none the digest makes) is left pointing at the site
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class Redirects:
 
     def leaves_for_site(self, url: str) -> bool:
         """Whether ``url`` goes to the site (its host), and not to this app (unsubscribe, preferences, web version)."""
-        if url.startswith(self.public_url.rstrip("/") + "/"):
+        if url.startswith(self.public_url.rstrip("/") + "/") or len(url) > MAX_TARGET:
             return False
         found, site = urlsplit(url), urlsplit(self.site_url)
         return found.scheme in ("http", "https") and found.netloc.lower() == site.netloc.lower()

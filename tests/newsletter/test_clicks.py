@@ -107,6 +107,7 @@ def test_only_links_to_the_sites_host_are_routed_and_never_our_own() -> None:
     assert not redirects.leaves_for_site("https://site.example.com/newsletter/unsubscribe/abc")
     assert not redirects.leaves_for_site("https://elsewhere.example.com/compare/a-vs-b")
     assert not redirects.leaves_for_site("mailto:someone@site.example.com")
+    assert not redirects.leaves_for_site("https://site.example.com/" + "x" * 2000)  # longer than the table holds
     assert Redirects(APP, SITE, True).url(3, 2) == f"{APP}/r/3/2?r=%%{{voter}}%%"
 
 

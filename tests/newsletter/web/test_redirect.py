@@ -52,6 +52,15 @@ def test_a_link_redirects_to_its_stored_target_and_counts(engine: Engine, serve:
     assert [c.subscriber_id for c in clicks(engine)] == [None, None]
 
 
+def test_the_web_version_of_a_routed_issue_links_to_the_site_directly(engine: Engine, serve: Serve) -> None:
+    sent(engine)
+    with serve() as (client, _):
+        page = client.get("/archive/1")
+    assert page.status_code == 200 and "Read Iconsmith vs Huewise" in page.text
+    assert f'href="{SITE}iconsmith-vs-huewise"' in page.text and "/r/1/" not in page.text  # rendered, not the email
+    assert "%%{" not in page.text
+
+
 @pytest.mark.parametrize("path", ["/r/1/3", "/r/2/1", "/r/0/1", "/r/1/0", "/r/abc/1", "/r/1/99999999999",
                                   "/r/1/1/https://evil.example.com", "/r/1/https%3A%2F%2Fevil.example.com"])
 def test_unknown_links_are_the_sites_404(engine: Engine, serve: Serve, path: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from newsletter import metrics
 from newsletter.clicks import rules
 from newsletter.db import session_scope
 from newsletter.models import ClickRow, DeliveryRow
@@ -111,6 +112,8 @@ class ClickRecorder:
             rows = _with_firsts(session, counted)
             if rows:
                 session.execute(insert(ClickRow), rows)
+        metrics.clicks("counted", len(rows))
+        metrics.clicks("early", len(batch) - len(rows))
         return len(rows)
 
 

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from newsletter import metrics
 from newsletter.clicks.links import Link, find_link
 from newsletter.clicks.recorder import Click, ClickRecorder
 from newsletter.clicks.rules import is_scanner
@@ -79,6 +80,8 @@ async def follow(number: IssueNumber, link: LinkNumber, request: Request, r: str
     found = redirects.cached(number, link) or await run_in_threadpool(redirects.lookup, number, link)
     if found is None:
         return error_page(request, 404)
-    if not request.scope.get(HEAD_REQUEST) and not is_scanner(request.headers.get("user-agent")):
+    if request.scope.get(HEAD_REQUEST) or is_scanner(request.headers.get("user-agent")):
+        metrics.clicks("scanner")
+    else:
         redirects.count(found, r, number)
     return RedirectResponse(found.target, status_code=302, headers=HEADERS)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from newsletter import editors
@@ -79,8 +80,13 @@ def test_a_crafted_url_cannot_choose_the_destination(engine: Engine, serve: Serv
             assert answer.headers["location"] == SITE + "iconsmith-vs-huewise"
 
 
+def scanned() -> float:
+    return REGISTRY.get_sample_value("newsletter_clicks_total", {"outcome": "scanner"}) or 0.0
+
+
 def test_scanner_traffic_is_redirected_but_not_counted(engine: Engine, serve: Serve) -> None:
     sent(engine)
+    before = scanned()
     with serve() as (client, _):
         head = client.head("/r/1/1", headers=BROWSER, follow_redirects=False)
         assert head.status_code == 302 and head.headers["location"] == SITE + "iconsmith-vs-huewise"
@@ -88,7 +94,7 @@ def test_scanner_traffic_is_redirected_but_not_counted(engine: Engine, serve: Se
         assert client.get("/r/1/1", headers=scanner, follow_redirects=False).status_code == 302
         assert client.get("/r/1/1", headers={"User-Agent": ""}, follow_redirects=False).status_code == 302
         assert written(client, engine) == 0
-    assert clicks(engine) == []
+    assert clicks(engine) == [] and scanned() == before + 3  # seen on /metrics as scanner traffic
 
 
 def test_a_click_right_after_the_submission_is_not_counted(engine: Engine, serve: Serve) -> None:

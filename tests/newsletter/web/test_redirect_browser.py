@@ -6,15 +6,18 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from newsletter import editors
 from newsletter.config import Settings
 from newsletter.web.app import create_app
 from tests.newsletter.clicking import clicks, directory_for, sent
 from tests.newsletter.web.helpers import SECRET, free_port, uvicorn_serving
+from tests.newsletter.web.test_pages_axe_browser import PASSWORD, check
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +51,8 @@ def site() -> Iterator[str]:
 
 
 def test_a_reader_follows_a_link_of_their_email_through_the_redirect(
-        engine: Engine, database_url: str, make_settings: Callable[..., Settings], browser: Any) -> None:
+        engine: Engine, database_url: str, make_settings: Callable[..., Settings], browser: Any, axe: Path) -> None:
+    editors.add_editor(engine, "ann", PASSWORD, cost=editors.Cost(2**10, 8, 1))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with site() as site_url:
@@ -65,6 +69,26 @@ def test_a_reader_follows_a_link_of_their_email_through_the_redirect(
             assert page.url == site_url + "iconsmith-vs-huewise"
             page.close()
             app.state.wiring.clicks.flush()
+            problems = desk_page(browser, base, axe)
     reader = directory_for(engine).find("design0@example.com")
     assert reader is not None
     assert [(c.subscriber_id, c.first_on_link, c.first_in_issue) for c in clicks(engine)] == [(reader[0].id, True, True)]
+    assert not problems, "\n".join(problems)
+
+
+def desk_page(browser: Any, base: str, script: Path) -> list[str]:
+    """The issue's figures on the desk at phone width: the click shows in table and chart; axe's findings."""
+    context = browser.new_context(viewport={"width": 375, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{base}/editor/login")
+    page.get_by_label("Name").fill("ann")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Issues").wait_for()
+    page.goto(f"{base}/editor/issues/1")
+    chart = page.get_by_role("img", name="Issue 1: clicks per comparison")
+    assert chart.is_visible()
+    assert page.locator("#clicks tbody tr").first.inner_text().split() == ["Iconsmith", "vs", "Huewise", "1", "1"]
+    problems = check(page, script, "issue 1 with clicks", 375, "light")
+    context.close()
+    return problems

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from newsletter.models import IssueCohortRow, IssueLinkRow, IssueRow
@@ -141,8 +140,3 @@ def targets_of(session: Session, issue_id: int) -> dict[int, str]:
     return dict(session.exec(select(IssueLinkRow.link, IssueLinkRow.target)
                              .where(IssueLinkRow.issue_id == issue_id)).all())
 
-
-def link_count(session: Session, issue_id: int) -> int:
-    """How many links the issue's table holds."""
-    return int(session.exec(select(func.count()).select_from(IssueLinkRow)
-                            .where(IssueLinkRow.issue_id == issue_id)).one())

@@ -73,6 +73,11 @@ class ClickRecorder:
         with self._lock:
             return len(self._buffer)
 
+    def writing(self) -> bool:
+        """Whether the writer thread is alive."""
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def flush(self) -> int:
         """Write every buffered click now; how many were counted. A database error puts them back and raises."""
         with self._writing:
@@ -102,6 +107,8 @@ class ClickRecorder:
                 self.flush()
             except SQLAlchemyError as exc:
                 log.warning("clicks not written (%s); %d kept for the next try", type(exc).__name__, self.pending())
+            except Exception:  # the thread must outlive any one batch's surprise; the clicks stay buffered
+                log.exception("clicks not written; %d kept for the next try", self.pending())
 
     def _write(self, batch: Sequence[Click]) -> int:
         readers = sorted({c.reader for c in batch if c.reader is not None})

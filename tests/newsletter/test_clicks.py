@@ -220,6 +220,25 @@ def test_a_database_refusing_the_batch_keeps_it_for_the_next_write(engine: Engin
     refusing.dispose()
 
 
+def test_the_writer_thread_rides_out_a_refusing_database(engine: Engine, tmp_path: Path) -> None:
+    sent(engine)
+    refusing = make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'clicks.db'}")
+    recorder = ClickRecorder(refusing, recipients=directory_for(engine), interval=0.02)
+    recorder.record(recorder_click(engine))
+    time.sleep(0.3)  # a dozen tries by the writer's own thread, each refused
+    assert recorder.pending() == 1 and recorder.writing()
+    with pytest.raises(OperationalError):
+        recorder.close()
+    refusing.dispose()
+
+
+def recorder_click(engine: Engine) -> Click:
+    with session_scope(engine) as session:
+        found = find_link(session, 1, 1)
+    assert found is not None
+    return Click(found.issue_id, found.id, None, datetime.now(UTC))
+
+
 def test_the_writer_thread_writes_buffered_clicks_by_itself(engine: Engine) -> None:
     sent(engine)
     recorder = ClickRecorder(engine, recipients=directory_for(engine), interval=0.05)

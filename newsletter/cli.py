@@ -18,6 +18,7 @@ from newsletter.catalog.importer import export_file, import_files
 from newsletter.cli_doctor import register as register_doctor
 from newsletter.cli_editors import editor_app
 from newsletter.cli_reconcile import register as register_reconcile
+from newsletter.cli_stats import register as register_stats
 from newsletter.cli_subscribers import subscribers_app
 from newsletter.cli_support import group, handled, load_settings, out
 from newsletter.cli_votes import votes_app
@@ -38,6 +39,7 @@ app.add_typer(editor_app, name="editor")
 app.add_typer(votes_app, name="votes")
 register_doctor(app)
 register_reconcile(issue_app)
+register_stats(issue_app)
 log = logging.getLogger("newsletter.cli")
 
 

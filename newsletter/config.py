@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Override of the provider's search delay (Postmark 10 min, Mailgun 30 min): a miss is trusted after it.
     reconcile_delay_seconds: float | None = Field(default=None, ge=0, le=86400)
     send_with_workers: bool = False
+    # Clicks: false counts per issue and link only; true adds the reader's token to count unique readers (README).
+    track_readers: bool = False
     # now: every reader when the issue starts sending; local: each at the next local send time in their own zone.
     delivery_mode: Literal["now", "local"] = "now"
     local_send_time: str = "07:00"

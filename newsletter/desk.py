@@ -82,6 +82,7 @@ def edit(engine: Engine, number: int, change: Callable[[Edits, tuple[str, ...]],
         issue.arrangement, issue.note = after.arrangement.dumps(), after.note
         issue.subject_override, issue.preheader_override = after.subject, after.preheader
         issues.replace_emails(session, issue, rendering.emails)
+        renderer.route_links(session, issue, rendering)
         deliveries.queue(session, issue, renderer.recipients)
         if issue.status == IssueStatus.APPROVED:
             issues.transition(issue, IssueStatus.DRAFT)

@@ -64,6 +64,8 @@ WEBHOOK_EVENTS = Counter("newsletter_webhook_events", "Webhook events received f
                          "and kind", ["provider", "kind"])
 SIGNUPS = Counter("newsletter_signups", "Sign-ups, by stage (requested, confirmed)", ["stage"])
 UNSUBSCRIBES = Counter("newsletter_unsubscribes", "Readers who unsubscribed, by channel", ["channel"])
+CLICKS = Counter("newsletter_clicks", "Links of issues followed through the redirect, by what became of them "
+                 "(counted, early, scanner)", ["outcome"])
 HEARTBEAT = Gauge("newsletter_worker_last_round_timestamp_seconds", "When this worker last polled or recorded a "
                   "batch (Unix time)", multiprocess_mode="max")
 _BATCH_KINDS: tuple[tuple[type[ProviderError], str], ...] = (
@@ -156,6 +158,12 @@ def webhook_events(kinds: Iterable[tuple[str, str]]) -> None:
 def signup(stage: str) -> None:
     """Count a sign-up at ``stage``: ``requested`` (a confirmation goes out) or ``confirmed``."""
     SIGNUPS.labels(stage).inc()
+
+
+def clicks(outcome: str, count: int = 1) -> None:
+    """Count ``count`` redirects: ``counted`` (written), ``early`` (within seconds of a submission) or ``scanner``."""
+    if count:
+        CLICKS.labels(outcome).inc(count)
 
 
 def unsubscribed(channel: str, *, changed: bool = True) -> None:

@@ -125,6 +125,8 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         Index("ix_delivery_claim", "issue_id", "status", "due_at", "id"),
+        # Clicks within seconds of an issue's submissions are scanner traffic: the click writer looks them up.
+        Index("ix_delivery_submitted", "issue_id", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -228,3 +230,39 @@ class VoteRow(SQLModel, table=True):
     choice: str = Field(max_length=4)  # ship | skip
     created_at: datetime
     updated_at: datetime = Field(index=True)
+
+
+class IssueLinkRow(SQLModel, table=True):
+    """A link of an issue that leaves for the site, numbered within the issue: ``/r/{issue}/{link}`` redirects to
+    ``target``. Written when the issue is rendered and never changed or removed, so every mailed link keeps working
+    (``clicks.links``)."""
+
+    __tablename__ = "issue_link"
+    __table_args__ = (UniqueConstraint("issue_id", "link"), UniqueConstraint("issue_id", "target"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", index=True, ondelete="CASCADE")
+    link: int  # the number in the URL, 1, 2, … in the order the links were first rendered
+    target: str = Field(max_length=2000)
+    comparison: str | None = Field(default=None, max_length=300)  # the comparison's slug, when it is one's link
+    label: str = Field(max_length=400)
+    tracked: bool = False  # rendered with the reader's token (NEWSLETTER_TRACK_READERS)
+
+
+class ClickRow(SQLModel, table=True):
+    """One counted click of a link of an issue (``clicks.recorder`` writes it; scanner traffic is never written).
+
+    ``subscriber_id`` is set only when readers are tracked and the token was good; erasing the reader clears it.
+    ``first_on_link`` and ``first_in_issue`` mark the reader's first click there, written with the click, so unique
+    readers stay countable after the reader's link to the click is gone."""
+
+    __tablename__ = "click"
+    __table_args__ = (Index("ix_click_issue_link", "issue_id", "link_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
+    link_id: int = Field(foreign_key="issue_link.id", ondelete="CASCADE")
+    subscriber_id: int | None = Field(default=None, index=True)
+    clicked_at: datetime
+    first_on_link: bool = False
+    first_in_issue: bool = False

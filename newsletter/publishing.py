@@ -7,16 +7,17 @@ A ``Renderer`` says how an issue is built (recipient source, templates, context,
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import jinja2
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from newsletter import checks, deliveries, issues, vote_figures
 from newsletter.catalog import store
+from newsletter.clicks.links import Redirects, Target, route_issue
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
 from newsletter.digest import build_digest
@@ -63,6 +64,13 @@ class Renderer:
     site_url: str
     limit: int = 8
     recap_min_votes: int = 20  # NEWSLETTER_VOTE_RECAP_MIN_VOTES: fewer votes on a tool, and the recap leaves it out
+    # Where the emails' links to the site are routed for counting clicks; None leaves them pointing at the site.
+    redirects: Redirects | None = None
+
+    def route_links(self, session: Session, issue: IssueRow, rendering: Rendering) -> None:
+        """Point the issue's stored emails' site links at the click redirect (when one is configured)."""
+        if self.redirects is not None:
+            route_issue(session, issue, rendering.targets, self.redirects)
 
 
 def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutcome:
@@ -86,6 +94,7 @@ def build_issue(engine: Engine, *, week: Week, renderer: Renderer) -> BuildOutco
     try:
         with session_scope(engine) as session:
             issue = issues.create_issue(session, week=week, emails=rendering.emails)
+            renderer.route_links(session, issue, rendering)
             queued = deliveries.queue(session, issue, recipients)
             outcome = BuildOutcome(week, issue.number, True, issue.subject, rendering.sizes, rendering.empty, queued)
         recipients.issue_built()  # after the issue is stored: a build that fails skips nobody's issue
@@ -107,6 +116,7 @@ class Rendering:
     emails: list[tuple[RenderedEmail, int]]
     sizes: tuple[tuple[str, int], ...]
     empty: tuple[str, ...]
+    targets: dict[str, Target] = field(default_factory=dict)  # the digest's links, by URL, for the link table
 
 
 def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer, recap: Recap | None = None) -> Rendering:
@@ -128,7 +138,8 @@ def render_issue(digest: Digest, edits: Edits, *, renderer: Renderer, recap: Rec
         sizes.append((cohort.key, size))
         if cohort.key != issues.ALL:
             emails.append((render_cohort(narrowed, cohort, env=env, context=context), len(narrowed.entries)))
-    return Rendering(emails, tuple(sizes), tuple(empty))
+    targets = {e.url: Target(e.url, e.slug, e.title) for e in digest.entries}
+    return Rendering(emails, tuple(sizes), tuple(empty), targets)
 
 
 def publish_week(engine: Engine, *, week: Week, renderer: Renderer, provider: Provider | None, sending: Sending,

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 
 import subscribers.models  # noqa: F401 - registers the subscriber table with the shared metadata
 from newsletter import editors, metrics, migrate
+from newsletter.clicks.links import Redirects
+from newsletter.clicks.recorder import ClickRecorder
 from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope
@@ -100,8 +102,9 @@ def _recipients(settings: Settings, engine: Engine, signer: Signer) -> Subscribe
 
 def _renderer(settings: Settings, recipients: SubscriberRecipients, env: jinja2.Environment,
               context: RenderContext) -> Renderer:
+    redirects = Redirects(str(settings.public_url), str(settings.site_url), settings.track_readers)
     return Renderer(recipients, env, context, str(settings.site_url), settings.digest_limit,
-                    settings.vote_recap_min_votes)
+                    recap_min_votes=settings.vote_recap_min_votes, redirects=redirects)
 
 
 def _context(settings: Settings) -> RenderContext:
@@ -189,6 +192,11 @@ class Wiring:
         """What every send needs besides a provider: recipient source, envelope, send options."""
         return Sending(self.recipients, self.envelope, self.send_options)
 
+    @cached_property
+    def clicks(self) -> ClickRecorder:
+        """Writes the redirect's clicks in batches off the request path; ``close()`` writes what is left."""
+        return ClickRecorder(self.engine, recipients=self.recipients)
+
     def provider(self, *, stream: TextIO | None = None) -> Provider:
         """A provider to send with: the one given at build time, else a new one as ``NEWSLETTER_PROVIDER`` says."""
         if self._provider is not None:
@@ -201,7 +209,10 @@ class Wiring:
             return list(dict.fromkeys([*self.settings.editor_addresses, *editors.editor_addresses(session)]))
 
     def close(self) -> None:
-        """Close the database connections, if the engine was ever made."""
+        """Write the clicks still buffered, then close the database connections, if the engine was ever made."""
+        clicks = self.__dict__.pop("clicks", None)
+        if clicks is not None:
+            clicks.close()
         engine = self.__dict__.pop("engine", None)
         if engine is not None:
             engine.dispose()

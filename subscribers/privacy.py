@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from newsletter import votes
+from newsletter.clicks.recorder import forget_reader
+from newsletter.clicks.stats import reader_clicks
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
 from newsletter.models import DeliveryRow
@@ -41,6 +43,7 @@ def export_subscriber(engine: Engine, address: str) -> dict[str, Any]:
             for d in deliveries]
         assert row.id is not None
         record["votes"] = votes.readers_votes(session, row.id)
+        record["clicks"] = reader_clicks(session, row.id)  # only with NEWSLETTER_TRACK_READERS are any theirs
     return record
 
 
@@ -62,6 +65,7 @@ def forget(engine: Engine, address: str, *, secret: str) -> None:
                  reason="subscriber erased", stamp=False)
         session.exec(delete(AddressChangeMail).where(col(AddressChangeMail.subscriber_id) == row.id))
         votes.unlink_reader(session, row.id)  # the votes keep counting; they no longer say whose they were
+        forget_reader(session, row.id)  # their clicks stay counted, no longer theirs
 
 
 @dataclass

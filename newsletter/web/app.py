@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from newsletter import logs, wiring
 from newsletter.config import Settings, load_settings
 from newsletter.providers.base import Provider
-from newsletter.web import archive, error_pages, health, limits, provider_hooks, reader, votes
+from newsletter.web import archive, error_pages, health, limits, provider_hooks, reader, redirect, votes
 from newsletter.web.desk import dashboard, issue_actions, issue_page, sign_in
 from newsletter.web.desk.auth import Gate
 from newsletter.web.desk.pages import Desk
@@ -36,8 +36,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
-ROUTERS = (health.routes, reader.routes, provider_hooks.routes, archive.routes, sign_in.routes, dashboard.routes,
-           issue_page.routes, issue_actions.routes, votes.routes)
+ROUTERS = (health.routes, redirect.routes, reader.routes, provider_hooks.routes, archive.routes, sign_in.routes,
+           dashboard.routes, issue_page.routes, issue_actions.routes, votes.routes)
 
 
 def security_headers_for(settings: Settings) -> dict[str, str]:
@@ -73,6 +73,8 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     app.state.wiring, app.state.site = parts, site
     app.state.engine, app.state.settings = parts.engine, settings  # what the health and metrics routes read
     app.state.desk = Desk(site, gate(site) if gate else None)
+    signer = parts.signer if settings.track_readers else None  # untracked: no reader is ever read from a link
+    app.state.redirects = redirect.Redirects(parts.engine, parts.clicks, signer=signer, clock=parts.clock)
     app.state.sns = sns.endpoint_for(settings.sns_topic_arns, transport=sns_transport)  # one certificate cache
     app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
     for router in ROUTERS:

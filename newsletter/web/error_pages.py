@@ -29,6 +29,11 @@ MESSAGES = {
 }
 
 
+# Set in the scope of a HEAD request answered as GET: a route that counts what it answers (the click redirect)
+# must not count a HEAD.
+HEAD_REQUEST = "newsletter.head"
+
+
 def secure(headers: MutableHeaders, security: Mapping[str, str]) -> None:
     """Add each security header that a route did not set itself (a route may set a stricter or wider policy)."""
     for name, value in security.items():
@@ -99,4 +104,4 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_REQUEST: True}, receive, headers_only)

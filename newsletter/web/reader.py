@@ -42,7 +42,8 @@ routes = APIRouter()
 def signup_page(request: Request, site: SiteDep) -> HTMLResponse:
     """The sign-up form, with the categories to choose from, the consent text and the latest issue to look at."""
     return site.page("index.html", request=request, title="Subscribe", categories=categories(site),
-                     consent=signup.CONSENT_TEXT, latest=latest_issue(site), zone_script=ZONE_SCRIPT)
+                     consent=signup.CONSENT_TEXT, latest=latest_issue(site), zone_script=ZONE_SCRIPT,
+                     track_readers=site.settings.track_readers)
 
 
 @routes.post("/subscribe", response_class=HTMLResponse)

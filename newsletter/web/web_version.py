@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from newsletter import archive
 from newsletter import desk as core
+from newsletter.clicks.links import targets_of
 from newsletter.db import session_scope
 from newsletter.desk import Renderer
 from newsletter.editing import Edits, note_html, note_text
@@ -72,7 +73,9 @@ def _make(session: Session, site: Site, renderer: Callable[[], Renderer], number
     if found is None:
         return None
     row, stored = found
-    compiled = rendered(site, renderer, row.week, core.edits_of(row), stored.comparison_count, stored.html)
+    assert row.id is not None
+    links = set(targets_of(session, row.id).values())  # the sent email's site links, behind its click redirects
+    compiled = rendered(site, renderer, row.week, core.edits_of(row), stored.comparison_count, stored.html, links)
     url = f"{site.base}/archive/{number}"
     head = site.pages.get_template("web_head.html").render(
         publication=site.settings.publication_name, title=stored.subject, description=stored.preheader, url=url,
@@ -82,14 +85,14 @@ def _make(session: Session, site: Site, renderer: Callable[[], Renderer], number
 
 
 def rendered(site: Site, renderer: Callable[[], Renderer], week: str, edits: Edits, count: int,
-             sent_html: str) -> str:
+             sent_html: str, sent_links: Collection[str] = ()) -> str:
     """The issue's HTML through the web template, or the sent HTML with neutral links when the catalog moved on."""
     try:
         parts = renderer()
         digest = edits.digest(core.candidates(site.engine, Week.parse(week), site_url=parts.site_url), count)
     except (NewsletterError, ValueError):  # settings that cannot render, or a catalog without the issue's week
         digest = None
-    if digest is not None and all(entry.url in sent_html for entry in digest.entries):
+    if digest is not None and all(entry.url in sent_html or entry.url in sent_links for entry in digest.entries):
         # No vote links (nobody to vote as) and no recap ("you sided with the panel" speaks to subscribers).
         context = replace(parts.context, note_html=note_html(edits.note), note_text=note_text(edits.note),
                           vote_url="", recap=None)

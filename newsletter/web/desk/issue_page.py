@@ -14,11 +14,13 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
 from newsletter import desk as core
 from newsletter import issues, vote_figures
 from newsletter.checks import Finding, check_issue
+from newsletter.clicks.chart import clicks_chart
 from newsletter.db import session_scope
 from newsletter.dispatch import Envelope, personalise
 from newsletter.editing import Edits
@@ -30,6 +32,7 @@ from newsletter.web.deps import WiringDep
 from newsletter.web.desk.pages import Desk, DeskDep
 from newsletter.web.site import IssueNumber
 from newsletter.wiring import Wiring
+from subscribers.engagement import IssueEngagement, engagement_of
 from subscribers.figures import IssueFigures, unsubscribed_since, wave_lines
 
 DONE = {
@@ -53,6 +56,7 @@ class Stored:
     snapshots: dict[str, RenderedEmail]
     edits: Edits
     figures: IssueFigures
+    readers: IssueEngagement
 
 
 @routes.get("/issues/{number}/preview", response_class=HTMLResponse)
@@ -112,7 +116,8 @@ def show(desk: Desk, wiring: Wiring, number: int, request: Request, *, cohort: s
     return desk.page("issue.html", request, status, title=f"Issue {number}", issue=stored.info, edits=stored.edits,
                      snapshot=snapshots[cohort], cohort=cohort, cohorts=sorted(snapshots), sizes=sizes,
                      text=fills[cohort][1], findings=findings, lineup=lineup, message=message, error=error,
-                     figures=stored.figures, editable=stored.info["status"] in issues.EDITABLE,
+                     figures=stored.figures, readers=stored.readers, chart=chart_of(stored.readers),
+                     editable=stored.info["status"] in issues.EDITABLE,
                      standings=panel_and_readers(desk, number, lineup),
                      margin=site.settings.vote_disagreement_points,
                      zone=site.settings.timezone, quote=quote, local_time=local.at.strftime("%H:%M") if local else None,
@@ -135,7 +140,15 @@ def load(engine: Engine, number: int) -> Stored:
                                   unsubscribed_since(session, number).get(number, 0))
         info = {"number": row.number, "week": row.week, "status": row.status, "subject": row.subject,
                 "send_at": row.send_at, "sent_at": row.sent_at, "approved_by": row.approved_by, "error": row.error}
-        return Stored(info, issues.rendered_emails(session, row), core.edits_of(row), figures)
+        return Stored(info, issues.rendered_emails(session, row), core.edits_of(row), figures,
+                      engagement_of(session, row))
+
+
+def chart_of(readers: IssueEngagement) -> Markup:
+    """The SVG chart of the issue's clicks per comparison (drawn from escaped text, so safe to embed)."""
+    clicks = readers.clicks
+    return Markup(clicks_chart(clicks.lines, title=f"Issue {readers.number}: clicks per comparison",
+                               tracked=clicks.tracked))
 
 
 def filled(envelope: Envelope, number: int, snapshot: RenderedEmail) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from newsletter import editors, issues
+from newsletter.clicks.links import find_link
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.providers.memory import MemoryProvider
@@ -121,7 +122,11 @@ def test_a_note_and_a_subject_re_render_the_preview_at_once(desk: Client, engine
     page = client.get(saved.headers["location"])
     assert "Saved; the previews below are re-rendered." in page.text
     text = page.text.split('id="text-version"')[1]
-    assert "Read the method (https://site.example.com/method)." in text
+    routed = re.search(r"Read the method \(https://app\.example\.com/r/1/(\d+)\)\.", text)  # routed like the rest
+    assert routed, text
+    with session_scope(engine) as session:
+        method = find_link(session, 1, int(routed[1]))
+    assert method is not None and method.target == "https://site.example.com/method"
     with session_scope(engine) as session:
         assert set(s.subject for s in issues.rendered_emails(session, issues.get_issue(session, 1)).values()) == {
             "Two verdicts you need"}

@@ -16,12 +16,13 @@ def register(issue_app: typer.Typer) -> None:
 
 
 def issue_stats(number: int) -> None:
-    """Print issue N's clicks per comparison, click-through and unsubscribes after it."""
+    """Print issue N's clicks per comparison, click-through, votes per tool and unsubscribes after it."""
     settings = load_settings()
     with outage.reported(settings.database_url, advice="run it again once the database is back"), \
             wiring.build(settings) as wired:
         found = engagement(wired.engine, number)
     out.print(clicks_table(found))
+    out.print(votes_table(found))
     out.print(summary_table(found))
 
 
@@ -34,6 +35,16 @@ def clicks_table(found: IssueEngagement) -> Table:
         grid.add_row(line.label, str(line.clicks), *([str(line.unique)] if tracked else []))
     if not found.clicks.lines:
         grid.add_row("(no links to the site)", "0", *(["0"] if tracked else []))
+    return grid
+
+
+def votes_table(found: IssueEngagement) -> Table:
+    """One row per tool readers voted on from this issue's links: votes, ship votes and percent ship."""
+    grid = Table("Comparison", "Tool", "Votes", "Ship", "Ship %", title=f"Issue {found.number}: reader votes")
+    for (comparison, tool), tally in sorted(found.votes.items()):
+        grid.add_row(comparison, tool, str(tally.votes), str(tally.ship), f"{tally.ship_percent} %")
+    if not found.votes:
+        grid.add_row("(no votes from this issue yet)", "", "0", "0", "")
     return grid
 
 

@@ -1,13 +1,14 @@
 """What readers did with one issue, for the desk and ``newsletter issue stats``: clicks per comparison,
-click-through against submitted deliveries, and readers who unsubscribed after it.
+click-through against submitted deliveries, votes per tool cast from its links, and readers who unsubscribed
+after it.
 
-It lives with the subscribers because unsubscribes are theirs; the click figures come from ``newsletter.clicks``.
-New figures of an issue (votes per tool, when they land) join :class:`IssueEngagement` as one more field.
+It lives with the subscribers because unsubscribes are theirs; the click figures come from ``newsletter.clicks``,
+the vote tallies from ``newsletter.votes``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func
@@ -19,6 +20,7 @@ from newsletter.clicks.stats import ClickFigures, click_figures
 from newsletter.db import session_scope
 from newsletter.models import DeliveryRow, IssueRow
 from newsletter.statuses import REACHED, SubscriberStatus
+from newsletter.votes import Tally, tallies
 from subscribers.models import Subscriber
 
 
@@ -30,6 +32,9 @@ class IssueEngagement:
     clicks: ClickFigures
     submitted: int
     unsubscribed: int
+    # Votes last cast from this issue's links, per (comparison slug, tool slug): a reader who voted again from a
+    # later issue counts there instead, so issues never count one vote twice.
+    votes: dict[tuple[str, str], Tally] = field(default_factory=dict)
 
     @property
     def click_through(self) -> float | None:
@@ -53,7 +58,7 @@ def engagement_of(session: Session, issue: IssueRow) -> IssueEngagement:
     submitted = session.exec(select(func.count()).select_from(DeliveryRow).where(
         DeliveryRow.issue_id == issue.id, col(DeliveryRow.status).in_(REACHED))).one()
     return IssueEngagement(issue.number, click_figures(session, issue.id), int(submitted),
-                           unsubscribed_after(session, issue))
+                           unsubscribed_after(session, issue), tallies(session, issue_number=issue.number))
 
 
 def unsubscribed_after(session: Session, issue: IssueRow) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+from newsletter import votes
 from newsletter.cli import app
 from newsletter.clicks.links import find_link
 from newsletter.clicks.recorder import Click, ClickRecorder
@@ -90,3 +91,24 @@ def test_unsubscribes_count_after_the_readers_copy_and_before_the_next_issue(eng
     leave(engine, reader(engine, "all1@example.com"), at + timedelta(minutes=10))  # after it: counted
     leave(engine, reader(engine, "all2@example.com"), at + timedelta(hours=1))  # after the next issue started
     assert engagement(engine, 1).unsubscribed == 1
+
+
+def test_issue_stats_prints_the_votes_cast_from_the_issue_per_tool(env: Path, engine: Engine) -> None:
+    sent(engine)
+    with session_scope(engine) as session:
+        for subscriber, choice in ((reader(engine, "all0@example.com"), "ship"),
+                                   (reader(engine, "all1@example.com"), "skip"),
+                                   (reader(engine, "design0@example.com"), "ship")):
+            votes.record(session, subscriber_id=subscriber, issue_number=1, comparison="iconsmith-vs-huewise",
+                         tool="iconsmith", choice=choice, now=datetime.now(UTC))
+        votes.record(session, subscriber_id=reader(engine, "all2@example.com"), issue_number=2,
+                     comparison="iconsmith-vs-huewise", tool="huewise", choice="skip", now=datetime.now(UTC))
+    lines = [" ".join(line.replace("│", " ").split()) for line in run("issue", "stats", "1").splitlines()]
+    assert "iconsmith-vs-huewise iconsmith 3 2 67 %" in lines, lines
+    assert not any("huewise 1" in line for line in lines)  # cast from another issue's link: counted there
+
+
+def test_issue_stats_says_when_nobody_voted_yet(env: Path, engine: Engine) -> None:
+    sent(engine)
+    lines = [" ".join(line.replace("│", " ").split()) for line in run("issue", "stats", "1").splitlines()]
+    assert "(no votes from this issue yet) 0 0" in lines, lines

@@ -270,7 +270,8 @@ def _targets(mode: str, rows: list[dict[str, Any]], baseline: float, baseline_rs
         if mode in CEILING_SHARE:
             verdicts.append(f"≥ {CEILING_SHARE[mode]:.0%} of the ceiling: "
                             f"{'met' if share >= CEILING_SHARE[mode] else 'MISSED'}")
-    flat = max(rss) - min(rss) < 0.15 * min(rss)
+    sizes = [r["rss_mb"] for r in rows]  # flat: the same case from its smallest size to its largest
+    flat = max(sizes) - min(sizes) < 0.15 * min(sizes)
     verdicts.append(f"peak RSS ≤ {RSS_LIMIT:.0f} MB and flat: {'met' if max(rss) <= RSS_LIMIT and flat else 'MISSED'}")
     return (f"{line}; peak RSS {min(rss):.0f}–{max(rss):.0f} MB (baseline included)\n  targets: "
             + "; ".join(verdicts))

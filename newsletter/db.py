@@ -45,4 +45,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 512 KB of page cache per connection instead of SQLite's 2 MB: the operating system caches the file anyway,
+    # and a sender's claims and records walk a few index pages per batch. Measured at 100,000 readers: peak RSS
+    # 101 → 93 MB, send rate the same within the run's noise (3,003 and 2,455/s before, 2,901 and 2,874/s after).
+    cursor.execute("PRAGMA cache_size=-512")
     cursor.close()

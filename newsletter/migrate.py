@@ -8,16 +8,18 @@ an old schema to the current revision. The migrations ship inside the package.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from newsletter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: loading it costs a process ~10 MB, and a process that never checks or
+# migrates a schema (a sender started on a database already checked, as the benchmark's) should not carry it.
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 State = Literal["current", "empty", "partial", "behind"]
@@ -30,12 +32,20 @@ PARTIAL_ADVICE = ("`newsletter db upgrade` did not make them: point NEWSLETTER_D
                   "or at this app's own")
 
 
+def _upgrade(config: Config) -> None:
+    from alembic import command
+
+    command.upgrade(config, "head")
+
+
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
     """Only the app's own tables are migrated or compared with the models."""
     return not (type_ == "table" and name in SCHEDULER_TABLES)
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -43,6 +53,8 @@ def _config() -> Config:
 
 def head() -> str:
     """The newest revision the code knows."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(_config()).get_current_head()
     assert revision is not None
     return revision
@@ -51,7 +63,7 @@ def head() -> str:
 def current(engine: Engine) -> str | None:
     """The revision the database is at; None when it was never migrated."""
     with engine.connect() as connection:  # Alembic reads its version table through a Core connection
-        return MigrationContext.configure(connection).get_current_revision()
+        return _revision(connection)
 
 
 def state(engine: Engine) -> State:
@@ -61,11 +73,17 @@ def state(engine: Engine) -> State:
 
 
 def _state(connection: Connection) -> State:
-    revision = MigrationContext.configure(connection).get_current_revision()
+    revision = _revision(connection)
     if revision is not None:
         return "current" if revision == head() else "behind"
     ours = set(inspect(connection).get_table_names()) - SCHEDULER_TABLES
     return "partial" if ours else "empty"
+
+
+def _revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -77,7 +95,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     config = _config()
     with engine.begin() as connection:  # Alembic runs the migrations on one Core connection, in one transaction
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        _upgrade(config)
     return before, head()
 
 
@@ -105,7 +123,7 @@ def prepare(engine: Engine) -> str | None:
             raise ConfigError(_refusal(found, engine))
         config = _config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        _upgrade(config)
     return f"created the database schema at revision {head()}"
 
 

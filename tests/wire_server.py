@@ -26,6 +26,9 @@ from tests import wire_search as search
 from tests.wire_accounts import KEY, Accounts, answer
 
 DOMAIN = "news.example.com"
+# A message's "To" key in Postmark JSON, compact (ours) or spaced (json.dumps' default, as django-anymail sends it).
+# A literal start lets the regex engine skip ahead; what precedes the match is checked apart (see _addresses).
+_TO = re.compile(rb'"To"\s*:\s*"([^"\\]*)"')
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class State:
     accounts: Accounts = field(default_factory=Accounts)  # what the read-only account endpoints report
     indexing_delay: float = 0.0  # seconds before an accepted message shows in the search and events APIs
     searches: int = 0
+    samples: dict[str, bytes] = field(default_factory=dict)  # counting mode: the last request body per path
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -126,6 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         route = self._route()
         if route is None:
             return self._answer(404, json.dumps({"message": f"no route {self.path}"}))
+        if not state.keep:
+            state.samples[self.path] = body  # what the benchmark replays to measure the machine's ceiling
         status, payload, headers = route(body)
         if fault and fault.delay:
             time.sleep(fault.delay)
@@ -136,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> Any:
         if self.path == "/email/batch":
             return self._postmark
+        if self.path == "/email":
+            return self._postmark_one
         if self.path == "/v3/mail/send":
             return self._sendgrid
         if re.fullmatch(r"/v3/[^/]+/messages", self.path):
@@ -177,11 +185,25 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.searches += 1
             return self._answer(*found)
+        if self.path.startswith("/sample/"):
+            return self._sample(self.path.removeprefix("/sample"))
         if self.path != "/stats":
             return self._answer(404, "{}")
         with state.lock:
             stats = {"recipients": state.recipients, "bytes": state.bytes}
         self._answer(200, json.dumps(stats))
+
+    def _sample(self, path: str) -> None:
+        """The last request body to ``path``, as it came (counting mode keeps one per path)."""
+        body = self.server.state.samples.get(path)
+        if body is None:
+            return self._answer(404, "{}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
 
     def _searchable(self) -> list[Received]:
         """What the search APIs show now: messages accepted at least the indexing delay ago."""
@@ -193,25 +215,61 @@ class _Handler(BaseHTTPRequestHandler):
     def _postmark(self, body: bytes) -> tuple[int, str, dict[str, str]]:
         if self.headers.get("X-Postmark-Server-Token") != KEY:
             return 401, json.dumps({"ErrorCode": 10, "Message": "Bad or missing Server API token."}), {}
+        if not self.server.state.keep:
+            return self._postmark_counted(body, batch=True)
         messages = json.loads(body)
         if not isinstance(messages, list) or len(messages) > 500:
             return 422, json.dumps({"ErrorCode": 410, "Message": "Too many batch messages."}), {}
-        answers, accepted = [], []
-        for m in messages:
-            missing = [k for k in ("From", "To", "Subject", "HtmlBody", "TextBody", "MessageStream") if not m.get(k)]
-            if missing:
-                answers.append({"ErrorCode": 300, "Message": f"Missing {missing}", "To": m.get("To")})
-            elif "@" not in m["To"]:
-                answers.append({"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": m["To"]})
-            elif m["To"] in self.server.state.inactive:
-                answers.append({"ErrorCode": 406, "Message": f"Found inactive addresses: {m['To']}.", "To": m["To"]})
-            else:
-                headers = {h["Name"]: h["Value"] for h in m.get("Headers", [])}
-                accepted.append(Received("postmark", m["To"], m["Subject"], m["HtmlBody"], m["TextBody"], headers,
-                                         m.get("Metadata", {}).get("delivery_id", "")))
-                answers.append({"ErrorCode": 0, "Message": "OK", "MessageID": str(uuid.uuid4()), "To": m["To"]})
-        self._record("postmark", len(body), accepted)
-        return 200, json.dumps(answers), {}
+        checked = [self._postmark_message(m) for m in messages]
+        self._record("postmark", len(body), [item for _, item in checked if item is not None])
+        return 200, json.dumps([answer for answer, _ in checked]), {}
+
+    def _postmark_one(self, body: bytes) -> tuple[int, str, dict[str, str]]:
+        """``POST /email``: one message; a refused one is a 422 carrying its ErrorCode, as Postmark answers."""
+        if self.headers.get("X-Postmark-Server-Token") != KEY:
+            return 401, json.dumps({"ErrorCode": 10, "Message": "Bad or missing Server API token."}), {}
+        if not self.server.state.keep:
+            return self._postmark_counted(body, batch=False)
+        message = json.loads(body)
+        if not isinstance(message, dict):
+            return 422, json.dumps({"ErrorCode": 402, "Message": "Invalid JSON"}), {}
+        answer, item = self._postmark_message(message)
+        self._record("postmark", len(body), [item] if item else [])
+        return (200 if item else 422), json.dumps(answer), {}
+
+    def _postmark_message(self, m: dict[str, Any]) -> tuple[dict[str, Any], Received | None]:
+        """Check one message: Postmark's answer for it, and the message as received if it was accepted."""
+        missing = [k for k in ("From", "To", "Subject", "MessageStream") if not m.get(k)]
+        missing += [] if m.get("HtmlBody") or m.get("TextBody") else ["HtmlBody or TextBody"]
+        if missing:
+            return {"ErrorCode": 300, "Message": f"Missing {missing}", "To": m.get("To")}, None
+        if "@" not in m["To"]:
+            return {"ErrorCode": 300, "Message": "Invalid 'To' address.", "To": m["To"]}, None
+        if m["To"] in self.server.state.inactive:
+            return {"ErrorCode": 406, "Message": f"Found inactive addresses: {m['To']}.", "To": m["To"]}, None
+        headers = {h["Name"]: h["Value"] for h in m.get("Headers", [])}
+        item = Received("postmark", m["To"], m["Subject"], m.get("HtmlBody", ""), m.get("TextBody", ""), headers,
+                        (m.get("Metadata") or {}).get("delivery_id", ""))
+        answer = {"ErrorCode": 0, "Message": "OK", "MessageID": str(uuid.uuid4()), "To": m["To"],
+                  "SubmittedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        return answer, item
+
+    def _postmark_counted(self, body: bytes, *, batch: bool) -> tuple[int, str, dict[str, str]]:
+        """Counting mode (the benchmark): find each message's ``To`` without decoding the bodies, which costs
+        the sender's own two cores far more than the sender's work (a real service parses on its machines).
+
+        In valid JSON an unescaped quote after ``{`` or ``,`` starts a key, so the pattern meets only the
+        messages' ``To`` keys, never text inside a body.
+        """
+        shape = (b"[", b"]") if batch else (b"{", b"}")
+        addresses = _addresses(body)
+        if not body[:64].lstrip().startswith(shape[0]) or not body[-64:].rstrip().endswith(shape[1]) or not addresses:
+            return 422, json.dumps({"ErrorCode": 402, "Message": "Invalid JSON"}), {}
+        if batch and len(addresses) > 500:
+            return 422, json.dumps({"ErrorCode": 410, "Message": "Too many batch messages."}), {}
+        self._record("postmark", len(body), [Received("postmark", to, "", "", "", {}, "") for to in addresses])
+        answers = [{"ErrorCode": 0, "Message": "OK", "MessageID": f"{uuid.uuid4()}", "To": to} for to in addresses]
+        return 200, json.dumps(answers if batch else answers[0]), {}
 
     # --- SendGrid ---------------------------------------------------------------------------------
     def _sendgrid(self, body: bytes) -> tuple[int, str, dict[str, str]]:
@@ -304,6 +362,15 @@ class _Handler(BaseHTTPRequestHandler):
                 state.idempotency[key] = (digest, answer)
         self._record("resend", len(body), items)
         return 200, answer.decode(), {}
+
+
+def _addresses(body: bytes) -> list[str]:
+    """Every ``"To"`` key's value in a Postmark request, bodies unparsed. In valid JSON a quote that follows
+    ``{``, ``,`` or a blank cannot be inside a string (there it would be escaped), so only keys are counted."""
+    return [match[1].decode() for match in _TO.finditer(body) if body[match.start() - 1:match.start()] in _BEFORE_KEY]
+
+
+_BEFORE_KEY = (b"{", b",", b" ", b"\n", b"\r", b"\t")
 
 
 def _substitute(text: str, substitutions: dict[str, str]) -> str:

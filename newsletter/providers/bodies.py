@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from newsletter.errors import ProviderError
 from newsletter.values import SLOT, BodyTemplate, Message, SendResult
+
+# One encoder for every message: json.dumps with any option builds a new JSONEncoder per call.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def by_body(messages: Sequence[Message], limit: int) -> list[list[Message]]:
@@ -60,11 +64,12 @@ def escaped(value: str) -> str:
 
 
 class JsonBodies:
-    """Cohort bodies JSON-escaped and UTF-8-encoded once, then filled per recipient by joining bytes.
+    """Cohort bodies JSON-escaped and UTF-8-encoded once, then filled per recipient as a list of byte pieces.
 
     A 35 KB body costs ~160 µs to JSON-encode and ~200 µs more to copy and UTF-8-encode inside a request;
-    doing both once per cohort and splicing in the few escaped slot values makes a full-body request cost
-    little more than a copy of its bytes.
+    doing both once per cohort and splicing in the few escaped slot values makes a full-body message cost
+    a few small encodings. The pieces share the cohort's cached parts: nothing of the body is copied until the
+    request is written (see :class:`JsonArray`).
     """
 
     def __init__(self) -> None:
@@ -72,39 +77,96 @@ class JsonBodies:
 
     def html(self, message: Message) -> bytes:
         """The message's HTML as the UTF-8 inside of a JSON string."""
-        if message.template is None:
-            return json_text(message.html)
-        return self._fill(message.template.key, message.template.html, message.slots, for_html=True)
+        return b"".join(self.pieces(message, for_html=True))
 
     def text(self, message: Message) -> bytes:
         """The message's text part as the UTF-8 inside of a JSON string."""
-        if message.template is None:
-            return json_text(message.text)
-        return self._fill(message.template.key, message.template.text, message.slots, for_html=False)
+        return b"".join(self.pieces(message, for_html=False))
 
-    def _fill(self, key: str, body: str, slots: Sequence[tuple[str, str]], *, for_html: bool) -> bytes:
-        cached = self._cache.get((key, for_html))
+    def pieces(self, message: Message, *, for_html: bool) -> list[bytes]:
+        """The HTML (or text) part as the UTF-8 inside of a JSON string, in pieces: cached parts and slot values."""
+        if message.template is None:
+            return [json_text(message.html if for_html else message.text)]
+        template = message.template
+        cached = self._cache.get((template.key, for_html))
         if cached is None:
-            pieces = SLOT.split(body)
-            cached = ([json_text(p) for p in pieces[0::2]], pieces[1::2])
-            self._cache[(key, for_html)] = cached
+            split = SLOT.split(template.html if for_html else template.text)
+            cached = ([json_text(p) for p in split[0::2]], split[1::2])
+            self._cache[(template.key, for_html)] = cached
         parts, names = cached
-        values = dict(slots)
+        values = dict(message.slots)
         out = [parts[0]]
         for name, part in zip(names, parts[1:], strict=True):
             out.append(json_text(escaped(values[name]) if for_html else values[name]))
             out.append(part)
-        return b"".join(out)
+        return out
+
+
+class JsonArray:
+    """A JSON array of items each given as byte pieces, written to the socket one item at a time.
+
+    The request's bytes are never joined into one buffer: a batch of 500 full bodies (17 MB) would otherwise
+    be copied whole three or four times (the join, its brackets, the HTTP writer), and its peak held in memory.
+    Iterable any number of times, so a retried request sends the very same bytes; ``size`` is its length in
+    bytes, to be sent as ``Content-Length``.
+    """
+
+    def __init__(self, items: Sequence[Sequence[bytes]]) -> None:
+        self._items = items
+        self.size = 2 + max(0, len(items) - 1) + sum(len(piece) for item in items for piece in item)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, item in enumerate(self._items):
+            yield b"".join((b"," if index else b"[", *item))
+        yield b"]" if self._items else b"[]"
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self)
+
+
+class Pieces:
+    """A request body given as byte pieces, written to the socket in chunks of about 64 KB: a body-once request
+    of 1,000 personalizations is never joined into one megabyte string (nor encoded from one). Buffers that
+    large outlive their request in the allocator's per-thread arenas; pieces of a kilobyte are reused.
+    Iterable any number of times (a retry sends the same bytes); ``size`` is its length in bytes."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self._pieces = pieces
+        self.size = sum(len(piece) for piece in pieces)
+
+    def __iter__(self) -> Iterator[bytes]:
+        run: list[bytes] = []
+        length = 0
+        for piece in self._pieces:
+            run.append(piece)
+            length += len(piece)
+            if length >= self.CHUNK:
+                yield b"".join(run)
+                run, length = [], 0
+        if run:
+            yield b"".join(run)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._pieces)
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string, quotes included, non-ASCII kept (the C escaper json.dumps uses)."""
+    escaped: str = encode_basestring(text)
+    return escaped
 
 
 def json_text(text: str) -> bytes:
-    """``text`` as the UTF-8 inside of a JSON string."""
-    return json.dumps(text, ensure_ascii=False)[1:-1].encode()
+    """``text`` as the UTF-8 inside of a JSON string (the C escaper json.dumps uses, without building an encoder
+    per call: this runs a few times per message)."""
+    return encode_basestring(text)[1:-1].encode()
 
 
 def json_object(fields: Mapping[str, Any], raw: Mapping[str, bytes]) -> bytes:
     """A JSON object of ``fields`` plus ``raw`` string fields whose values are already JSON-escaped UTF-8."""
-    head = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    head = _COMPACT.encode(fields).encode()
     tail = b",".join(b'"' + name.encode() + b'":"' + value + b'"' for name, value in raw.items())
     return head[:-1] + (b"," if fields and tail else b"") + tail + b"}"
 

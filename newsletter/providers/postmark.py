@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from newsletter.errors import ProviderRequestError
-from newsletter.providers.bodies import JsonBodies, json_array, json_object
+from newsletter.providers.bodies import JsonArray, JsonBodies
+from newsletter.providers.bodies import json_string as _s
 from newsletter.providers.headers import ascii_domain, one_line
 from newsletter.providers.http import HttpProvider
 from newsletter.values import Message, SendResult
@@ -50,8 +51,9 @@ class PostmarkProvider(HttpProvider):
         """One request for the batch; per-message ErrorCodes become rejections."""
         if not messages:
             return []
-        payload = json_array([self._body(m) for m in messages])
-        response = self.post("/email/batch", content=payload, headers={"Content-Type": "application/json"})
+        payload = JsonArray([self._body(m) for m in messages])
+        response = self.post("/email/batch", content=payload,
+                             headers={"Content-Type": "application/json", "Content-Length": str(payload.size)})
         answer = _json(response)
         if response.status_code != 200 or not isinstance(answer, list) or len(answer) != len(messages):
             raise ProviderRequestError(f"postmark refused the batch (HTTP {response.status_code}): "
@@ -75,15 +77,17 @@ class PostmarkProvider(HttpProvider):
         return any(isinstance(m, dict) and (m.get("Metadata") or {}).get("delivery_id") == str(delivery)
                    for m in answer["Messages"])
 
-    def _body(self, message: Message) -> bytes:
-        fields = {
-            "From": message.sender, "To": ascii_domain(message.to), "Subject": one_line(message.subject),
-            "Headers": [{"Name": name, "Value": one_line(value)} for name, value in message.headers],
-            "MessageStream": self.message_stream, "Tag": self.tag,
-            "Metadata": {"delivery_id": str(message.delivery_id)},
-            "TrackOpens": False, "TrackLinks": "None",
-        }
-        return json_object(fields, {"HtmlBody": self.bodies.html(message), "TextBody": self.bodies.text(message)})
+    def _body(self, message: Message) -> list[bytes]:
+        """One message of the batch as byte pieces (see ``JsonArray``). The head is written by hand with the C
+        string escaper: json.dumps of the same fields costs several times as much, once per message."""
+        headers = ",".join(f'{{"Name":{_s(name)},"Value":{_s(one_line(value))}}}' for name, value in message.headers)
+        head = (f'{{"From":{_s(message.sender)},"To":{_s(ascii_domain(message.to))},'
+                f'"Subject":{_s(one_line(message.subject))},"Headers":[{headers}],'
+                f'"MessageStream":{_s(self.message_stream)},"Tag":{_s(self.tag)},'
+                f'"Metadata":{{"delivery_id":"{int(message.delivery_id)}"}},"TrackOpens":false,"TrackLinks":"None",'
+                '"HtmlBody":"')
+        return [head.encode(), *self.bodies.pieces(message, for_html=True), b'","TextBody":"',
+                *self.bodies.pieces(message, for_html=False), b'"}']
 
 
 def _result(message: Message, item: Any) -> SendResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -287,3 +288,27 @@ def test_a_resend_after_a_failure_between_requests_gives_every_reader_one_copy(e
                             sending=Sending(directory, ENVELOPE, SendOptions(batch_size=10)))
     assert report.status == "sent"
     assert sorted(server.by_recipient().values()) == [1] * 10
+
+
+@pytest.mark.parametrize("name", ["postmark", "sendgrid"])
+def test_a_retried_request_written_in_pieces_sends_the_same_bytes_with_their_length(name: str) -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        assert int(request.headers["Content-Length"]) == len(body)
+        assert "Transfer-Encoding" not in request.headers
+        bodies.append(body)
+        if len(bodies) == 1:
+            return httpx.Response(503)
+        items = json.loads(body)
+        if name == "sendgrid":
+            return httpx.Response(202, headers={"X-Message-ID": "m"})
+        return httpx.Response(200, json=[{"ErrorCode": 0, "MessageID": f"id{i}", "To": m["To"]}
+                                         for i, m in enumerate(items)])
+
+    provider = PROVIDERS[name](api_key=KEY, transport=httpx.MockTransport(handler), sleep=lambda _s: None)
+    with provider:
+        results = provider.send_messages(messages(300, pad=40_000))  # more than one 64 KB chunk per request
+    assert [r.status for r in results] == ["submitted"] * 300
+    assert len(bodies) == 2 and bodies[0] == bodies[1]

@@ -9,6 +9,8 @@ Every case runs in its own process, so its peak RSS is its own. Modes:
 * ``sendgrid``: body once per request, 1000 personalizations a request;
 * ``ses-raw`` / ``ses-bulk`` (ask for them with ``--modes``): SES v2, full MIME per SendEmail, or body once per
   SendBulkEmail of 50 destinations;
+* ``sendgrid-novotes`` / ``postmark-novotes``: the same issue built without its reader vote links (and so with no
+  per-recipient voter token), to show what the vote links cost beside ``sendgrid`` / ``postmark`` in the same run;
 * ``sendgrid-local`` / ``postmark-local``: the same, with ``NEWSLETTER_DELIVERY_MODE=local`` and the readers
   spread over 24 zones: the send starts, then runs 26 hours later, when every wave is due (so each claim walks
   24 waves of the claim index instead of one);
@@ -285,7 +287,7 @@ def seed_case(mode: str, size: int, database_url: str) -> dict[str, Any]:
     wired = wiring.build(bench_settings(database_url), check_schema=False)
     try:
         migrate.upgrade(wired.engine)
-        number = seed(wired, size, zones=mode.endswith("-local"))
+        number = seed(wired, size, zones=mode.endswith("-local"), votes=not mode.endswith("-novotes"))
     finally:
         wired.close()
     return {"number": number, "setup_s": time.perf_counter() - started,
@@ -391,9 +393,9 @@ def timed_claims() -> None:
     deliveries.claim = timed  # type: ignore[assignment]
 
 
-def seed(wired: Any, size: int, *, zones: bool = False) -> int:
+def seed(wired: Any, size: int, *, zones: bool = False, votes: bool = True) -> int:
     """The demo catalog, ``size`` active subscribers in three cohorts (with ``zones``, spread over 24 time zones),
-    and this week's issue built."""
+    and this week's issue built (without ``votes``, with no vote links: what they cost is the difference)."""
     from sqlalchemy import insert
 
     from newsletter.catalog import store
@@ -417,7 +419,8 @@ def seed(wired: Any, size: int, *, zones: bool = False) -> int:
                      "time_zone": ZONES[i % len(ZONES)] if zones else None}
                     for i in range(start, min(size, start + 5_000))]
             connection.execute(insert(Subscriber.__table__), rows)  # type: ignore[attr-defined]
-    outcome = build_issue(engine, week=Week.containing(today), renderer=wired.renderer)
+    renderer = wired.renderer if votes else replace(wired.renderer, context=replace(wired.context, vote_url=""))
+    outcome = build_issue(engine, week=Week.containing(today), renderer=renderer)
     assert outcome.number is not None
     return int(outcome.number)
 

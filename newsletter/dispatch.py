@@ -157,7 +157,7 @@ def personalise(prepared: PreparedEmail, recipient: Recipient, *, delivery_id: i
     )
     html, text = (prepared.html.fill(values), prepared.text.fill(values)) if fill else ("", "")
     return Message(delivery_id, envelope.sender, recipient.address, prepared.rendered.subject, html, text, headers,
-                   prepared.template, tuple(values.items()))
+                   prepared.template, tuple((name, values[name]) for name in prepared.used))
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,8 @@ def _messages(run: _Run, claim: deliveries.Claim) -> tuple[list[Message] | None,
         return None, []
     return [personalise(run.prepared[cohort], recipients[subscriber], delivery_id=delivery, issue_number=run.number,
                         envelope=run.envelope, fill=not run.provider.fills_itself,
-                        voter=run.recipients.voter_token(subscriber, run.number))
+                        voter=run.recipients.voter_token(subscriber, run.number)
+                        if "voter" in run.prepared[cohort].used else "")
             for delivery, subscriber, cohort in claim.rows if subscriber in recipients], dropped
 
 

@@ -175,6 +175,11 @@ class Fill:
         if unknown:
             raise RenderError(f"unknown slots {sorted(unknown)} in rendered text")
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The slots this text holds, in order of appearance (a name once per appearance)."""
+        return tuple(self._names)
+
     def fill(self, values: Mapping[str, str]) -> str:
         """The text with every slot replaced (HTML-escaped when built with ``escape=True``)."""
         if self._escape:
@@ -194,9 +199,14 @@ class PreparedEmail:
     html: Fill
     text: Fill
     template: BodyTemplate
+    # The slots the HTML or text holds, in SLOTS order: a message carries values for these only, so a body-once
+    # provider sends no substitution for a slot the body does not use (an issue without vote links, no voter).
+    used: tuple[str, ...] = SLOTS
 
     @classmethod
     def of(cls, rendered: RenderedEmail, key: str = "") -> PreparedEmail:
         """Split once; fill many times. ``key`` names the body for providers that send it once per request."""
         template = BodyTemplate(key or rendered.cohort_key, rendered.html, rendered.text)
-        return cls(rendered, Fill(rendered.html, escape=True), Fill(rendered.text, escape=False), template)
+        html, text = Fill(rendered.html, escape=True), Fill(rendered.text, escape=False)
+        present = set(html.names) | set(text.names)
+        return cls(rendered, html, text, template, tuple(name for name in SLOTS if name in present))

@@ -41,8 +41,9 @@ def clicks_table(found: IssueEngagement) -> Table:
 def votes_table(found: IssueEngagement) -> Table:
     """One row per tool readers voted on from this issue's links: votes, ship votes and percent ship."""
     grid = Table("Comparison", "Tool", "Votes", "Ship", "Ship %", title=f"Issue {found.number}: reader votes")
-    for (comparison, tool), tally in sorted(found.votes.items()):
-        grid.add_row(comparison, tool, str(tally.votes), str(tally.ship), f"{tally.ship_percent} %")
+    for line in found.votes:
+        tally = line.tally
+        grid.add_row(line.comparison, line.tool, str(tally.votes), str(tally.ship), f"{tally.ship_percent} %")
     if not found.votes:
         grid.add_row("(no votes from this issue yet)", "", "0", "0", "")
     return grid

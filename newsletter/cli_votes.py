@@ -17,7 +17,8 @@ votes_app = group("Reader votes (Ship or Skip from the email).")
 
 @votes_app.command("export")
 @handled
-def export(file: Annotated[Path, typer.Argument(help="Where to write the JSON (the same document as /votes.json).")],
+def export(file: Annotated[Path, typer.Argument(help="Where to write the JSON (the same document as /votes.json).",
+                                             metavar="FILE")],
            since: Annotated[str | None, typer.Option(help="Only votes last cast on or after this day, YYYY-MM-DD.")]
            = None) -> None:
     """Write reader votes per comparison and tool (votes, ship votes, percent ship): counts only, no reader."""

@@ -8,7 +8,7 @@ the vote tallies from ``newsletter.votes``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
@@ -18,10 +18,19 @@ from sqlmodel import Session, col, select
 from newsletter import issues
 from newsletter.clicks.stats import ClickFigures, click_figures
 from newsletter.db import session_scope
-from newsletter.models import DeliveryRow, IssueRow
+from newsletter.models import ComparisonRow, DeliveryRow, IssueRow, ToolRow
 from newsletter.statuses import REACHED, SubscriberStatus
 from newsletter.votes import Tally, tallies
 from subscribers.models import Subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class VoteLine:
+    """Reader votes on one tool of one comparison, named as the catalog names them (its slug when it has gone)."""
+
+    comparison: str
+    tool: str
+    tally: Tally
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +41,9 @@ class IssueEngagement:
     clicks: ClickFigures
     submitted: int
     unsubscribed: int
-    # Votes last cast from this issue's links, per (comparison slug, tool slug): a reader who voted again from a
-    # later issue counts there instead, so issues never count one vote twice.
-    votes: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    # Votes last cast from this issue's links, per tool: a reader who voted again from a later issue counts there
+    # instead, so issues never count one vote twice.
+    votes: tuple[VoteLine, ...] = ()
 
     @property
     def click_through(self) -> float | None:
@@ -58,7 +67,18 @@ def engagement_of(session: Session, issue: IssueRow) -> IssueEngagement:
     submitted = session.exec(select(func.count()).select_from(DeliveryRow).where(
         DeliveryRow.issue_id == issue.id, col(DeliveryRow.status).in_(REACHED))).one()
     return IssueEngagement(issue.number, click_figures(session, issue.id), int(submitted),
-                           unsubscribed_after(session, issue), tallies(session, issue_number=issue.number))
+                           unsubscribed_after(session, issue), vote_lines(session, issue.number))
+
+
+def vote_lines(session: Session, number: int) -> tuple[VoteLine, ...]:
+    """The votes last cast from issue ``number``'s links per tool, by comparison title then tool name."""
+    counts = tallies(session, issue_number=number)
+    titles = dict(session.exec(select(ComparisonRow.slug, ComparisonRow.title).where(
+        col(ComparisonRow.slug).in_({c for c, _ in counts}))).all())
+    names = dict(session.exec(select(ToolRow.slug, ToolRow.name).where(
+        col(ToolRow.slug).in_({t for _, t in counts}))).all())
+    lines = [VoteLine(titles.get(c, c), names.get(t, t), tally) for (c, t), tally in counts.items()]
+    return tuple(sorted(lines, key=lambda line: (line.comparison, line.tool)))
 
 
 def unsubscribed_after(session: Session, issue: IssueRow) -> int:

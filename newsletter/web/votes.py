@@ -60,6 +60,8 @@ NOT_READER = Refusal(403, "Vote not taken", "Votes come from subscribers' own li
                                             "gets the newsletter, so it cannot vote.")
 NOT_OFFERED = Refusal(404, "Vote not taken", "This link does not match anything in the issue it came from: no such "
                                              "tool or comparison was in that email.")
+NO_CHOICE = Refusal(404, "Vote not taken", "A vote link ends in ship or skip, and this one ends in neither. Use the "
+                                           "Ship or Skip link in your issue.")
 
 
 @routes.get("/vote/{comparison}/{tool}/{choice}/{token}", response_class=HTMLResponse)
@@ -112,7 +114,7 @@ def ballot(site: Site, comparison: str, tool: str, choice: str, token: str) -> B
     """What this vote link may do: a Ballot, or why not. Reads only."""
     chosen = votes.choice_of(choice)
     if chosen is None:
-        return NOT_OFFERED
+        return NO_CHOICE
     try:
         subscriber_id, issue_number = site.signer.read_voter(token)
         reader = service.get(site.engine, subscriber_id)

@@ -104,8 +104,8 @@ def test_issue_stats_prints_the_votes_cast_from_the_issue_per_tool(env: Path, en
         votes.record(session, subscriber_id=reader(engine, "all2@example.com"), issue_number=2,
                      comparison="iconsmith-vs-huewise", tool="huewise", choice="skip", now=datetime.now(UTC))
     lines = [" ".join(line.replace("│", " ").split()) for line in run("issue", "stats", "1").splitlines()]
-    assert "iconsmith-vs-huewise iconsmith 3 2 67 %" in lines, lines
-    assert not any("huewise 1" in line for line in lines)  # cast from another issue's link: counted there
+    assert "Iconsmith vs Huewise Iconsmith 3 2 67 %" in lines, lines
+    assert not any("Huewise 1" in line for line in lines)  # cast from another issue's link: counted there
 
 
 def test_issue_stats_says_when_nobody_voted_yet(env: Path, engine: Engine) -> None:

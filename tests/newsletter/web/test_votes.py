@@ -114,6 +114,7 @@ def test_tampered_and_unknown_links_are_refused_and_change_nothing(engine: Engin
     refused(client, link.replace(token, Signer("another-secret-key-entirely").mint_voter(1, 1)), 400)
     refused(client, link.replace(token, Signer(SECRET).mint("manage", 1)), 400)  # another purpose's token
     refused(client, link.replace("/ship/", "/maybe/"), 404)
+    assert "ends in neither" in client.get(link.replace("/ship/", "/maybe/")).text  # the choice is what is wrong
     refused(client, link.replace("/iconsmith/", "/draftsmith/"), 404)  # a tool of another comparison
     refused(client, link.replace("/iconsmith-vs-huewise/", "/no-such-comparison/"), 404)
     assert stored_votes(engine) == []

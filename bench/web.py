@@ -109,12 +109,13 @@ def run(args: argparse.Namespace, database_url: str, folder: Path) -> None:
     with slow_provider(args.slow_provider) as provider:
         settings = values(world, folder, track=args.track) | provider.settings
         seed(world, args.readers, settings)
+        args.load = os.getloadavg()
         print(f"{args.workers} worker(s), {'PostgreSQL' if args.database_url else 'SQLite'}, {args.readers:,} "
-              f"readers; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+              f"readers; load average {' '.join(f'{x:.2f}' for x in args.load)}", flush=True)
         server = start_server(world, folder, settings, args.workers)
         trickle = Trickle(world, args.slow_provider) if args.slow_provider else None
         results: list[tuple[str, dict[str, float]]] = []
-        checks: list[str] = []
+        checks: dict[str, str] = {}
         try:
             for name in args.cases:
                 case = CASES[name]
@@ -123,8 +124,8 @@ def run(args: argparse.Namespace, database_url: str, folder: Path) -> None:
                 results.append((name, figures))
                 print(line(name, figures), flush=True)
                 if case.verify is not None:
-                    checks.append(case.verify(world, int(figures["answered"]), int(figures["requests"])))
-                    print("  " + checks[-1], flush=True)
+                    checks[name] = case.verify(world, int(figures["answered"]), int(figures["requests"]))
+                    print("  " + checks[name], flush=True)
         finally:
             if trickle is not None:
                 results.append(("slow-signup", trickle.stop()))
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace, database_url: str, folder: Path) -> None:
     finish(args, results, checks, database_url)
 
 
-def finish(args: argparse.Namespace, results: list[tuple[str, dict[str, float]]], checks: list[str],
+def finish(args: argparse.Namespace, results: list[tuple[str, dict[str, float]]], checks: dict[str, str],
            database_url: str) -> None:
     """The ratios, the load average, the checks after the server stopped; exit 1 on any mismatch or error."""
     ratios(results)
@@ -147,10 +148,11 @@ def finish(args: argparse.Namespace, results: list[tuple[str, dict[str, float]]]
         print(f"With a {args.slow_provider:g} s provider, the highest p99 is {worst[0]}'s: {worst[1]['p99']:.1f} ms")
     if "redirect" in args.cases:
         expected, held = int(dict(results)["redirect"]["answered"]), count_clicks(database_url)
-        checks.append(f"After the server stopped: {held} clicks for {expected} redirects: "
-                      f"{'none lost, none doubled' if held == expected else 'MISMATCH'}")
-        print(checks[-1])
-    if any("MISMATCH" in check for check in checks) or any(figures["errors"] for _, figures in results):
+        checks["stopped"] = (f"After the server stopped: {held} clicks for {expected} redirects: "
+                             f"{'none lost, none doubled' if held == expected else 'MISMATCH'}")
+        print(checks["stopped"])
+    print(table(args, results, checks))
+    if any("MISMATCH" in check for check in checks.values()) or any(figures["errors"] for _, figures in results):
         raise SystemExit(1)
 
 
@@ -202,6 +204,25 @@ def line(name: str, f: dict[str, float]) -> str:
     return (f"{name:<11} {int(f['requests']):>6,} requests from {int(f['concurrency'])} clients: "
             f"{f['rps']:>8,.0f} req/s  p50 {f['p50']:>7.1f} ms  p99 {f['p99']:>7.1f} ms  errors {int(f['errors'])}"
             + (f"  ({f['rps'] * events:,.0f} events/s, {int(events)} a request)" if events > 1 else ""))
+
+
+def table(args: argparse.Namespace, results: list[tuple[str, dict[str, float]]], checks: dict[str, str]) -> str:
+    """The run as the README's Markdown table: each case, its ratios to the baseline and what the database held."""
+    base = dict(results).get("healthz")
+    slow = (f", mail to a Postmark answering {args.slow_provider:g} s late (`--slow-provider {args.slow_provider:g}`)"
+            if args.slow_provider else "")
+    rows = [f"\n{'PostgreSQL' if args.database_url else 'SQLite'}, {args.workers} worker(s){slow}, load average "
+            f"{args.load[0]:.2f} at the start:\n",
+            "| case | requests / clients | req/s | p50 | p99 | errors | × baseline (req/s, p99) | in the database |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, f in results:
+        events = f" ({f['rps'] * f['events']:,.0f} events/s)" if f.get("events", 1) > 1 else ""
+        ratio = (f"{f['rps'] / base['rps']:.2f}×, {f['p99'] / max(base['p99'], 1e-9):.2f}×"
+                 if base and base["rps"] else "")
+        rows.append(f"| {name} | {int(f['requests']):,} / {int(f['concurrency'])} | {f['rps']:,.0f}{events} | "
+                    f"{f['p50']:,.0f} ms | {f['p99']:,.0f} ms | {int(f['errors'])} | {ratio} | "
+                    f"{checks.get(name, '')} |")
+    return "\n".join(rows)
 
 
 def ratios(results: list[tuple[str, dict[str, float]]]) -> None:

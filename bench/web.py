@@ -161,7 +161,9 @@ async def load(world: World, case: Case, requests: int, concurrency: int, limit:
     latencies: list[float] = []
     errors: list[str] = []  # what each failed request got instead: a status, or the client's exception
     issued = [0]
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Kept-alive connections idle 2 s are dropped here before uvicorn closes them at 5 s: with httpx's own 5 s, a
+    # request could be sent on a connection the server was closing that moment (a ReadError, not an answer).
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=world.base, limits=limits, timeout=60, headers={"User-Agent": BROWSER},
                                  follow_redirects=False) as client:
         if case.setup is not None:

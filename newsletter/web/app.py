@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, provider: Provider | None = None,
     signer = parts.signer if settings.track_readers else None  # untracked: no reader is ever read from a link
     app.state.redirects = redirect.Redirects(parts.engine, parts.clicks, signer=signer, clock=parts.clock)
     app.state.sns = sns.endpoint_for(settings.sns_topic_arns, transport=sns_transport)  # one certificate cache
+    app.state.webhook_gates = provider_hooks.gates(settings, app.state.sns)
     app.add_middleware(limits.BodyLimit)  # inside the security headers, so a 413 carries them too
     for router in ROUTERS:
         app.include_router(router)

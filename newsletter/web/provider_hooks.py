@@ -30,7 +30,7 @@ routes = APIRouter()
 @routes.post("/webhooks/{provider_name}")
 async def webhook(provider_name: str, request: Request, site: SiteDep) -> JSONResponse:
     """Apply one provider's webhook events; 404 when no secret for that provider is configured."""
-    gate = verifier(site.settings, provider_name, request.app.state.sns)
+    gate = request.app.state.webhook_gates.get(provider_name)  # built once by create_app (gates)
     if gate is None:
         return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -63,6 +63,13 @@ async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
         log.exception("%s webhook could not be applied; nothing of it was stored", provider)
         return 503, {"error": "the events could not be applied; nothing was stored, so a retry will apply them"}
     return 200, {"received": len(events), "applied": applied}
+
+
+def gates(settings: Settings, sns_endpoint: sns.SnsEndpoint | None = None) -> dict[str, webhooks.Gate]:
+    """Every configured provider's checks, built once when the app starts (not per request: a batch of webhooks
+    must not pay for building them, nor for parsing a public key, each time)."""
+    built = {name: verifier(settings, name, sns_endpoint) for name in PARSERS}
+    return {name: gate for name, gate in built.items() if gate is not None}
 
 
 def verifier(settings: Settings, provider: str, sns_endpoint: sns.SnsEndpoint | None = None) -> webhooks.Gate | None:

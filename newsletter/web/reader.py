@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from newsletter import zones
@@ -57,16 +58,23 @@ async def subscribe(request: Request, background: BackgroundTasks, site: SiteDep
         return site.page("too_many.html", 429, title="Too many tries")
     if _field(form, "website"):  # the honeypot: a person never fills it in
         return site.page("check_inbox.html", title="Check your inbox")
-    try:
-        row = signup.request_subscription(
-            site.engine, _field(form, "email"), categories=chosen(site, form), free_only=bool(form.get("free_only")),
-            consent=consent_of(site, request), resend_after=site.resend_after(), secret=site.secret,
-            now=site.clock.now(), time_zone=browser_zone(_field(form, "time_zone")))
-    except SubscriberError:
-        row = None  # same answer for every address: nothing to learn here
+    # On a worker thread: the database waits there, not on the event loop every other route shares.
+    row = await run_in_threadpool(request_subscription, site, form, consent_of(site, request))
     if row is not None and row.id is not None:
         mailer.confirm_later(background, site, row.id, row.email)  # after the answer: it never waits on mail
     return site.page("check_inbox.html", title="Check your inbox")
+
+
+def request_subscription(site: Site, form: FormData, consent: signup.Consent) -> Subscriber | None:
+    """Record the form's sign-up; the row to mail a confirmation to, or None (nothing to send, or not an address:
+    the page says the same either way)."""
+    try:
+        return signup.request_subscription(
+            site.engine, _field(form, "email"), categories=chosen(site, form), free_only=bool(form.get("free_only")),
+            consent=consent, resend_after=site.resend_after(), secret=site.secret, now=site.clock.now(),
+            time_zone=browser_zone(_field(form, "time_zone")))
+    except SubscriberError:
+        return None  # same answer for every address: nothing to learn here
 
 
 @routes.get("/confirm/{token}", response_class=HTMLResponse)
@@ -255,6 +263,13 @@ async def unsubscribe(token: str, request: Request, site: SiteDep) -> HTMLRespon
     """Unsubscribe at once: the page's button or a mail client's one-click POST (RFC 8058), no redirect."""
     form = await request.form()
     channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
+    # The read, the write and the page wait on the database: off the event loop, so that a burst of one-click
+    # POSTs (a mail client's list-unsubscribe button pressed by many) holds up no other route.
+    return await run_in_threadpool(unsubscribe_now, site, token, channel)
+
+
+def unsubscribe_now(site: Site, token: str, channel: str) -> HTMLResponse:
+    """The POST's work, on a worker thread: the invalid-link page, the page for one already gone, or unsubscribed."""
     if site.signer.is_probe(token):  # newsletter doctor's dry run: answered as a real one, changes nothing
         return gone(site)
     try:

@@ -11,6 +11,7 @@ email is shown instead, its personal links pointed at the sign-up page: what was
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ CACHE_SECONDS = 300.0  # a sent issue changes only if the catalog does; a re-imp
 _BODY = re.compile(r"(<body[^>]*>)(.*)(</body>)", re.DOTALL | re.IGNORECASE)
 _ENVIRONMENTS: weakref.WeakKeyDictionary[Site, jinja2.Environment] = weakref.WeakKeyDictionary()
 _CACHE: weakref.WeakKeyDictionary[Site, dict[int, tuple[float, WebVersion]]] = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[Site, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +58,21 @@ def web_version(site: Site, renderer: Callable[[], Renderer], number: int) -> We
     address.
     """
     cache = _CACHE.setdefault(site, {})
-    now = site.clock.monotonic()
     kept = cache.get(number)
-    if kept is not None and now - kept[0] < CACHE_SECONDS:
+    if kept is not None and site.clock.monotonic() - kept[0] < CACHE_SECONDS:
         return kept[1]
-    with session_scope(site.engine) as session:
-        made = _make(session, site, renderer, number)
-    if made is not None:
-        cache[number] = (now, made)
+    # One render at a time per app: a burst of readers opening a new (or expired) issue would otherwise render it
+    # once per request, all at the same time, each the heavy MJML compile, and the last ones time out; those that
+    # waited find it made.
+    with _LOCKS.setdefault(site, threading.Lock()):
+        now = site.clock.monotonic()
+        kept = cache.get(number)
+        if kept is not None and now - kept[0] < CACHE_SECONDS:
+            return kept[1]
+        with session_scope(site.engine) as session:
+            made = _make(session, site, renderer, number)
+        if made is not None:
+            cache[number] = (now, made)
     return made
 
 

@@ -30,3 +30,37 @@ def test_web_benchmark_runs_and_loses_no_click(engine: str) -> None:
     assert "clicks written: 60 of 60 redirects" in done.stdout
     assert "After the server stopped: 60 clicks for 60 redirects: none lost, none doubled" in done.stdout
     assert "× the baseline's requests per second" in done.stdout
+
+
+READER_CASES = ("unsubscribe", "signup", "preferences", "archive", "webhook", "ballot", "vote")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_reader_and_webhook_cases_find_exactly_what_was_sent(engine: str) -> None:
+    url = os.environ.get("NEWSLETTER_TEST_DATABASE_URL")
+    if engine == "postgresql" and not url:
+        pytest.skip("PostgreSQL tests need NEWSLETTER_TEST_DATABASE_URL")
+    database = ["--database-url", url] if engine == "postgresql" and url else []
+    workers = ["--workers", "2"] if engine == "postgresql" else []
+    done = subprocess.run([sys.executable, "bench/web.py", "--cases", "healthz", *READER_CASES, "--requests", "8",
+                           "--concurrency", "4", "--readers", "30", "--time-limit", "60", *workers, *database],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for case in READER_CASES:
+        assert re.search(rf"{case} +8 requests from \d clients: .* errors 0", done.stdout), done.stdout
+    assert re.search(r"webhook +8 requests from 4 clients: .*\(\S+ events/s, 100 a request\)", done.stdout)
+    for check in ("readers unsubscribed by one-click: 8 of 8 (exact)", "pending sign-ups stored: 8 of 8 (exact)",
+                  "webhook events stored: 800 of 800 (exact)", "votes stored: 8 of 8 (exact)",
+                  "unsubscribe: ", "× the baseline's requests per second", "load average"):
+        assert check in done.stdout, done.stdout
+    assert f"{2 if workers else 1} worker(s)" in done.stdout
+
+
+def test_slow_provider_case_reports_every_route_and_the_sign_ups_waiting_on_it() -> None:
+    done = subprocess.run([sys.executable, "bench/web.py", "--cases", "healthz", "unsubscribe", "--requests", "20",
+                           "--concurrency", "4", "--readers", "30", "--slow-provider", "0.5", "--time-limit", "60"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"slow-signup +\d+ requests from 1 clients: .* errors 0 +\(\d+ confirmations reached the 0.5 s "
+                     r"provider\)", done.stdout), done.stdout
+    assert re.search(r"With a 0.5 s provider, the highest p99 is \S+'s: [\d.]+ ms", done.stdout), done.stdout

@@ -164,13 +164,15 @@ def run_workers_case(count: int, size: int, url: str, database_url: str | None) 
 
 def rows_written(engine: Any) -> dict[str, int]:
     """Rows inserted plus rows updated so far in the delivery and delivery batch tables of the bench's schema
-    (``pg_stat_user_tables``); empty on SQLite. Waits for the backends' statistics to reach it first: PostgreSQL
-    15 flushes them at most once a second, and a worker that just exited may not have yet."""
+    (``pg_stat_user_tables``); empty on SQLite. The backends' statistics must reach it first: an idle backend
+    flushes them up to 10 s late, one that exits at once, so the pool's connections are closed (the workers have
+    exited already) and the read waits a moment for them."""
     from sqlalchemy import text
 
     if engine.dialect.name != "postgresql":
         return {}
-    time.sleep(2)
+    engine.dispose()
+    time.sleep(1)
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_stat_clear_snapshot()"))
         rows = connection.execute(text(

@@ -175,7 +175,8 @@ def issue_send(
             from newsletter.worker import hand_to_workers
 
             queued = hand_to_workers(wired.engine, number, recipients=wired.recipients,
-                                     local=wired.send_options.local, clock=wired.clock)
+                                     local=wired.send_options.local, clock=wired.clock,
+                                     size=wired.send_options.batch_size)
             out.print(f"Issue {number} is sending: {queued} deliveries queued for `newsletter worker` processes.")
             return
         # A sent issue reopened for its failures goes to them alone, not to readers who joined since.

@@ -1,7 +1,8 @@
 """The one loop that claims deliveries, personalises, calls a provider and records results.
 
-Each batch: claim under a lease (``deliveries``) → personalise (string fill) → ``provider.send_batch``, the
-lease renewed meanwhile → record every result, fenced by the claim, and release it in one commit. Up to
+Each batch (fixed when the send starts, see ``deliveries.batches``): claim it under a lease → personalise
+(string fill) → ``provider.send_batch``, the lease renewed meanwhile → record every result, fenced by the claim,
+and release it in one commit (each delivery row written once, with its result). Up to
 ``concurrency`` batches are in flight at once, paced to ``rate_limit`` messages per second. Kill the process
 anywhere: unsent deliveries stay queued, a claimed batch is reclaimed whole when its lease expires (to an
 idempotent provider byte-identical, under the same key; a provider that can be asked is first asked what it
@@ -190,16 +191,17 @@ def send_issue(engine: Engine, number: int, *, provider: Provider, sending: Send
     since the issue was queued when it was handed to them. Setting ``stop`` lets the batches in flight finish
     and be recorded, then returns. Leases are timed by ``clock``.
     """
+    options = sending.options
+    size = min(options.batch_size, provider.max_batch)
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.start_sending(session, issue, sending.recipients, top_up=top_up, local=sending.options.local,
-                             now=clock.now())
+        issues.start_sending(session, issue, sending.recipients, top_up=top_up, local=options.local, now=clock.now(),
+                             size=size)
         rendered = issues.rendered_emails(session, issue)
         prepared = {key: PreparedEmail.of(r, key=f"{number}:{key}") for key, r in rendered.items()}
         assert issue.id is not None
-        options = sending.options
-        run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope,
-                   min(options.batch_size, provider.max_batch), options.lease, clock, issue.created_at)
+        run = _Run(engine, issue.id, number, prepared, provider, sending.recipients, sending.envelope, size,
+                   options.lease, clock, issue.created_at)
     report = SendReport(number)
     pacer = Pacer(options.rate_limit) if options.rate_limit else None
     _drive(run, report, progress, options.concurrency, pacer, stop or threading.Event())

@@ -124,9 +124,10 @@ def cohort_keys(session: Session, issue: IssueRow) -> set[str]:
 
 
 def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource, *, top_up: bool = True,
-                  local: LocalTime | None = None, now: datetime | None = None) -> None:
+                  local: LocalTime | None = None, now: datetime | None = None, size: int = 100) -> None:
     """Move the issue to ``sending`` (if it isn't yet), with ``top_up`` queue readers who have no delivery, and give
-    every queued delivery without one its due time: ``now``, or with ``local`` the reader's next local send time.
+    every queued delivery without one its due time (``now``, or with ``local`` the reader's next local send time)
+    and its batch of up to ``size`` deliveries of that time, the unit senders claim.
 
     The one start of every send, in-process or handed to workers; IssueStateError for a sent or cancelled issue.
     """
@@ -139,7 +140,7 @@ def start_sending(session: Session, issue: IssueRow, recipients: RecipientSource
     if top_up:
         deliveries.queue(session, issue, recipients)
     assert issue.id is not None
-    deliveries.schedule(session, issue.id, start=now or datetime.now(UTC), local=local, source=recipients)
+    deliveries.schedule(session, issue.id, start=now or datetime.now(UTC), local=local, source=recipients, size=size)
 
 
 def may_become(issue: IssueRow, to: str) -> None:

@@ -119,9 +119,8 @@ class DeliveryRow(SQLModel, table=True):
     complained. Unique per pair; only ``newsletter.deliveries`` writes it (statuses: ``DeliveryStatus``)."""
 
     __tablename__ = "delivery"
-    # The claim queries walk an issue's queued deliveries that are due, earliest due time first, then in id
-    # order; without this index every claim would also step over all the deliveries already sent (quadratic in
-    # the send's size) and, with local delivery, over the waves not due yet.
+    # The index over (issue, status, due time, id) serves what asks about an issue's queue (how much is left,
+    # which issues have deliveries due, its waves); claims go through the batch table instead.
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         Index("ix_delivery_claim", "issue_id", "status", "due_at", "id"),
@@ -134,10 +133,8 @@ class DeliveryRow(SQLModel, table=True):
     subscriber_id: int = Field(index=True)
     cohort_key: str = Field(max_length=600)
     status: str = Field(default=DeliveryStatus.QUEUED, max_length=12, index=True)
-    lease_until: datetime | None = None
-    batch_key: str | None = Field(default=None, max_length=40, index=True)
-    # The claim holding the lease: a new key on every claim, so a sender whose lease ran out writes nothing.
-    lease_key: str | None = Field(default=None, max_length=32)
+    # The batch it is claimed with (``DeliveryBatchRow``), fixed when it gets its due time; None until then.
+    batch_id: int | None = Field(default=None, index=True)
     attempts: int = 0
     provider_id: str | None = Field(default=None, max_length=300)
     reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -146,6 +143,32 @@ class DeliveryRow(SQLModel, table=True):
     due_at: datetime | None = None
     # When a failure was written: a failure with an unknown outcome is reconciled for NEWSLETTER_RECONCILE_HOURS.
     failed_at: datetime | None = None
+
+
+class DeliveryBatchRow(SQLModel, table=True):
+    """Deliveries of one issue due at one time, claimed together under one lease: the unit of a send.
+
+    Its ``key`` names the batch to the service (an idempotency key) and stays the same on every retry of a batch
+    that may have reached it; ``fresh`` says no sender can have sent it yet. A claim writes this row only
+    (``lease_until``, ``lease_key``, ``claims``), so each delivery row is written once, with its result.
+    """
+
+    __tablename__ = "delivery_batch"
+    # Claims take an issue's open batches that are due, earliest due time first, then in id order.
+    __table_args__ = (Index("ix_delivery_batch_claim", "issue_id", "done", "due_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
+    due_at: datetime
+    key: str = Field(max_length=40)
+    fresh: bool = True
+    # Every claim of this batch so far: added to its deliveries' ``attempts`` when their results are written.
+    claims: int = 0
+    lease_until: datetime | None = None
+    # The claim holding the lease: a new key on every claim, so a sender whose lease ran out writes nothing.
+    lease_key: str | None = Field(default=None, max_length=32)
+    # No delivery of it is queued any more (all have an outcome, or the issue was cancelled).
+    done: bool = False
 
 
 class EditorRow(SQLModel, table=True):

@@ -167,7 +167,8 @@ def send_now(engine: Engine, number: int, *, provider: Provider | None, sending:
     """
     refuse_oversized(engine, number)
     if provider is None:
-        hand_to_workers(engine, number, recipients=sending.recipients, local=sending.options.local, clock=clock)
+        hand_to_workers(engine, number, recipients=sending.recipients, local=sending.options.local, clock=clock,
+                        size=sending.options.batch_size)
         return None
     return send_issue(engine, number, provider=provider, sending=sending, stop=stop, top_up=top_up, clock=clock)
 

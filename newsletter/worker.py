@@ -40,12 +40,12 @@ def issues_to_send(engine: Engine, *, clock: Clock = SYSTEM) -> list[int]:
 
 
 def hand_to_workers(engine: Engine, number: int, *, recipients: RecipientSource, local: LocalTime | None = None,
-                    clock: Clock = SYSTEM) -> int:
-    """Mark the issue ``sending`` and queue its deliveries, each with its due time (see ``start_sending``); workers
-    do the rest. Returns how many are queued."""
+                    clock: Clock = SYSTEM, size: int = 100) -> int:
+    """Mark the issue ``sending`` and queue its deliveries, each with its due time and its batch of up to ``size``
+    (the workers' batch size; see ``start_sending``); workers do the rest. Returns how many are queued."""
     with session_scope(engine) as session:
         issue = issues.get_issue(session, number)
-        issues.start_sending(session, issue, recipients, local=local, now=clock.now())
+        issues.start_sending(session, issue, recipients, local=local, now=clock.now(), size=size)
         return issues.delivery_counts(session, issue.id).get(DeliveryStatus.QUEUED, 0)
 
 

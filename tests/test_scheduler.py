@@ -24,7 +24,7 @@ import scheduler
 from newsletter import issues, publishing
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.deliveries import TABLE
+from newsletter.deliveries import BATCHES
 from newsletter.dispatch import Envelope, Sending, SendOptions
 from newsletter.providers.memory import MemoryProvider
 from newsletter.recipients import RecipientSource
@@ -268,7 +268,7 @@ def test_sigterm_finishes_the_batch_in_flight_records_it_and_exits_cleanly(
     assert "finishing the batches in flight" in output and "scheduler stopped" in output
     submitted = _submitted(engine)
     with engine.connect() as connection:
-        leased = connection.execute(TABLE.select().where(TABLE.c.lease_until.is_not(None))).all()
+        leased = connection.execute(BATCHES.select().where(BATCHES.c.lease_until.is_not(None))).all()
     assert 30 <= submitted < 400 and leased == []  # stopped early, and nothing left claimed
     assert len(outbox(settings)) == submitted  # every message that went out was recorded as submitted
 

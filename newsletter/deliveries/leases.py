@@ -1,9 +1,10 @@
-"""The delivery writes of a send: claim a batch under a lease, renew it, record its results, release it.
+"""The writes of a send: claim a batch under a lease, renew it, record its results, release it.
 
-A claimed batch gets a ``batch_key``. If its sender dies, the batch is claimed again *whole*, under the same
-key, once the lease expires, so a provider with idempotency keys (Resend) sees the very same request and
-sends it once. Claims are single atomic ``UPDATE … RETURNING`` statements; on PostgreSQL the candidate rows
-are picked ``FOR UPDATE SKIP LOCKED`` so that workers never wait on each other.
+A batch (``batches``) is fixed before the send and keeps its ``key``. If its sender dies, the batch is claimed
+again *whole*, under the same key, once the lease expires, so a provider with idempotency keys (Resend) sees the
+very same request and sends it once. A claim writes the batch row only (on PostgreSQL it is picked
+``FOR UPDATE SKIP LOCKED`` so that workers never wait on each other; SQLite has one writer); each delivery row
+is then written once, with its result.
 
 Every claim also gets its own ``lease_key``. A lease protects a batch only while it is held, so every write
 (record, renew, release) is fenced with that key: a sender whose lease ran out and whose batch was taken
@@ -23,20 +24,21 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, false, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.clock import SYSTEM, Clock
 from newsletter.db import session_scope
-from newsletter.models import DeliveryRow
+from newsletter.deliveries.batches import BATCHES, TABLE, new_batch
 from newsletter.statuses import DeliveryStatus
 from newsletter.values import SendResult
 
-TABLE: Any = DeliveryRow.__table__  # type: ignore[attr-defined]
 # Starts the reason of a batch that failed with its fate unknown (a timeout after the request went out).
 UNKNOWN_OUTCOME = "outcome unknown: "
 WITHDRAWN_AT_SEND = "subscriber no longer active"
+QUEUED = DeliveryStatus.QUEUED
+OPEN = BATCHES.c.done == false()
 log = logging.getLogger("newsletter.deliveries")
 
 
@@ -44,13 +46,16 @@ log = logging.getLogger("newsletter.deliveries")
 class Claim:
     """A leased batch: its key, (delivery id, subscriber id, cohort key) rows in id order, the key of this lease,
     whether the batch was claimed before (so it may have reached the service already) and, if so, when the
-    previous lease ran out (None once housekeeping cleared it): its request went out before then, if at all."""
+    previous lease ran out (None once housekeeping cleared it): its request went out before then, if at all.
+    ``batch`` is the batch row's id and ``claims`` how many times it has been claimed, this claim included."""
 
     key: str
     rows: tuple[tuple[int, int, str], ...]
     lease_key: str = ""
     reclaimed: bool = False
     expired: datetime | None = None
+    batch: int = 0
+    claims: int = 1
 
     @property
     def ids(self) -> list[int]:
@@ -59,85 +64,91 @@ class Claim:
 
 
 def claim(engine: Engine, issue_id: int, size: int, lease: timedelta, *, clock: Clock = SYSTEM) -> Claim | None:
-    """Lease the next batch: an abandoned one whole if any, else up to ``size`` fresh queued deliveries."""
+    """Lease the issue's next due batch, earliest due time first, then oldest: one abandoned by a sender that died
+    comes back whole, under its key (it may have reached the service); a fresh one of more than ``size``
+    deliveries keeps its first ``size`` and the rest become a fresh batch of their own (no service has seen
+    either). A batch with nothing queued left is closed on the way. None when no batch is free and due."""
     now = clock.now()
     with session_scope(engine) as session:
         connection = session.connection()
-        return _abandoned(connection, engine, issue_id, now, lease) or _fresh(connection, engine, issue_id, size,
-                                                                            now, lease)
+        _write_lock(connection)
+        while (picked := connection.execute(_next(engine, issue_id, now)).first()) is not None:
+            rows = _queued(connection, engine, picked.id, lock=False)
+            if not rows:  # every delivery of it was withdrawn or settled elsewhere
+                connection.execute(update(BATCHES).where(BATCHES.c.id == picked.id).values(done=True,
+                                                                                          lease_until=None))
+                continue
+            if picked.fresh and len(rows) > size:
+                rows = _cut(connection, picked, rows, size)
+            token = uuid.uuid4().hex
+            connection.execute(update(BATCHES).where(BATCHES.c.id == picked.id).values(
+                lease_until=now + lease, lease_key=token, claims=BATCHES.c.claims + 1, fresh=False))
+            return Claim(picked.key, tuple((r[0], r[1], r[2]) for r in rows), token, not picked.fresh,
+                         None if picked.fresh else picked.lease_until, picked.id, picked.claims + 1)
+    return None
 
 
 def _free(now: datetime) -> Any:
-    """Queued rows nobody holds: never leased, or whose lease ran out (its sender died or stalled)."""
-    return (TABLE.c.status == DeliveryStatus.QUEUED) & (TABLE.c.lease_until.is_(None) | (TABLE.c.lease_until < now))
+    """Open batches nobody holds: never leased, released, or whose lease ran out (its sender died or stalled)."""
+    return OPEN & (BATCHES.c.lease_until.is_(None) | (BATCHES.c.lease_until < now))
 
 
-def _pick(engine: Engine, query: Any) -> Any:
-    """``query`` locking the rows it picks on PostgreSQL, skipping those another claimant holds (SQLite has one
-    writer, so there is nothing to skip)."""
+def _write_lock(connection: Connection) -> None:
+    """On SQLite, take the write lock first (an UPDATE that changes nothing), so that two claimants queue for it
+    instead of both reading the same free batch and one failing to upgrade its read to a write."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(update(BATCHES).where(BATCHES.c.id == -1).values(claims=BATCHES.c.claims))
+
+
+def _next(engine: Engine, issue_id: int, now: datetime) -> Any:
+    """The first free due batch in the claim index's order (issue, open, due time, id), locked on PostgreSQL,
+    skipping the batches other claimants hold."""
+    query = select(BATCHES.c.id, BATCHES.c.issue_id, BATCHES.c.key, BATCHES.c.lease_until, BATCHES.c.fresh,
+                   BATCHES.c.claims, BATCHES.c.due_at).where(
+        BATCHES.c.issue_id == issue_id, BATCHES.c.due_at <= now, _free(now)).order_by(BATCHES.c.due_at, BATCHES.c.id)
+    query = query.limit(1)
     return query.with_for_update(skip_locked=True) if engine.dialect.name == "postgresql" else query
 
 
-def _lease(connection: Connection, where: Any, now: datetime, lease: timedelta, key: str,
-           reclaimed: bool, expired: datetime | None = None) -> Claim | None:
-    """Lease the rows of ``where`` under batch ``key`` and a fresh lease key, in one ``UPDATE … RETURNING`` (so no
-    other claimant can slip in between a read and the write); None when no row was free."""
-    token = uuid.uuid4().hex
-    rows = connection.execute(
-        update(TABLE).where(where).values(lease_until=now + lease, attempts=TABLE.c.attempts + 1, batch_key=key,
-                                          lease_key=token)
-        .returning(TABLE.c.id, TABLE.c.subscriber_id, TABLE.c.cohort_key)).all()
-    return Claim(key, tuple(sorted((r[0], r[1], r[2]) for r in rows)), token, reclaimed, expired) if rows else None
+def _queued(connection: Connection, engine: Engine, batch: int, *, lock: bool) -> list[Any]:
+    """The batch's queued deliveries (id, subscriber, cohort) in id order; with ``lock``, locked on PostgreSQL
+    until the transaction ends, so that nobody (a reader withdrawn) changes them between this read and a write."""
+    query = select(TABLE.c.id, TABLE.c.subscriber_id, TABLE.c.cohort_key).where(
+        TABLE.c.batch_id == batch, TABLE.c.status == QUEUED).order_by(TABLE.c.id)
+    if lock and engine.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(connection.execute(query).all())
 
 
-def _abandoned(connection: Connection, engine: Engine, issue_id: int, now: datetime, lease: timedelta) -> Claim | None:
-    """Take back a batch whose lease ran out, whole and under its key (it may have reached the service)."""
-    # Finding the key takes no lock: locking one row here and the batch in id order below would let two
-    # claimants each hold a row the other needs (a deadlock the crash test found).
-    # In the claim index's order (due time, then id), so the index serves the search and its order: ordered by id
-    # alone, the planner walks the issue's every delivery, sent ones included.
-    query = select(TABLE.c.batch_key, TABLE.c.lease_until).where(
-        TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_not(None), _free(now)).order_by(
-        TABLE.c.due_at, TABLE.c.id).limit(1)
-    found = connection.execute(query).first()
-    if found is None:
-        return None
-    key, expired = found
-    # Lock the whole batch in id order (never skipping, so a batch is never split): a second claimant of the
-    # same key waits instead of deadlocking, then finds the lease taken and gets nothing.
-    rows = select(TABLE.c.id).where(TABLE.c.issue_id == issue_id, TABLE.c.batch_key == key, _free(now)).order_by(
-        TABLE.c.id)
-    if engine.dialect.name == "postgresql":
-        rows = rows.with_for_update()
-    return _lease(connection, TABLE.c.id.in_(rows.scalar_subquery()), now, lease, key, True, expired)
+def _cut(connection: Connection, picked: Any, rows: list[Any], size: int) -> list[Any]:
+    """Keep a fresh batch's first ``size`` deliveries and move the rest to a new fresh batch of the same due time.
 
-
-def _fresh(connection: Connection, engine: Engine, issue_id: int, size: int, now: datetime,
-           lease: timedelta) -> Claim | None:
-    """Lease up to ``size`` queued deliveries never claimed before that are due, earliest due first, then in id
-    order, as a new batch.
-
-    The order is the claim index's (issue, status, due time, id): the scan starts at the issue's earliest queued
-    row and stops at the first not yet due, so waves still ahead cost a claim nothing.
+    Only a claim with a smaller size than the batches were made with does this (a sender configured apart from
+    the one that started the send, or a test): the batch was never claimed, so no service has seen it.
     """
-    ids = _pick(engine, select(TABLE.c.id).where(
-        TABLE.c.issue_id == issue_id, TABLE.c.batch_key.is_(None), TABLE.c.due_at <= now, _free(now))
-        .order_by(TABLE.c.due_at, TABLE.c.id).limit(size))
-    return _lease(connection, TABLE.c.id.in_(ids.scalar_subquery()), now, lease, uuid.uuid4().hex, False)
+    rest = new_batch(connection, picked.issue_id, picked.due_at)
+    connection.execute(update(TABLE).where(TABLE.c.batch_id == picked.id, TABLE.c.status == QUEUED,
+                                           TABLE.c.id > rows[size - 1][0]).values(batch_id=rest))
+    return rows[:size]
 
 
-def _fenced(claim: Claim, ids: Sequence[int]) -> Any:
-    """The rows of ``ids`` that ``claim`` still holds: queued, and leased under its key."""
-    return (TABLE.c.id.in_(list(ids)) & (TABLE.c.lease_key == claim.lease_key)
-            & (TABLE.c.status == DeliveryStatus.QUEUED))
+def _hold(connection: Connection, claim: Claim) -> bool:
+    """Whether ``claim`` still holds its batch's lease, taking the batch row's lock (the write lock on SQLite) for
+    the rest of the transaction, so nobody can take the batch back between this check and the writes after it."""
+    mine = (BATCHES.c.id == claim.batch) & (BATCHES.c.lease_key == claim.lease_key)
+    if connection.dialect.name == "postgresql":
+        return connection.execute(select(BATCHES.c.id).where(mine).with_for_update()).first() is not None
+    return int(connection.execute(update(BATCHES).where(mine).values(claims=BATCHES.c.claims)).rowcount) == 1
 
 
 def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, withdrawn: Sequence[int] = (),
            failed: Sequence[int] = (), reason: str | None = None, clock: Clock = SYSTEM) -> set[int]:
-    """Write outcomes of a claimed batch and clear their lease, in one transaction, only for rows the claim still
-    holds; returns the delivery ids written (none when the lease ran out and another sender took them back).
+    """Write outcomes of a claimed batch, in one transaction, only while the claim holds the batch and only for its
+    deliveries still queued; returns the delivery ids written (none when the lease ran out and another sender
+    took the batch back). Once none of the batch is queued, its lease is released and it is closed.
 
     ``withdrawn`` are deliveries of readers who left before the batch was sent; ``failed`` share ``reason``.
+    Each delivery row is written once: its outcome, and its attempts grown by the batch's claims.
     """
     moment = clock.now()
     params = [{"b_id": r.delivery_id, "b_status": r.status, "b_pid": r.provider_id, "b_reason": r.reason,
@@ -148,40 +159,44 @@ def record(engine: Engine, claim: Claim, results: Sequence[SendResult] = (), *, 
                 "b_failed": moment} for d in failed]
     if not params:
         return set()
-    statement = (update(TABLE).where(TABLE.c.id == bindparam("b_id"), TABLE.c.status == DeliveryStatus.QUEUED,
-                                     TABLE.c.lease_key == claim.lease_key)
+    statement = (update(TABLE).where(TABLE.c.id == bindparam("b_id"), TABLE.c.status == QUEUED)
                  .values(status=bindparam("b_status"), provider_id=bindparam("b_pid"), reason=bindparam("b_reason"),
-                         submitted_at=bindparam("b_at"), failed_at=bindparam("b_failed"), lease_until=None))
+                         submitted_at=bindparam("b_at"), failed_at=bindparam("b_failed"),
+                         attempts=TABLE.c.attempts + claim.claims))
     with session_scope(engine) as session:
         connection = session.connection()
-        # The no-op UPDATE takes the rows' locks (the write lock on SQLite) and says which are still ours, so
-        # nobody can take them back between the check and the write.
-        held = {row[0] for row in connection.execute(
-            update(TABLE).where(_fenced(claim, [r.delivery_id for r in results] + [*withdrawn, *failed]))
-            .values(lease_key=TABLE.c.lease_key).returning(TABLE.c.id))}
+        if not _hold(connection, claim):
+            return set()
+        # Locked (PostgreSQL) while the batch row is held: a reader withdrawn meanwhile waits for this commit, or
+        # was withdrawn before and is not written here.
+        held = {row[0] for row in _queued(connection, engine, claim.batch, lock=True)} & {p["b_id"] for p in params}
         if mine := [p for p in params if p["b_id"] in held]:
             connection.execute(statement, mine)
+        left = exists().where(TABLE.c.batch_id == claim.batch, TABLE.c.status == QUEUED)
+        connection.execute(update(BATCHES).where(BATCHES.c.id == claim.batch, ~left).values(done=True,
+                                                                                            lease_until=None))
     return held
 
 
 def renew(engine: Engine, claim: Claim, lease: timedelta, *, clock: Clock = SYSTEM) -> bool:
-    """Extend the claim's lease to now + ``lease``; False when it holds no row any more (taken back or recorded)."""
+    """Extend the claim's lease to now + ``lease``; False when it holds the batch no more (taken back, or done)."""
     moment = clock.now()
     with session_scope(engine) as session:
-        connection = session.connection()
-        result = connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(lease_until=moment + lease))
+        result = session.connection().execute(update(BATCHES).where(
+            BATCHES.c.id == claim.batch, BATCHES.c.lease_key == claim.lease_key, OPEN)
+            .values(lease_until=moment + lease))
     return int(result.rowcount) > 0
 
 
 def release(engine: Engine, claim: Claim, *, unsent: bool = False) -> None:
     """Give a batch back. It keeps its key, so it is retried as the same batch (it may have reached the
-    service); with ``unsent`` (the service surely took nothing) its rows go back to the queue as fresh ones."""
-    values: dict[str, Any] = {"lease_until": None}
+    service); with ``unsent`` (the service surely took nothing) it becomes fresh again, under a new key."""
+    values: dict[str, Any] = {"lease_until": None, "lease_key": None}
     if unsent:
-        values |= {"batch_key": None, "lease_key": None}
+        values |= {"key": uuid.uuid4().hex, "fresh": True}
     with session_scope(engine) as session:
-        connection = session.connection()
-        connection.execute(update(TABLE).where(_fenced(claim, claim.ids)).values(**values))
+        session.connection().execute(update(BATCHES).where(
+            BATCHES.c.id == claim.batch, BATCHES.c.lease_key == claim.lease_key, OPEN).values(**values))
 
 
 class Keeper:
@@ -221,14 +236,15 @@ class Keeper:
 
 
 def release_expired(engine: Engine, *, clock: Clock = SYSTEM) -> int:
-    """Clear leases that ran out on queued deliveries (their sender died); returns how many.
+    """Clear leases that ran out on open batches (their sender died); returns how many queued deliveries they hold.
 
     The batch key stays, so the batch is still claimed again whole and an idempotent provider sees the same
     request. Claims would take these over anyway; clearing them keeps the queue's state honest for operators.
-    No status changes, so the only guard is the one that matters: still queued, and the lease really over.
     """
+    expired = OPEN & (BATCHES.c.lease_until < clock.now())
     with session_scope(engine) as session:
         connection = session.connection()
-        result = connection.execute(update(TABLE).where(TABLE.c.status == DeliveryStatus.QUEUED,
-                                                        TABLE.c.lease_until < clock.now()).values(lease_until=None))
-    return int(result.rowcount)
+        held = int(connection.execute(select(func.count()).select_from(TABLE).where(
+            TABLE.c.batch_id.in_(select(BATCHES.c.id).where(expired)), TABLE.c.status == QUEUED)).scalar_one())
+        connection.execute(update(BATCHES).where(expired).values(lease_until=None))
+    return held

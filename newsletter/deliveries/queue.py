@@ -9,16 +9,17 @@ issue cancelled, a reader suppressed) commits or rolls back with them.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from newsletter.db import session_scope
-from newsletter.deliveries.leases import TABLE, UNKNOWN_OUTCOME
+from newsletter.deliveries.batches import BATCHES, DEFAULT_SIZE, TABLE, assign
+from newsletter.deliveries.leases import UNKNOWN_OUTCOME
 from newsletter.models import IssueCohortRow, IssueRow
 from newsletter.recipients import RecipientSource
 from newsletter.statuses import DeliveryStatus
@@ -74,40 +75,37 @@ def _insert_missing(session: Session, issue_id: int, cohort_key: str, ids: list[
 
 
 def schedule(session: Session, issue_id: int, *, start: datetime, local: LocalTime | None = None,
-             source: RecipientSource | None = None, page_size: int = 1000) -> int:
-    """Give each queued delivery of the issue that has no due time yet its due time; returns how many.
+             source: RecipientSource | None = None, size: int = DEFAULT_SIZE, page_size: int = 1000) -> int:
+    """Give each queued delivery of the issue that has no batch yet its due time and its batch; returns how many.
 
-    Without ``local`` that is ``start`` (everyone at once, one UPDATE); with it, the reader's next local send
-    time after ``start``, read in pages of deliveries (keyset over the claim index), written by primary key; the
-    readers' zones come from ``source``. Rows that have a due time keep it, so starting again (a
-    resume, a second sender) moves no wave.
+    Without ``local`` the due time is ``start`` (everyone at once); with it, the reader's next local send time
+    after ``start``, the readers' zones read from ``source``. Batches hold up to ``size`` deliveries of one due
+    time (see :func:`~newsletter.deliveries.batches.assign`). Rows that have a due time and a batch keep them, so
+    starting again (a resume, a second sender) moves no wave and remakes no batch.
     """
-    unscheduled = (TABLE.c.issue_id == issue_id) & (TABLE.c.status == QUEUED) & TABLE.c.due_at.is_(None)
-    connection = session.connection()
-    if local is None or source is None:
-        return int(connection.execute(update(TABLE).where(unscheduled).values(due_at=start)).rowcount)
-    done, after = 0, 0
-    while rows := connection.execute(select(TABLE.c.id, TABLE.c.subscriber_id).where(unscheduled, TABLE.c.id > after)
-                                     .order_by(TABLE.c.id).limit(page_size)).all():
-        after = rows[-1][0]
-        zones = source.time_zones([subscriber for _, subscriber in rows])
-        dues = {zone: local.due(zone, start) for zone in {*zones.values(), None}}  # once per zone, not per reader
-        # One executemany by primary key: an ``id IN (…)`` per wave would be planned as a scan of the whole table
-        # on PostgreSQL, which has no statistics yet inside the transaction that queued the rows.
-        connection.execute(update(TABLE).where(TABLE.c.id == bindparam("b_id")).values(due_at=bindparam("b_due")),
-                           [{"b_id": delivery, "b_due": dues[zones.get(subscriber)]} for delivery, subscriber in rows])
-        done += len(rows)
-    return done
+    return assign(session.connection(), issue_id, start=start, local=local, source=source, size=size,
+                  page_size=page_size)
 
 
 def reschedule_reader(session: Session, subscriber_id: int, zone: str | None, *, local: LocalTime,
                       now: datetime) -> int:
     """Move the reader's deliveries still waiting for their wave to their next local send time in ``zone`` (they
-    changed zone); returns how many. A delivery due already, or claimed, keeps its time: it is on its way."""
-    result = session.connection().execute(update(TABLE).where(
-        TABLE.c.subscriber_id == subscriber_id, TABLE.c.status == QUEUED, TABLE.c.due_at > now,
-        TABLE.c.batch_key.is_(None)).values(due_at=local.due(zone, now)))
-    return int(result.rowcount)
+    changed zone), each into a batch of its new time; returns how many. A delivery due already, or in a batch
+    claimed before, keeps its time: it is on its way."""
+    connection = session.connection()
+    waiting = (TABLE.c.subscriber_id == subscriber_id) & (TABLE.c.status == QUEUED) & (TABLE.c.due_at > now) & (
+        TABLE.c.batch_id.is_(None) | TABLE.c.batch_id.in_(select(BATCHES.c.id).where(BATCHES.c.fresh)))
+    issue_ids = list(connection.execute(select(TABLE.c.issue_id).where(waiting).distinct()).scalars())
+    moved = int(connection.execute(update(TABLE).where(waiting).values(due_at=local.due(zone, now),
+                                                                       batch_id=None)).rowcount)
+    rebatch(connection, issue_ids)
+    return moved
+
+
+def rebatch(connection: Connection, issue_ids: Collection[int]) -> None:
+    """Batch the queued deliveries of these issues that have none (queued again, or moved to another wave)."""
+    for issue_id in sorted(set(issue_ids)):
+        assign(connection, issue_id, start=datetime.now(UTC))
 
 
 def remove_unrendered(session: Session, issue_id: int, cohort_keys: Collection[str]) -> int:
@@ -123,13 +121,16 @@ def remove_unrendered(session: Session, issue_id: int, cohort_keys: Collection[s
 
 
 def withdraw_issue(session: Session, issue_id: int, *, reason: str) -> int:
-    """Withdraw every queued delivery of the issue (it was cancelled), leases cleared; returns how many.
+    """Withdraw every queued delivery of the issue (it was cancelled) and close its batches, leases cleared;
+    returns how many.
 
     Rows in flight are withdrawn too: their sender's fenced record then writes nothing for them.
     """
-    result = session.connection().execute(
-        update(TABLE).where(TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED)
-        .values(status=DeliveryStatus.WITHDRAWN, reason=reason, lease_until=None))
+    connection = session.connection()
+    result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, TABLE.c.status == QUEUED)
+                                .values(status=DeliveryStatus.WITHDRAWN, reason=reason))
+    connection.execute(update(BATCHES).where(BATCHES.c.issue_id == issue_id, BATCHES.c.done == false())
+                       .values(done=True, lease_until=None, lease_key=None))
     return int(result.rowcount)
 
 
@@ -182,12 +183,13 @@ def issues_with_failed(session: Session, issue_ids: Any, **which: Any) -> list[i
 
 
 def requeue_failed(engine: Engine, issue_id: int, **which: Any) -> int:
-    """Put the issue's failed deliveries (``which``: see :func:`failed_where`) back in the queue as fresh
-    batches; returns how many."""
+    """Put the issue's failed deliveries (``which``: see :func:`failed_where`) back in the queue, in fresh
+    batches of their due time; returns how many."""
     with session_scope(engine) as session:
-        result = session.connection().execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
-                                    .values(status=QUEUED, batch_key=None, lease_key=None, lease_until=None,
-                                            reason=None, failed_at=None))
+        connection = session.connection()
+        result = connection.execute(update(TABLE).where(TABLE.c.issue_id == issue_id, failed_where(**which))
+                                    .values(status=QUEUED, batch_id=None, reason=None, failed_at=None))
+        rebatch(connection, [issue_id])
     return int(result.rowcount)
 
 

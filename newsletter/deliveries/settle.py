@@ -18,7 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from newsletter.db import session_scope
-from newsletter.deliveries.leases import TABLE, UNKNOWN_OUTCOME
+from newsletter.deliveries.batches import TABLE
+from newsletter.deliveries.leases import UNKNOWN_OUTCOME
+from newsletter.deliveries.queue import rebatch
 from newsletter.statuses import DeliveryStatus
 
 
@@ -60,12 +62,15 @@ def settle_accepted(engine: Engine, ids: Collection[int], *, moment: datetime) -
 
 
 def settle_unsent(engine: Engine, ids: Collection[int]) -> int:
-    """The provider's search surely has no trace of these: queue them again as fresh deliveries; returns how
+    """The provider's search surely has no trace of these: queue them again, in fresh batches; returns how
     many (a row settled meanwhile, by a webhook, is not queued)."""
     if not ids:
         return 0
+    where = TABLE.c.id.in_(list(ids)) & unknown_where()
     with session_scope(engine) as session:
-        result = session.connection().execute(update(TABLE).where(TABLE.c.id.in_(list(ids)), unknown_where()).values(
-            status=DeliveryStatus.QUEUED, reason=None, failed_at=None, batch_key=None, lease_key=None,
-            lease_until=None))
+        connection = session.connection()
+        issue_ids = list(connection.execute(select(TABLE.c.issue_id).where(where).distinct()).scalars())
+        result = connection.execute(update(TABLE).where(where).values(status=DeliveryStatus.QUEUED, reason=None,
+                                                                      failed_at=None, batch_id=None))
+        rebatch(connection, issue_ids)
     return int(result.rowcount)

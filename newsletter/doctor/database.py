@@ -13,11 +13,12 @@ from newsletter import heartbeat, migrate, outage
 from newsletter.config import Settings
 from newsletter.doctor.context import Context, missing_sqlite_file
 from newsletter.doctor.findings import Finding, failed, passed, skipped, warned
-from newsletter.models import DeliveryRow, IssueRow
+from newsletter.models import DeliveryBatchRow, DeliveryRow, IssueRow
 
 SCHEDULER_JOBS = table("apscheduler_jobs", column("id"), column("next_run_time"))
 ISSUES = IssueRow.__table__  # type: ignore[attr-defined]
 DELIVERIES = DeliveryRow.__table__  # type: ignore[attr-defined]
+BATCHES = DeliveryBatchRow.__table__  # type: ignore[attr-defined]
 OVERDUE = timedelta(minutes=5)  # a job this late means no scheduler is running
 BEATS_MISSED = 3  # a worker is alive if it beat within this many intervals
 
@@ -102,9 +103,10 @@ def stuck_sends(engine: Engine, settings: Settings, now: datetime) -> Finding:
     with engine.connect() as connection:
         sending = connection.execute(select(ISSUES.c.id, ISSUES.c.number).where(ISSUES.c.status == "sending"))
         for issue_id, number in sending.all():
-            in_flight, last = connection.execute(
-                select(func.count().filter(DELIVERIES.c.lease_until > now), func.max(DELIVERIES.c.submitted_at))
-                .where(DELIVERIES.c.issue_id == issue_id)).one()
+            in_flight = connection.execute(select(func.count()).select_from(BATCHES).where(
+                BATCHES.c.issue_id == issue_id, BATCHES.c.lease_until > now)).scalar_one()
+            last = connection.execute(select(func.max(DELIVERIES.c.submitted_at))
+                                      .where(DELIVERIES.c.issue_id == issue_id)).scalar_one()
             (moving if in_flight or (last is not None and last >= quiet_since) else stuck).append(number)
     if stuck:
         who = "`newsletter worker`" if settings.send_with_workers else "`newsletter scheduler` (its send-due job)"

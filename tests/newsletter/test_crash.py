@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from newsletter.db import session_scope
-from newsletter.models import DeliveryRow
+from newsletter.models import DeliveryBatchRow, DeliveryRow
 from subscribers import store
 from subscribers.models import Subscriber
 from tests.conftest import TEST_SECRET_KEY
@@ -108,7 +108,7 @@ def test_kill_then_a_reader_of_the_batch_in_flight_unsubscribes(provider: str, e
         leaver = sorted(item.to for item in server.state.received)[0]
         with session_scope(engine) as session:
             session.exec(select(Subscriber).where(Subscriber.email == leaver)).one().status = "unsubscribed"
-        table = DeliveryRow.__table__  # type: ignore[attr-defined]
+        table = DeliveryBatchRow.__table__  # type: ignore[attr-defined]
         with engine.begin() as connection:  # the killed sender's leases run out (instead of waiting for them)
             connection.execute(update(table).where(table.c.lease_until.is_not(None))
                                .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))

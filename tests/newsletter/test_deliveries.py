@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from newsletter import deliveries, desk, issues
 from newsletter.clock import ManualClock
 from newsletter.db import session_scope
-from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
+from newsletter.deliveries import BATCHES, TABLE, UNKNOWN_OUTCOME
 from newsletter.statuses import DeliveryStatus
 from newsletter.values import SendResult
 from tests.newsletter.test_dispatch import statuses
@@ -52,7 +52,7 @@ def test_cancelling_withdraws_what_is_queued_and_leaves_outcomes_alone(engine: E
     assert statuses(engine) == Counter({"withdrawn": 9, "submitted": 1})
     assert deliveries.record(engine, claim, [SendResult(claim.ids[1], "submitted")]) == set()
     with engine.connect() as connection:
-        leased = connection.execute(select(TABLE.c.id).where(TABLE.c.lease_until.is_not(None))).all()
+        leased = connection.execute(select(BATCHES.c.id).where(BATCHES.c.lease_until.is_not(None))).all()
     assert leased == [] and {reason for status, reason in rows(engine).values() if status == "withdrawn"} == {
         "issue cancelled"}
 
@@ -87,7 +87,7 @@ def test_only_failures_worth_it_are_queued_again_as_fresh_batches(engine: Engine
     ids = sorted(rows(engine))
     with engine.begin() as connection:
         connection.execute(update(TABLE).where(TABLE.c.id == ids[0]).values(status="failed", attempts=1,
-                                                                             batch_key="old", reason="HTTP 400"))
+                                                                             reason="HTTP 400"))
         connection.execute(update(TABLE).where(TABLE.c.id == ids[1]).values(
             status="failed", attempts=1, reason=UNKNOWN_OUTCOME + "no answer came"))
         connection.execute(update(TABLE).where(TABLE.c.id == ids[2]).values(status="failed", attempts=3))
@@ -97,8 +97,11 @@ def test_only_failures_worth_it_are_queued_again_as_fresh_batches(engine: Engine
     assert deliveries.requeue_failed(engine, issue_id(engine), **which) == 1
     assert rows(engine)[ids[0]] == ("queued", None)
     assert deliveries.requeue_failed(engine, issue_id(engine)) == 2  # an operator's retry takes every failure
-    with engine.connect() as connection:
-        assert connection.execute(select(TABLE.c.batch_key).where(TABLE.c.id == ids[0])).scalar() is None
+    with engine.connect() as connection:  # in a batch of its own, that no sender has claimed
+        old = connection.execute(select(TABLE.c.batch_id).where(TABLE.c.id == ids[3])).scalar()
+        batch = connection.execute(select(TABLE.c.batch_id).where(TABLE.c.id == ids[0])).scalar()
+        assert batch is not None and batch != old
+        assert connection.execute(select(BATCHES.c.fresh).where(BATCHES.c.id == batch)).scalar() is True
 
 
 def test_expired_leases_are_cleared_by_the_clock_and_the_batch_kept_whole(engine: Engine) -> None:

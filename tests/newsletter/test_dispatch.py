@@ -20,7 +20,7 @@ from newsletter.errors import (
     ProviderRequestError,
     ProviderUnavailable,
 )
-from newsletter.models import DeliveryRow
+from newsletter.models import DeliveryBatchRow, DeliveryRow
 from newsletter.providers.memory import MemoryProvider
 from subscribers import store
 from subscribers.models import Subscriber
@@ -94,7 +94,7 @@ def test_unavailable_provider_leaves_the_rest_queued_and_a_rerun_finishes(engine
         send(engine, directory, provider)
     assert statuses(engine) == Counter({"submitted": 3, "queued": 7})
     with Session(engine) as session:
-        assert all(d.lease_until is None for d in session.exec(select(DeliveryRow)))
+        assert all(b.lease_until is None for b in session.exec(select(DeliveryBatchRow)))
     report = send(engine, directory, provider)
     assert report.submitted == 7 and report.status == "sent"
     assert sorted(Counter(m.to for m in provider.outbox).values()) == [1] * 10

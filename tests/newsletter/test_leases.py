@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from newsletter import deliveries, issues
 from newsletter.clock import ManualClock
 from newsletter.dispatch import DEFAULT_LEASE, Sending, SendOptions, send_issue
-from newsletter.models import DeliveryRow
+from newsletter.models import DeliveryBatchRow, DeliveryRow
 from newsletter.providers.memory import MemoryProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.values import SendResult
@@ -138,7 +138,8 @@ class Watching(MemoryProvider):
 
     def send_messages(self, messages):  # type: ignore[no-untyped-def]
         with Session(self.engine) as session:
-            leases = session.exec(select(DeliveryRow.lease_until).where(
+            leases = session.exec(select(DeliveryBatchRow.lease_until).join(
+                DeliveryRow, col(DeliveryRow.batch_id) == col(DeliveryBatchRow.id)).where(
                 col(DeliveryRow.id).in_([m.delivery_id for m in messages]))).all()
         self.leased.append(all(lease is not None and lease > datetime.now(UTC) for lease in leases))
         return super().send_messages(messages)

@@ -257,3 +257,56 @@ def test_a_send_under_way_when_due_times_arrive_stays_claimable(at_0009: Engine)
     claim = deliveries.claim(at_0009, 1, 10, timedelta(minutes=1))
     assert claim is not None and [s for _, s, _ in claim.rows] == [1]  # the queued one, due as it was before
     assert deliveries.claim(at_0009, 2, 10, timedelta(minutes=1)) is None  # a draft: due when its send starts
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated only to 0011, on SQLite or on a PostgreSQL schema of its own."""
+    yield from _migrated_to("0011_reconcile_failed_at", request, tmp_path)
+
+
+def test_a_send_under_way_moves_to_batches_its_lease_honoured_and_its_key_kept(at_0011: Engine) -> None:
+    """Queued deliveries of a sending issue get batches: a batch in flight keeps its key and lease (claimed again,
+    whole, only once the lease ran out), the unclaimed rest is claimable at once; a draft's wait for its start."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsletter import deliveries
+    from newsletter.clock import ManualClock
+
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    with at_0011.begin() as connection:
+        connection.execute(text("INSERT INTO issue (number, week, subject, status, comparison_count, created_at, "
+                                "note, arrangement) VALUES (1, '2026-W47', 'Sending', 'sending', 2, "
+                                "'2026-11-16 07:00:00', '', ''), (2, '2026-W48', 'Draft', 'draft', 2, "
+                                "'2026-11-23 07:00:00', '', '')"))
+        rows = [(1, 1, "queued", "k-in-flight", "lease-1", now + timedelta(minutes=5), 1),
+                (1, 2, "queued", "k-in-flight", "lease-1", now + timedelta(minutes=5), 1),
+                (1, 3, "submitted", "k-done", None, None, 1)] + [(1, s, "queued", None, None, None, 0) for s in (4, 5, 6)]
+        for issue, subscriber, status, key, lease_key, until, attempts in rows:
+            connection.execute(text(
+                "INSERT INTO delivery (issue_id, subscriber_id, cohort_key, status, attempts, batch_key, lease_key, "
+                "lease_until, due_at) VALUES (:i, :s, 'all', :st, :a, :k, :lk, :u, :due)"),
+                {"i": issue, "s": subscriber, "st": status, "a": attempts, "k": key, "lk": lease_key, "u": until,
+                 "due": now - timedelta(hours=1)})
+        connection.execute(text("INSERT INTO delivery (issue_id, subscriber_id, cohort_key, status, attempts) "
+                                "VALUES (2, 1, 'all', 'queued', 0)"))
+    migrate.upgrade(at_0011)
+    clock, lease = ManualClock(now), timedelta(minutes=10)
+    fresh = deliveries.claim(at_0011, 1, 100, lease, clock=clock)
+    assert fresh is not None and [s for _, s, _ in fresh.rows] == [4, 5, 6] and not fresh.reclaimed
+    assert deliveries.claim(at_0011, 1, 100, lease, clock=clock) is None  # the batch in flight is still leased
+    clock.advance(timedelta(minutes=6))
+    again = deliveries.claim(at_0011, 1, 1, lease, clock=clock)  # whole, though bigger than this claim's size
+    assert again is not None and again.key == "k-in-flight" and again.reclaimed
+    assert [s for _, s, _ in again.rows] == [1, 2]
+    assert deliveries.claim(at_0011, 2, 100, lease, clock=clock) is None  # a draft: batched when its send starts
+    from alembic import command
+
+    config = migrate._config()
+    with at_0011.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011_reconcile_failed_at")
+    with at_0011.connect() as connection:
+        back = connection.execute(text("SELECT subscriber_id, batch_key FROM delivery WHERE issue_id = 1 AND "
+                                       "status = 'queued' ORDER BY subscriber_id")).all()
+    assert [(s, k) for s, k in back] == [(1, "k-in-flight"), (2, "k-in-flight")] + [(s, fresh.key) for s in (4, 5, 6)]

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from newsletter import deliveries, desk, issues, scheduler_jobs
 from newsletter.clock import ManualClock
 from newsletter.db import session_scope
-from newsletter.deliveries import TABLE, UNKNOWN_OUTCOME
+from newsletter.deliveries import BATCHES, TABLE, UNKNOWN_OUTCOME
 from newsletter.models import DeliveryRow
 from subscribers.models import Subscriber
 from tests.newsletter.test_issues import make_due
@@ -132,12 +132,14 @@ def test_an_expired_lease_is_released_and_its_batch_kept_whole(
     clock.advance(timedelta(minutes=6))
     deliveries.claim(engine, issue_id, 1, lease, clock=clock)  # its sender is still at work
     with engine.begin() as connection:
-        connection.execute(update(TABLE).where(TABLE.c.id == first).values(batch_key="dead"))
-        connection.execute(update(TABLE).where(TABLE.c.id == second).values(batch_key="alive"))
+        for delivery, key in ((first, "dead"), (second, "alive")):
+            batch = select(TABLE.c.batch_id).where(TABLE.c.id == delivery).scalar_subquery()
+            connection.execute(update(BATCHES).where(BATCHES.c.id == batch).values(key=key))
     clock.advance(timedelta(minutes=5))  # the first lease ran out a minute ago, the second has five to go
     assert release_expired_leases(engine, clock=clock) == 1
     with engine.connect() as connection:
-        rows = {r.id: (r.lease_until is None, r.batch_key) for r in connection.execute(TABLE.select())}
+        rows = {r.id: (r.lease_until is None, r.key) for r in connection.execute(
+            select(TABLE.c.id, BATCHES.c.lease_until, BATCHES.c.key).join(BATCHES, BATCHES.c.id == TABLE.c.batch_id))}
     assert rows == {first: (True, "dead"), second: (False, "alive")}
 
 

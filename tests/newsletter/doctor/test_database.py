@@ -14,7 +14,7 @@ from newsletter.clock import ManualClock
 from newsletter.db import make_engine, session_scope
 from newsletter.doctor import Context, Finding
 from newsletter.doctor.database import check_database
-from newsletter.models import DeliveryRow, IssueRow
+from newsletter.models import DeliveryBatchRow, DeliveryRow, IssueRow
 
 Build = Callable[..., Context]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -31,8 +31,11 @@ def sending_issue(engine: Engine, *, leased: bool = False, submitted: datetime |
         session.add(issue)
         session.flush()
         assert issue.id is not None
-        session.add(DeliveryRow(issue_id=issue.id, subscriber_id=1, cohort_key="all",
-                                lease_until=NOW + timedelta(minutes=5) if leased else None))
+        batch = DeliveryBatchRow(issue_id=issue.id, due_at=NOW, key="b-1", fresh=not leased, claims=int(leased),
+                                 lease_until=NOW + timedelta(minutes=5) if leased else None)
+        session.add(batch)
+        session.flush()
+        session.add(DeliveryRow(issue_id=issue.id, subscriber_id=1, cohort_key="all", batch_id=batch.id, due_at=NOW))
         if submitted:
             session.add(DeliveryRow(issue_id=issue.id, subscriber_id=2, cohort_key="all", status="submitted",
                                     submitted_at=submitted))

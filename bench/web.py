@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import web_cases  # noqa: E402  (after the path: run as a script from anywhere)
 from bench.web_cases import Case, World, get  # noqa: E402
+from bench.web_client import Client, ClientError, Jar  # noqa: E402
 from bench.web_slow import Trickle, slow_provider  # noqa: E402
 from bench.web_world import count_clicks, database, seed, values  # noqa: E402
 
@@ -161,31 +162,37 @@ async def load(world: World, case: Case, requests: int, concurrency: int, limit:
     latencies: list[float] = []
     errors: list[str] = []  # what each failed request got instead: a status, or the client's exception
     issued = [0]
-    # Kept-alive connections idle 2 s are dropped here before uvicorn closes them at 5 s: with httpx's own 5 s, a
-    # request could be sent on a connection the server was closing that moment (a ReadError, not an answer).
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(base_url=world.base, limits=limits, timeout=60, headers={"User-Agent": BROWSER},
-                                 follow_redirects=False) as client:
-        if case.setup is not None:
-            await case.setup(client, world)
-        deadline = time.monotonic() + limit
+    # Raw streams, one kept-alive connection per client, one cookie jar for all (``web_client``): httpx's clients
+    # cost the machine several times the server's own CPU per request, so they measured themselves.
+    jar = Jar()
 
-        async def one_client() -> None:
-            while issued[0] < requests and time.monotonic() < deadline:
-                i = issued[0]
-                issued[0] += 1
-                start = time.perf_counter()
-                try:
-                    answer = await case.send(client, world, i)
-                    wrong = "" if answer.status_code == case.status else str(answer.status_code)
-                except httpx.HTTPError as exc:
-                    wrong = type(exc).__name__
-                latencies.append(time.perf_counter() - start)
-                if wrong:
-                    errors.append(wrong)
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    def connect() -> Client:
+        return Client(world.base, jar=jar, headers={"User-Agent": BROWSER})
+
+    if case.setup is not None:
+        first = connect()
+        await case.setup(first, world)
+        await first.close()
+    deadline = time.monotonic() + limit
+
+    async def one_client() -> None:
+        client = connect()
+        while issued[0] < requests and time.monotonic() < deadline:
+            i = issued[0]
+            issued[0] += 1
+            start = time.perf_counter()
+            try:
+                answer = await case.send(client, world, i)
+                wrong = "" if answer.status_code == case.status else str(answer.status_code)
+            except ClientError as exc:
+                wrong = str(exc).split(":", 1)[0]
+            latencies.append(time.perf_counter() - start)
+            if wrong:
+                errors.append(wrong)
+        await client.close()
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     if errors:
         print("  errors: " + ", ".join(f"{n}× {what}" for what, n in Counter(errors).items()))
     return summary(latencies, len(errors), elapsed, concurrency) | {"events": case.events}

@@ -25,9 +25,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from bench.web_client import Client, Response
 
 EVENTS_PER_BATCH = 100
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -54,7 +55,7 @@ class World:
     run: str = field(default_factory=lambda: f"{time.time_ns():x}")  # makes sign-up addresses and event ids new
 
 
-Send = Callable[[httpx.AsyncClient, World, int], Awaitable[httpx.Response]]
+Send = Callable[[Client, World, int], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -69,25 +70,25 @@ class Case:
     status: int
     requests: int
     verify: Callable[[World, int, int], str] | None = None  # (world, answered, sent)
-    setup: Callable[[httpx.AsyncClient, World], Awaitable[None]] | None = None
+    setup: Callable[[Client, World], Awaitable[None]] | None = None
     events: int = 1
     clients: int | None = None
 
 
 def get(path: Callable[[World, int], str]) -> Send:
     """A case that GETs ``path(world, i)``."""
-    async def send(client: httpx.AsyncClient, world: World, i: int) -> httpx.Response:
+    async def send(client: Client, world: World, i: int) -> Response:
         return await client.get(path(world, i))
     return send
 
 
-async def unsubscribe(client: httpx.AsyncClient, world: World, i: int) -> httpx.Response:
+async def unsubscribe(client: Client, world: World, i: int) -> Response:
     """A mail client's one-click POST to the link of the i-th reader from the end (nobody twice)."""
     token = world.signer.mint("unsubscribe", world.readers[-1 - i % len(world.readers)])
     return await client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
 
 
-async def form_token(client: httpx.AsyncClient, world: World, path: str) -> None:
+async def form_token(client: Client, world: World, path: str) -> None:
     """GET a form page once: the client keeps its csrf cookie, the world the token bound to it."""
     page = await client.get(path)
     found = CSRF.search(page.text)
@@ -96,11 +97,11 @@ async def form_token(client: httpx.AsyncClient, world: World, path: str) -> None
     world.csrf = found.group(1)
 
 
-async def signup_setup(client: httpx.AsyncClient, world: World) -> None:
+async def signup_setup(client: Client, world: World) -> None:
     await form_token(client, world, "/subscribe")
 
 
-async def signup(client: httpx.AsyncClient, world: World, i: int) -> httpx.Response:
+async def signup(client: Client, world: World, i: int) -> Response:
     """The sign-up form posted with a new address."""
     return await client.post("/subscribe", data={"email": signup_address(world, i), "csrf": world.csrf,
                                                  "website": "", "time_zone": ""})
@@ -121,16 +122,16 @@ def vote_path(world: World, i: int) -> str:
     return f"/vote/{comparison}/{tool}/{choice}/{token}"
 
 
-async def vote_setup(client: httpx.AsyncClient, world: World) -> None:
+async def vote_setup(client: Client, world: World) -> None:
     await form_token(client, world, vote_path(world, 0))
 
 
-async def vote(client: httpx.AsyncClient, world: World, i: int) -> httpx.Response:
+async def vote(client: Client, world: World, i: int) -> Response:
     """The vote page's button: its POST with the CSRF token the page gave."""
     return await client.post(vote_path(world, i), data={"csrf": world.csrf})
 
 
-async def webhook(client: httpx.AsyncClient, world: World, i: int) -> httpx.Response:
+async def webhook(client: Client, world: World, i: int) -> Response:
     """One SendGrid batch of 100 ``delivered`` events, each new, signed as SendGrid signs."""
     now = int(time.time())
     batch = [{"event": "delivered", "email": f"reader{(i * EVENTS_PER_BATCH + k) % len(world.deliveries):07d}"

@@ -288,9 +288,10 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
                   f"hand-off (due times, batches) {_writes(result['writes_handoff'])}")
         before = BEFORE_BATCHES.get((result["mode"], result["size"]))
         if before:
+            target = (f" (target ≥ 7,000/s at 1,000,000: {'met' if result['rate'] >= 7000 else 'MISSED'})"
+                      if result["size"] >= 1_000_000 else "")  # the target speaks of a million readers only
             print(f"  before batches (same machine, earlier run, 4 workers): {before:,}/s: now "
-                  f"{result['rate'] / before:.2f}× that (target ≥ 7,000/s at 1,000,000: "
-                  f"{'met' if result['size'] < 1_000_000 or result['rate'] >= 7000 else 'MISSED'})")
+                  f"{result['rate'] / before:.2f}× that{target}")
     for local in (r for r in results if r["mode"].endswith("-local")):
         today = next((r for r in results if r["mode"] == local["mode"][:-6] and r["size"] == local["size"]), None)
         if today:

@@ -301,9 +301,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
         uvicorn.run("newsletter.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     proxy_headers=False, log_config=access)
         return
-    from newsletter.web.app import create_app
+    from newsletter.web.app import create_app, served
 
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, log_config=access)
+    uvicorn.run(served(create_app(settings)), host=host, port=port, proxy_headers=False, log_config=access)
 
 
 @app.command()

@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from newsletter import sqlite_writers
+
 
 def normalise_url(url: str) -> str:
     """Route plain ``postgresql://`` URLs to the psycopg 3 driver."""
@@ -18,12 +20,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout so writers wait, not fail."""
+def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL, a busy timeout so writers wait, not fail, and its
+    writers queued in the process (:mod:`newsletter.sqlite_writers`) rather than in SQLite's sleeping busy handler;
+    a SQLite writer gives up with 'database is locked' after ``busy_timeout`` seconds."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        gate = sqlite_writers.WriterGate(timeout=busy_timeout)
+        connect_args = {"check_same_thread": False, "timeout": busy_timeout,
+                        "factory": sqlite_writers.connection_factory(gate)}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        sqlite_writers.install(engine, gate)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 

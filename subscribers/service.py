@@ -13,7 +13,7 @@ from sqlmodel import Session
 from newsletter import metrics
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
-from newsletter.statuses import SubscriberStatus
+from newsletter.statuses import REACHABLE, SubscriberStatus
 from subscribers.models import Subscriber
 from subscribers.suppression import suppress
 
@@ -38,6 +38,23 @@ def unsubscribe(engine: Engine, subscriber_id: int, *, channel: str) -> bool:
                                 moment=datetime.now(UTC)))
     metrics.unsubscribed(channel, changed=changed)
     return changed
+
+
+def unsubscribe_by_link(engine: Engine, subscriber_id: int, *, channel: str) -> Subscriber | None:
+    """What an unsubscribe link's POST does, in one transaction: the reader as they were (None when unknown or
+    erased), unsubscribed (and their queued deliveries withdrawn) when they were active or pending; a reader who
+    already left keeps the record of when and how."""
+    with session_scope(engine) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None or row.erased:
+            return None
+        if row.status not in REACHABLE:
+            return row
+        session.expunge(row)  # the reader as found: the page names their address, whatever the update loads
+        changed = bool(suppress(session, [subscriber_id], SubscriberStatus.UNSUBSCRIBED, channel=channel,
+                                moment=datetime.now(UTC)))
+    metrics.unsubscribed(channel, changed=changed)
+    return row
 
 
 def _row(session: Session, subscriber_id: int) -> Subscriber:

@@ -23,6 +23,7 @@ from newsletter import zones
 from newsletter.catalog.store import tool_categories
 from newsletter.db import session_scope
 from newsletter.errors import SubscriberError
+from newsletter.statuses import REACHABLE
 from newsletter.web import mailer
 from newsletter.web.deps import SiteDep, WiringDep
 from newsletter.web.site import Site, mask
@@ -273,12 +274,12 @@ def unsubscribe_now(site: Site, token: str, channel: str) -> HTMLResponse:
     if site.signer.is_probe(token):  # newsletter doctor's dry run: answered as a real one, changes nothing
         return gone(site)
     try:
-        row = reader_for(site, token)
+        subscriber_id = site.signer.read("unsubscribe", token)
     except TokenError:
         return site.page("invalid_link.html", 400, title="Link not valid")
-    if row is None or row.id is None or row.status not in ("active", "pending"):
-        return gone(site)  # nothing to change: their record keeps when and how they left
-    service.unsubscribe(site.engine, row.id, channel=channel)
+    row = service.unsubscribe_by_link(site.engine, subscriber_id, channel=channel)
+    if row is None or row.status not in REACHABLE:
+        return gone(site)  # nothing changed: their record keeps when and how they left
     return site.page("unsubscribed.html", title="Unsubscribed", address=mask(row.email),
                      resubscribe=f"/resubscribe/{token}")
 

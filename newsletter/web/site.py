@@ -68,7 +68,8 @@ class Site:
         self.settings, self.engine, self.provider, self.clock = settings, engine, provider, clock
         self.secret = settings.require_secret()
         self.signer = signer or Signer(self.secret)
-        self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(PAGES), autoescape=True)
+        # auto_reload off: the pages ship with the package, and checking each file's mtime cost a stat per render.
+        self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(PAGES), autoescape=True, auto_reload=False)
         self.emails = emails or make_environment()
         self.limit = RateLimit(settings.signup_rate_limit, clock=clock)
         self.base = str(settings.public_url).rstrip("/")

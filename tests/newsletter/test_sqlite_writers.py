@@ -1,0 +1,144 @@
+"""SQLite writers queue in the process: many threads writing at once all get through, none waits in SQLite's busy
+handler, and every way a transaction ends lets the next writer in."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from newsletter.db import make_engine
+
+METADATA = MetaData()
+NOTES = Table("note", METADATA, Column("id", Integer, primary_key=True), Column("body", String, unique=True))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite file whose writers give up after a fifth of a second: SQLite's busy handler alone, polling with
+    sleeps that grow to 100 ms, lets some of many concurrent writers fail within that."""
+    found = make_engine(f"sqlite:///{tmp_path / 'gate.db'}", busy_timeout=0.2)
+    METADATA.create_all(found)
+    yield found
+    found.dispose()
+
+
+def test_many_threads_writing_at_once_all_get_through(engine: Engine) -> None:
+    failures: list[BaseException] = []
+    start = threading.Barrier(12)
+
+    def writer(n: int) -> None:
+        start.wait()
+        for k in range(40):
+            try:
+                with engine.begin() as connection:
+                    connection.execute(insert(NOTES).values(body=f"{n}-{k}"))
+                    time.sleep(0.0005)  # a transaction that holds SQLite's lock for a moment, as a real one does
+                    connection.execute(select(func.count()).select_from(NOTES)).scalar_one()
+            except BaseException as exc:  # noqa: BLE001 (collected and asserted below)
+                failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(NOTES)).scalar_one() == 12 * 40
+
+
+def test_a_second_writer_waits_for_the_first_to_commit(engine: Engine) -> None:
+    holding, order = threading.Event(), []
+
+    def first() -> None:
+        with engine.begin() as connection:
+            connection.execute(insert(NOTES).values(body="first"))
+            holding.set()
+            time.sleep(0.1)
+            order.append("first committed")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait()
+    with engine.begin() as connection:
+        assert connection.execute(select(func.count()).select_from(NOTES)).scalar_one() == 0  # reads pass by
+        connection.execute(insert(NOTES).values(body="second"))
+        order.append("second wrote")
+    thread.join()
+    assert order == ["first committed", "second wrote"]
+
+
+@pytest.mark.parametrize("ending", ["raises", "fails in SQLite", "rolled back", "closed"])
+def test_every_end_of_a_transaction_lets_the_next_writer_in(engine: Engine, ending: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(NOTES).values(body="taken"))
+    if ending == "raises":
+        with pytest.raises(RuntimeError), engine.begin() as connection:
+            connection.execute(insert(NOTES).values(body="a"))
+            raise RuntimeError("the caller's own failure")
+    elif ending == "fails in SQLite":
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert(NOTES).values(body="taken"))
+    elif ending == "rolled back":
+        with engine.connect() as connection:
+            connection.execute(insert(NOTES).values(body="b"))
+            connection.rollback()
+    else:
+        connection = engine.connect()
+        connection.execute(insert(NOTES).values(body="c"))
+        connection.close()  # returned to the pool with the transaction open: the pool rolls it back
+    done = threading.Event()
+
+    def next_writer() -> None:
+        with engine.begin() as other:
+            other.execute(insert(NOTES).values(body="next"))
+        done.set()
+
+    threading.Thread(target=next_writer).start()
+    assert done.wait(2), f"the writer after one that {ending} was kept out"
+    with engine.connect() as connection:
+        assert connection.execute(select(NOTES.c.body).order_by(NOTES.c.id)).scalars().all() == ["taken", "next"]
+
+
+def test_ddl_and_autocommit_statements_hold_nothing(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TABLE other (id INTEGER PRIMARY KEY)"))  # no transaction opened
+        connection.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(insert(NOTES).values(body="autocommitted"))
+        done = threading.Event()
+
+        def next_writer() -> None:
+            with engine.begin() as other:
+                other.execute(insert(NOTES).values(body="next"))
+            done.set()
+
+        threading.Thread(target=next_writer).start()
+        assert done.wait(2), "an autocommitted write kept its connection holding the writers' lock"
+
+
+def test_a_writer_kept_out_too_long_hears_database_is_locked(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(NOTES).values(body="held"))
+        failed: list[BaseException] = []
+
+        def second() -> None:
+            try:
+                with engine.begin() as other:
+                    other.execute(insert(NOTES).values(body="late"))
+            except OperationalError as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(5)
+    assert len(failed) == 1 and isinstance(failed[0].orig, sqlite3.OperationalError)
+    assert "database is locked" in str(failed[0])

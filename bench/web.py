@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="per case (default: each case's own)")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per case at most")
-    parser.add_argument("--readers", type=int, default=3_000, help="active subscribers seeded (default 3,000)")
+    parser.add_argument("--readers", type=int, default=None,
+                        help="active subscribers seeded (default 3,000, or as many as the unsubscribe and vote "
+                             "cases' requests together)")
     parser.add_argument("--workers", type=int, default=1, help="`newsletter serve --workers` (default 1)")
     parser.add_argument("--slow-provider", type=float, default=0.0, metavar="SECONDS",
                         help="confirmations go to a local Postmark that answers this late, while a sign-up "
@@ -96,12 +98,25 @@ def main() -> None:
     args = parser.parse_args()
     if args.all:
         args.cases = list(CASES)
+    args.readers = readers_for(args)
     with tempfile.TemporaryDirectory() as folder:
         database_url, drop = database(args.database_url, Path(folder))
         try:
             run(args, database_url, Path(folder))
         finally:
             drop()
+
+
+def readers_for(args: argparse.Namespace) -> int:
+    """The readers to seed: unsubscribes take readers from the end of the list and votes from the start, and a
+    reader who has left may not vote, so together they need one reader each."""
+    needed = sum(args.requests or CASES[name].requests for name in ("unsubscribe", "vote") if name in args.cases)
+    if args.readers is None:
+        return max(3_000, needed)
+    if args.readers < needed:
+        raise SystemExit(f"--readers {args.readers:,} is fewer than the unsubscribe and vote cases' {needed:,} "
+                         "requests: a reader who unsubscribed may not vote. Seed more readers or send fewer.")
+    return int(args.readers)
 
 
 def run(args: argparse.Namespace, database_url: str, folder: Path) -> None:

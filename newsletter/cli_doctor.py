@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from newsletter import doctor, wiring
+from newsletter import wiring
 from newsletter.cli_support import handled, load_settings, out
-from newsletter.doctor.findings import Finding
+
+if TYPE_CHECKING:
+    from newsletter.doctor.findings import Finding
 
 STYLES = {"pass": ("pass", "bold green"), "warn": ("warn", "bold yellow"), "fail": ("FAIL", "bold red"),
           "skip": ("n/a", "dim")}
@@ -30,6 +32,8 @@ def doctor_command(
                           ] = None,
 ) -> None:
     """Check DNS, URLs, provider credentials, webhooks, database, scheduler and workers; say what to fix."""
+    from newsletter import doctor  # here, not at the top: dnspython is for this command only, not every worker
+
     settings = load_settings()
     with wiring.build(settings, check_schema=False) as wired:  # an old schema is a finding, not a refusal
         findings = doctor.run_checks(doctor.Context(wired, doctor.resolver_for(nameserver)))

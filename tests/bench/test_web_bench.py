@@ -64,3 +64,10 @@ def test_slow_provider_case_reports_every_route_and_the_sign_ups_waiting_on_it()
     assert re.search(r"slow-signup +\d+ requests from 1 clients: .* errors 0 +\(\d+ confirmations reached the 0.5 s "
                      r"provider\)", done.stdout), done.stdout
     assert re.search(r"With a 0.5 s provider, the highest p99 is \S+'s: [\d.]+ ms", done.stdout), done.stdout
+
+
+def test_too_few_readers_for_unsubscribes_and_votes_is_refused_before_seeding() -> None:
+    done = subprocess.run([sys.executable, "bench/web.py", "--cases", "unsubscribe", "vote", "--requests", "20",
+                           "--readers", "30"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "--readers 30 is fewer than the unsubscribe and vote cases' 40 requests" in done.stderr

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, update
-from sqlmodel import Session, col, select
+from sqlalchemy import BindParameter, bindparam, case, select, update
+from sqlmodel import Session
 
 from newsletter import deliveries
 from newsletter.statuses import REACHABLE, REPORTED, SubscriberStatus
@@ -36,32 +36,48 @@ def suppress(session: Session, ids: Sequence[int], to: SubscriberStatus, *, chan
     A reader leaving an active or pending status gets ``moment`` and ``channel`` as the time and way they left;
     a bounce or complaint also dates a reader already bounced or complained with no such time (an import). With
     ``stamp`` off (erasure) nothing says when. Queued deliveries of every reader now out of reach are withdrawn
-    with ``reason`` (by default ``"<to> (<channel>)"``).
+    with ``reason`` (by default ``"<to> (<channel>)"``). Readers the session has loaded see the new status on
+    their next read.
     """
     ids = list(ids)
-    changed = _leave(session, ids, to, replaces=REPLACES[to] if replaces is None else replaces,
-                     channel=channel, moment=moment, stamp=stamp)
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the statements below are Core: the session's pending changes go first, as autoflush would
+    values = {"ids": ids, "to": str(to), "moment": moment, "channel": channel,
+              "replaces": sorted(REPLACES[to] if replaces is None else replaces)}
+    changed = {row[0] for row in session.execute(LEAVE_STAMPED if stamp else LEAVE, values)}
     if stamp and to in REPORTED:
-        session.execute(update(Subscriber).where(col(Subscriber.id).in_(ids), col(Subscriber.status).in_(REPORTED),
-                                                 col(Subscriber.unsubscribed_at).is_(None))
-                        .values(unsubscribed_at=moment, unsubscribe_channel=channel))
-    out = select(Subscriber.id).where(col(Subscriber.id).in_(ids), col(Subscriber.status).not_in(REACHABLE))
-    gone = [i for i in session.exec(out).all() if i is not None]
+        session.execute(DATE_REPORTED, values)
+    _expire_loaded(session, ids)
+    gone = [i for i in session.execute(OUT_OF_REACH, {"ids": ids}).scalars() if i is not None]
     if gone:
         deliveries.withdraw_reader(session, gone, reason=reason or f"{to} ({channel})")
     return changed
 
 
-def _leave(session: Session, ids: list[int], to: SubscriberStatus, *, replaces: Collection[SubscriberStatus],
-           channel: str, moment: datetime, stamp: bool) -> set[int]:
-    """The guarded status change: ``UPDATE … WHERE status IN replaces``, dating only those who were reachable
-    (the time a reader first left stays when a bounce follows an unsubscribe). The session's loaded rows are
-    kept in step (``synchronize_session``), since callers go on using them in the same transaction."""
-    values: dict[str, object] = {"status": to}
-    if stamp:
-        reachable = col(Subscriber.status).in_(REACHABLE)
-        values |= {"unsubscribed_at": case((reachable, moment), else_=col(Subscriber.unsubscribed_at)),
-                   "unsubscribe_channel": case((reachable, channel), else_=col(Subscriber.unsubscribe_channel))}
-    statement = (update(Subscriber).where(col(Subscriber.id).in_(ids), col(Subscriber.status).in_(list(replaces)))
-                 .values(**values).returning(col(Subscriber.id)).execution_options(synchronize_session="fetch"))
-    return {row[0] for row in session.execute(statement)}
+def _expire_loaded(session: Session, ids: list[int]) -> None:
+    """Readers of ``ids`` loaded in the session read their status and leaving anew (the UPDATEs went around them)."""
+    wanted = set(ids)
+    for row in list(session.identity_map.values()):
+        if isinstance(row, Subscriber) and row.id in wanted:
+            session.expire(row, ["status", "unsubscribed_at", "unsubscribe_channel"])
+
+
+# The statements, built once: suppression runs per one-click unsubscribe and per webhook event, and building and
+# cache-keying a fresh UPDATE with its CASEs was over half of an unsubscribe's time (bench/web.py, py-spy).
+TABLE = Subscriber.__table__  # type: ignore[attr-defined]
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_WHERE = (TABLE.c.id.in_(_IDS), TABLE.c.status.in_(bindparam("replaces", expanding=True)))
+_REACHABLE = TABLE.c.status.in_(sorted(REACHABLE))
+_MOMENT = bindparam("moment", type_=TABLE.c.unsubscribed_at.type)
+_CHANNEL = bindparam("channel", type_=TABLE.c.unsubscribe_channel.type)
+_TO = bindparam("to", type_=TABLE.c.status.type)
+# The guarded status change: ``UPDATE … WHERE status IN replaces``, dating only those who were reachable (the time
+# a reader first left stays when a bounce follows an unsubscribe).
+LEAVE = update(TABLE).where(*_WHERE).values(status=_TO).returning(TABLE.c.id)
+LEAVE_STAMPED = update(TABLE).where(*_WHERE).values(
+    status=_TO, unsubscribed_at=case((_REACHABLE, _MOMENT), else_=TABLE.c.unsubscribed_at),
+    unsubscribe_channel=case((_REACHABLE, _CHANNEL), else_=TABLE.c.unsubscribe_channel)).returning(TABLE.c.id)
+DATE_REPORTED = (update(TABLE).where(TABLE.c.id.in_(_IDS), TABLE.c.status.in_(sorted(REPORTED)),
+                                     TABLE.c.unsubscribed_at.is_(None))
+                 .values(unsubscribed_at=_MOMENT, unsubscribe_channel=_CHANNEL))
+OUT_OF_REACH = select(TABLE.c.id).where(TABLE.c.id.in_(_IDS), TABLE.c.status.not_in(sorted(REACHABLE)))

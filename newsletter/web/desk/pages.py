@@ -34,8 +34,8 @@ class Desk:
         return response
 
 
-def desk(request: Request) -> Desk:
-    """The app's desk (built once by ``create_app``)."""
+async def desk(request: Request) -> Desk:
+    """The app's desk (built once by ``create_app``); ``async`` so as not to take a thread (see ``web.deps``)."""
     found: Desk = request.app.state.desk
     return found
 

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from sqlalchemy import delete, inspect
+from sqlalchemy import bindparam, delete, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
@@ -221,6 +221,16 @@ def _remember(session: Session, token: Token, moment: datetime) -> None:
         raise WebhookRejected("this signature was already used with another body (a replay?)")
 
 
+def _status_of(session: Session, subscriber_id: int) -> str | None:
+    """The reader's status alone, by a statement built once: a ``delivered`` event needs no more, and loading the
+    whole row was a third of a webhook batch's time."""
+    return session.execute(STATUS_OF, {"id": subscriber_id}).scalar()
+
+
+STATUS_OF = select(Subscriber.__table__.c.status).where(  # type: ignore[attr-defined]
+    Subscriber.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+
+
 def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime) -> int:
     """Apply one event to the subscriber it names (by our delivery id, else by address); 1 if one was found.
 
@@ -230,6 +240,8 @@ def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime
     settled = subscriber is not None and deliveries.settle_reported(session, event.delivery_id or 0, moment=moment)
     if event.kind == "accepted":
         return int(settled)
+    if event.kind == "delivered" and subscriber is not None and _status_of(session, subscriber) in REACHABLE:
+        return 1  # a reader still reachable: suppress() would change nothing and withdraw nothing, so skip its queries
     row = session.get(Subscriber, subscriber) if subscriber is not None else None
     if row is None and event.address:
         row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()

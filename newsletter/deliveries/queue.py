@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import bindparam, delete, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
@@ -160,8 +160,10 @@ def mark_reported(session: Session, delivery_id: int, status: DeliveryStatus) ->
 
 def subscriber_of(session: Session, delivery_id: int) -> int | None:
     """The subscriber a delivery was for (a webhook names the delivery), or None for an unknown id."""
-    query = select(TABLE.c.subscriber_id).where(TABLE.c.id == delivery_id)
-    return session.connection().execute(query).scalar()
+    return session.connection().execute(SUBSCRIBER_OF, {"delivery_id": delivery_id}).scalar()
+
+
+SUBSCRIBER_OF = select(TABLE.c.subscriber_id).where(TABLE.c.id == bindparam("delivery_id"))  # per webhook event
 
 
 def failed_where(*, attempts_below: int | None = None, unknown_outcome: bool = True) -> Any:

@@ -137,10 +137,14 @@ def withdraw_issue(session: Session, issue_id: int, *, reason: str) -> int:
 def withdraw_reader(session: Session, subscriber_ids: Sequence[int], *, reason: str) -> int:
     """Withdraw the readers' queued deliveries of every issue (they left), so a send under way skips them;
     returns how many. The lease stays: a sender holding one finds it withdrawn when it records."""
-    result = session.connection().execute(
-        update(TABLE).where(TABLE.c.subscriber_id.in_(list(subscriber_ids)), TABLE.c.status == QUEUED)
-        .values(status=DeliveryStatus.WITHDRAWN, reason=reason))
+    result = session.connection().execute(WITHDRAW_READERS, {"readers": list(subscriber_ids), "reason": reason})
     return int(result.rowcount)
+
+
+# Built once: it runs with every unsubscribe, bounce and complaint.
+WITHDRAW_READERS = (update(TABLE).where(TABLE.c.subscriber_id.in_(bindparam("readers", expanding=True)),
+                                        TABLE.c.status == QUEUED)
+                    .values(status=DeliveryStatus.WITHDRAWN, reason=bindparam("reason", type_=TABLE.c.reason.type)))
 
 
 # What a webhook may mark: any delivery not marked so already. The service's word wins over what was recorded

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from newsletter.clock import SYSTEM, Clock
 from newsletter.config import Settings
 from newsletter.errors import WebhookPayloadError, WebhookRejected
 from newsletter.web.deps import SiteDep
+from newsletter.web.site import in_lane
 from subscribers import sns, webhooks
 from subscribers.webhook_payloads import PARSERS, load_json
 
@@ -35,16 +37,18 @@ async def webhook(provider_name: str, request: Request, site: SiteDep) -> JSONRe
         return JSONResponse({"error": f"no {provider_name} webhook is configured"}, status_code=404)
     headers = {k.lower(): v for k, v in request.headers.items()}
     code, answer = await handle(provider_name, gate, headers, request.body, site.engine,
-                                soft_limit=site.settings.soft_bounce_limit, clock=site.clock)
+                                soft_limit=site.settings.soft_bounce_limit, clock=site.clock, lane=site.lane)
     return JSONResponse(answer, status_code=code)
 
 
 async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
                  read_body: Callable[[], Awaitable[bytes]], engine: Engine, *,
-                 soft_limit: int, clock: Clock = SYSTEM) -> tuple[int, dict[str, Any]]:
+                 soft_limit: int, clock: Clock = SYSTEM,
+                 lane: anyio.CapacityLimiter | None = None) -> tuple[int, dict[str, Any]]:
     """One webhook request → (HTTP status, JSON answer): 401 refused, 400 malformed, 503 retry later, 200 done.
 
-    Signature timestamps are compared with ``clock``, and the events are remembered at its time.
+    Signature timestamps are compared with ``clock``, and the events are remembered at its time; they are applied
+    on a thread of ``lane`` (the app's write lane; None: the routes' shared threads).
     """
     moment = clock.now()
     now = moment.timestamp()
@@ -53,8 +57,7 @@ async def handle(provider: str, gate: webhooks.Gate, headers: Mapping[str, str],
         body = await read_body()  # capped by newsletter.web.limits: 413 beyond it
         token = await run_in_threadpool(gate.body, headers, body, now)  # SNS may fetch a certificate
         events = PARSERS[provider](headers, load_json(body))
-        applied = await run_in_threadpool(webhooks.apply, engine, events, soft_limit=soft_limit, token=token,
-                                          now=moment)
+        applied = await in_lane(lane, webhooks.apply, engine, events, soft_limit=soft_limit, token=token, now=moment)
     except WebhookRejected as exc:
         return 401, {"error": str(exc)}
     except WebhookPayloadError as exc:

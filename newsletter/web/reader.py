@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from newsletter import zones
@@ -60,7 +59,7 @@ async def subscribe(request: Request, background: BackgroundTasks, site: SiteDep
     if _field(form, "website"):  # the honeypot: a person never fills it in
         return site.page("check_inbox.html", title="Check your inbox")
     # On a worker thread: the database waits there, not on the event loop every other route shares.
-    row = await run_in_threadpool(request_subscription, site, form, consent_of(site, request))
+    row = await site.in_lane(request_subscription, site, form, consent_of(site, request))
     if row is not None and row.id is not None:
         mailer.confirm_later(background, site, row.id, row.email)  # after the answer: it never waits on mail
     return site.page("check_inbox.html", title="Check your inbox")
@@ -266,7 +265,7 @@ async def unsubscribe(token: str, request: Request, site: SiteDep) -> HTMLRespon
     channel = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "page"
     # The read, the write and the page wait on the database: off the event loop, so that a burst of one-click
     # POSTs (a mail client's list-unsubscribe button pressed by many) holds up no other route.
-    return await run_in_threadpool(unsubscribe_now, site, token, channel)
+    return await site.in_lane(unsubscribe_now, site, token, channel)
 
 
 def unsubscribe_now(site: Site, token: str, channel: str) -> HTMLResponse:

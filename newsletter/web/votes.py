@@ -18,7 +18,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from newsletter import vote_figures, votes
 from newsletter.db import session_scope
@@ -83,7 +82,7 @@ async def cast(comparison: str, tool: str, choice: str, token: str, request: Req
     form = await request.form()
     submitted = form.get("csrf")
     # The checks and the write wait on the database: off the event loop, so a burst of votes holds up no other page.
-    return await run_in_threadpool(record_vote, site, request, (comparison, tool, choice, token),
+    return await site.in_lane(record_vote, site, request, (comparison, tool, choice, token),
                                    submitted if isinstance(submitted, str) else None)
 
 

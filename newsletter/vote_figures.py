@@ -70,6 +70,11 @@ def standings(session: Session, slugs: Sequence[str], *, margin: int,
     return [_standing(found[slug], counts, from_issue, margin) for slug in slugs if slug in found]
 
 
+def standing_of(session: Session, comparison: Comparison, *, margin: int) -> Standing:
+    """Panel and readers for one comparison already loaded (a vote's answer has it from checking the vote)."""
+    return _standing(comparison, tallies(session, comparisons=[comparison.slug]), {}, margin)
+
+
 def _standing(comparison: Comparison, counts: dict[tuple[str, str], Tally], from_issue: dict[tuple[str, str], Tally],
               margin: int) -> Standing:
     tools = []

@@ -137,7 +137,7 @@ def result_page(site: Site, request: Request, done: Ballot, token: str) -> HTMLR
     """The vote recorded: the comparison's panel and readers per tool, a way to change it, the comparison page."""
     slug = done.comparison.slug
     with session_scope(site.engine) as session:
-        standing = vote_figures.standings(session, [slug], margin=site.settings.vote_disagreement_points)[0]
+        standing = vote_figures.standing_of(session, done.comparison, margin=site.settings.vote_disagreement_points)
     other = "skip" if done.choice == "ship" else "ship"
     return site.page("vote.html", request=request, title="Vote recorded", preview=False, recorded=True,
                      tool=done.side.tool.name, choice=done.choice.capitalize(), standing=standing,

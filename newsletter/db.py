@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -26,7 +26,7 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engin
     a SQLite writer gives up with 'database is locked' after ``busy_timeout`` seconds."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        gate = sqlite_writers.WriterGate(timeout=busy_timeout)
+        gate = sqlite_writers.WriterGate(timeout=busy_timeout, database=sqlite_file(url))
         connect_args = {"check_same_thread": False, "timeout": busy_timeout,
                         "factory": sqlite_writers.connection_factory(gate)}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -34,6 +34,12 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engin
         sqlite_writers.install(engine, gate)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names, or None for an in-memory database."""
+    database = make_url(url).database
+    return None if not database or database == ":memory:" or database.startswith("file:") else database
 
 
 @contextmanager

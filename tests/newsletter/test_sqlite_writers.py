@@ -3,7 +3,11 @@ handler, and every way a transaction ends lets the next writer in."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +146,50 @@ def test_a_writer_kept_out_too_long_hears_database_is_locked(engine: Engine) -> 
         thread.join(5)
     assert len(failed) == 1 and isinstance(failed[0].orig, sqlite3.OperationalError)
     assert "database is locked" in str(failed[0])
+
+
+WRITER = """
+import sys
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from newsletter.db import make_engine
+notes = Table("note", MetaData(), Column("id", Integer, primary_key=True), Column("body", String, unique=True))
+engine = make_engine(sys.argv[1], busy_timeout=float(sys.argv[2]))
+failed = 0
+for k in range(int(sys.argv[3])):
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(notes).values(body=f"{sys.argv[4]}-{k}"))
+    except Exception as exc:
+        failed += 1
+        print(exc, file=sys.stderr)
+print(failed)
+"""
+
+
+def write_from_processes(url: str, count: int, writes: int, busy_timeout: float) -> list[subprocess.CompletedProcess[str]]:
+    """``count`` processes, each making ``writes`` write transactions at once; their finished runs."""
+    started = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(busy_timeout), str(writes), f"p{n}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(count)]
+    return [subprocess.CompletedProcess(p.args, p.wait(60), *p.communicate()) for p in started]
+
+
+def test_writers_in_several_processes_queue_on_the_lock_beside_the_database(engine: Engine, tmp_path: Path) -> None:
+    url = str(engine.url)
+    runs = write_from_processes(url, 3, 60, busy_timeout=5)
+    assert [(run.returncode, run.stdout.strip()) for run in runs] == [(0, "0")] * 3, [run.stderr for run in runs]
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(NOTES)).scalar_one() == 180
+    assert (tmp_path / "gate.db-writers.lock").exists()
+
+
+def test_a_writer_in_another_process_waits_for_the_lock_not_for_sqlite(engine: Engine, tmp_path: Path) -> None:
+    lock = os.open(tmp_path / "gate.db-writers.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process's writer is writing (SQLite's own lock is free)
+        [run] = write_from_processes(str(engine.url), 1, 1, busy_timeout=0.3)
+        assert run.stdout.strip() == "1" and "database is locked" in run.stderr
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        [run] = write_from_processes(str(engine.url), 1, 1, busy_timeout=0.3)
+        assert run.stdout.strip() == "0", run.stderr
+    finally:
+        os.close(lock)

@@ -208,7 +208,7 @@ CASES: dict[str, Case] = {
     "signup": Case(signup, 200, 1_000, signed_up, setup=signup_setup),
     "preferences": Case(get(preferences_path), 200, 1_000),
     "archive": Case(get(lambda world, i: f"/archive/{world.number}"), 200, 1_000),
-    "webhook": Case(webhook, 200, 40, events_seen, events=EVENTS_PER_BATCH, clients=4),
+    "webhook": Case(webhook, 200, 400, events_seen, events=EVENTS_PER_BATCH, clients=4),
     "ballot": Case(get(vote_path), 200, 500),
     "vote": Case(vote, 200, 500, votes_held, setup=vote_setup),
 }

@@ -51,7 +51,9 @@ def test_reader_and_webhook_cases_find_exactly_what_was_sent(engine: str) -> Non
     assert re.search(r"webhook +8 requests from 4 clients: .*\(\S+ events/s, 100 a request\)", done.stdout)
     for check in ("readers unsubscribed by one-click: 8 of 8 (exact)", "pending sign-ups stored: 8 of 8 (exact)",
                   "webhook events stored: 800 of 800 (exact)", "votes stored: 8 of 8 (exact)",
-                  "unsubscribe: ", "× the baseline's requests per second", "load average"):
+                  "unsubscribe: ", "× the baseline's requests per second", "load average",
+                  "Target ≥ 1,000 one-click unsubscribes/s, p99 < 100 ms, no error: ",
+                  "Target ≥ 500 webhook events/s, p99 < 100 ms, no error: "):
         assert check in done.stdout, done.stdout
     assert f"{2 if workers else 1} worker(s)" in done.stdout
 
@@ -64,6 +66,8 @@ def test_slow_provider_case_reports_every_route_and_the_sign_ups_waiting_on_it()
     assert re.search(r"slow-signup +\d+ requests from 1 clients: .* errors 0 +\(\d+ confirmations reached the 0.5 s "
                      r"provider\)", done.stdout), done.stdout
     assert re.search(r"With a 0.5 s provider, the highest p99 is \S+'s: [\d.]+ ms", done.stdout), done.stdout
+    assert re.search(r"Target with a 0.5 s provider, every route's p99 < 100 ms: (met|MISSED \(.+ ms\))$",
+                     done.stdout, re.MULTILINE), done.stdout
 
 
 def test_too_few_readers_for_unsubscribes_and_votes_is_refused_before_seeding() -> None:

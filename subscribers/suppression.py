@@ -44,7 +44,9 @@ def suppress(session: Session, ids: Sequence[int], to: SubscriberStatus, *, chan
         session.flush()  # the statements below are Core: the session's pending changes go first, as autoflush would
     values = {"ids": ids, "to": str(to), "moment": moment, "channel": channel,
               "replaces": sorted(REPLACES[to] if replaces is None else replaces)}
-    changed = {row[0] for row in session.execute(LEAVE_STAMPED if stamp else LEAVE, values)}
+    # Nothing to replace (a delivered event, a soft bounce under the limit): the guarded UPDATE could match nothing.
+    changed = {row[0] for row in session.execute(LEAVE_STAMPED if stamp else LEAVE, values)} if values["replaces"] \
+        else set()
     if stamp and to in REPORTED:
         session.execute(DATE_REPORTED, values)
     _expire_loaded(session, ids)

@@ -54,8 +54,11 @@ def security_headers_for(settings: Settings) -> dict[str, str]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Serve with as many route threads as the database can use, then close the app's collaborators."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = route_threads(app.state.engine)
-    yield
-    app.state.wiring.close()
+    try:
+        yield
+    finally:
+        app.state.site.close()  # after the mail thread's last email: it waits for the send under way
+        app.state.wiring.close()
 
 
 def route_threads(engine: Engine) -> int:

@@ -135,9 +135,18 @@ class Site:
         self.send(Message(0, self.settings.from_address, address, subject, html, text))
 
     def send(self, message: Message) -> None:
-        """Hand one transactional email to the provider (one at a time: the provider is shared)."""
-        with self._send_lock, self.provider:
+        """Hand one transactional email to the provider (one at a time: the provider is shared).
+
+        The provider stays open between emails until :meth:`close`: an HTTP provider's client is made once, since
+        making one (its TLS context) held the GIL for ~16 ms, a stall every route felt at each confirmation.
+        """
+        with self._send_lock:
             self.provider.send_messages([message])
+
+    def close(self) -> None:
+        """Release the provider's connections (the app is shutting down)."""
+        with self._send_lock:
+            self.provider.close()
 
 
 def write_lane(engine: Engine) -> anyio.CapacityLimiter | None:

@@ -240,8 +240,14 @@ def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime
     settled = subscriber is not None and deliveries.settle_reported(session, event.delivery_id or 0, moment=moment)
     if event.kind == "accepted":
         return int(settled)
-    if event.kind == "delivered" and subscriber is not None and _status_of(session, subscriber) in REACHABLE:
+    status = _status_of(session, subscriber) if event.kind == "delivered" and subscriber is not None else None
+    if status in REACHABLE:
         return 1  # a reader still reachable: suppress() would change nothing and withdraw nothing, so skip its queries
+    if status is not None and subscriber is not None:
+        # A reader who left: only suppress()'s dating and withdrawal apply, and they need no loaded row.
+        suppress(session, [subscriber], SubscriberStatus.BOUNCED, channel=event.provider, moment=moment,
+                 replaces=frozenset())
+        return 1
     row = session.get(Subscriber, subscriber) if subscriber is not None else None
     if row is None and event.address:
         row = session.exec(select(Subscriber).where(Subscriber.email == event.address.lower())).first()

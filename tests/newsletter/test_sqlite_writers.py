@@ -80,6 +80,19 @@ def test_a_second_writer_waits_for_the_first_to_commit(engine: Engine) -> None:
     assert order == ["first committed", "second wrote"]
 
 
+def another_thread_writes(engine: Engine) -> bool:
+    """Whether a writer on another thread commits the row "next" within 2 s."""
+    done = threading.Event()
+
+    def next_writer() -> None:
+        with engine.begin() as other:
+            other.execute(insert(NOTES).values(body="next"))
+        done.set()
+
+    threading.Thread(target=next_writer).start()
+    return done.wait(2)
+
+
 @pytest.mark.parametrize("ending", ["raises", "fails in SQLite", "rolled back", "closed"])
 def test_every_end_of_a_transaction_lets_the_next_writer_in(engine: Engine, ending: str) -> None:
     with engine.begin() as connection:
@@ -99,15 +112,7 @@ def test_every_end_of_a_transaction_lets_the_next_writer_in(engine: Engine, endi
         connection = engine.connect()
         connection.execute(insert(NOTES).values(body="c"))
         connection.close()  # returned to the pool with the transaction open: the pool rolls it back
-    done = threading.Event()
-
-    def next_writer() -> None:
-        with engine.begin() as other:
-            other.execute(insert(NOTES).values(body="next"))
-        done.set()
-
-    threading.Thread(target=next_writer).start()
-    assert done.wait(2), f"the writer after one that {ending} was kept out"
+    assert another_thread_writes(engine), f"the writer after one that {ending} was kept out"
     with engine.connect() as connection:
         assert connection.execute(select(NOTES.c.body).order_by(NOTES.c.id)).scalars().all() == ["taken", "next"]
 
@@ -118,15 +123,7 @@ def test_ddl_and_autocommit_statements_hold_nothing(engine: Engine) -> None:
         connection.commit()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(insert(NOTES).values(body="autocommitted"))
-        done = threading.Event()
-
-        def next_writer() -> None:
-            with engine.begin() as other:
-                other.execute(insert(NOTES).values(body="next"))
-            done.set()
-
-        threading.Thread(target=next_writer).start()
-        assert done.wait(2), "an autocommitted write kept its connection holding the writers' lock"
+        assert another_thread_writes(engine), "an autocommitted write kept its connection holding the writers' lock"
 
 
 def test_a_writer_kept_out_too_long_hears_database_is_locked(engine: Engine) -> None:

@@ -109,11 +109,6 @@ class WriterGate:
             self._between.release()
             self._lock.release()
 
-    @property
-    def held(self) -> bool:
-        """Whether a connection holds the lock now."""
-        return self._holder is not None
-
 
 def connection_factory(gate: WriterGate) -> type[sqlite3.Connection]:
     """A ``sqlite3.Connection`` class whose commit, rollback and close give ``gate`` back once SQLite's own

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import BindParameter, bindparam, case, select, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from newsletter import deliveries
@@ -42,11 +43,11 @@ def suppress(session: Session, ids: Sequence[int], to: SubscriberStatus, *, chan
     ids = list(ids)
     if session.new or session.dirty or session.deleted:
         session.flush()  # the statements below are Core: the session's pending changes go first, as autoflush would
-    values = {"ids": ids, "to": str(to), "moment": moment, "channel": channel,
-              "replaces": sorted(REPLACES[to] if replaces is None else replaces)}
-    # Nothing to replace (a delivered event, a soft bounce under the limit): the guarded UPDATE could match nothing.
-    changed = {row[0] for row in session.execute(LEAVE_STAMPED if stamp else LEAVE, values)} if values["replaces"] \
-        else set()
+    replacing = sorted(REPLACES[to] if replaces is None else replaces)
+    values = {"ids": ids, "to": str(to), "moment": moment, "channel": channel, "replaces": replacing}
+    changed: set[int] = set()
+    if replacing:  # nothing to replace (a delivered event, a soft bounce under the limit): the UPDATE matches nothing
+        changed = {row[0] for row in session.execute(LEAVE_STAMPED if stamp else LEAVE, values)}
     if stamp and to in REPORTED:
         session.execute(DATE_REPORTED, values)
     _expire_loaded(session, ids)
@@ -58,9 +59,9 @@ def suppress(session: Session, ids: Sequence[int], to: SubscriberStatus, *, chan
 
 def _expire_loaded(session: Session, ids: list[int]) -> None:
     """Readers of ``ids`` loaded in the session read their status and leaving anew (the UPDATEs went around them)."""
-    wanted = set(ids)
-    for row in list(session.identity_map.values()):
-        if isinstance(row, Subscriber) and row.id in wanted:
+    for subscriber_id in ids:  # looked up by key: a webhook batch's session holds a reader per event
+        row = session.identity_map.get(identity_key(Subscriber, subscriber_id))
+        if row is not None:
             session.expire(row, ["status", "unsubscribed_at", "unsubscribe_channel"])
 
 

@@ -227,8 +227,8 @@ def _status_of(session: Session, subscriber_id: int) -> str | None:
     return session.execute(STATUS_OF, {"id": subscriber_id}).scalar()
 
 
-STATUS_OF = select(Subscriber.__table__.c.status).where(  # type: ignore[attr-defined]
-    Subscriber.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+SUBSCRIBERS = Subscriber.__table__  # type: ignore[attr-defined]
+STATUS_OF = select(SUBSCRIBERS.c.status).where(SUBSCRIBERS.c.id == bindparam("id"))
 
 
 def _apply_one(session: Session, event: Event, soft_limit: int, moment: datetime) -> int:
